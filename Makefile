@@ -1,0 +1,44 @@
+# sfuctl — the two commands that matter:
+#   make serve   set up (first use) and run the server on its defaults
+#   make test    set up (first use) and run the whole test suite
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+VENV_STAMP := $(VENV)/.installed
+
+.PHONY: setup system venv worker serve test lint unit bench-control clean
+
+setup: system venv worker
+
+system:
+	@bash packaging/setup-system.sh
+
+venv: $(VENV_STAMP)
+
+$(VENV_STAMP): pyproject.toml constraints.txt | system
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@echo "[setup] installing Python dependencies into $(VENV)"
+	@$(BIN)/python -m pip install -q --upgrade pip
+	@$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]'
+	@touch $@
+
+# Builds (or takes from the cache) mediasoup-worker and generates the FlatBuffers code.
+worker: $(VENV_STAMP)
+	@$(BIN)/python packaging/worker/build.py
+
+serve: setup
+	$(BIN)/sfuctl serve
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+test: setup lint
+	$(BIN)/python -m pytest -q
+
+unit: setup
+	$(BIN)/python -m pytest -q tests/unit
+
+clean:
+	rm -rf $(VENV) server/media/bin server/media/fbs .mypy_cache .ruff_cache .pytest_cache

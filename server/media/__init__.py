@@ -1,0 +1,1 @@
+"""Python controller of the mediasoup C++ worker (Worker -> Router -> Transport -> Producer/Consumer)."""

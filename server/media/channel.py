@@ -1,0 +1,347 @@
+"""The worker channel: length-prefixed FlatBuffers messages over the worker's fd 3 (in) and fd 4 (out).
+
+Requests are correlated with responses by id; notifications are routed to the handler registered
+for their handler id (an object id, or the worker pid for worker-level events); log lines go to
+Python logging. When the channel ends, every pending request fails at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import struct
+from collections.abc import Callable
+from typing import Any
+
+import flatbuffers
+
+from server.media.errors import (
+    InvalidStateError,
+    NotFoundError,
+    RequestTimeoutError,
+    WorkerDiedError,
+    WorkerError,
+    WorkerTypeError,
+)
+from server.media.fbs.Log.Log import Log
+from server.media.fbs.Message import Body as MessageBody
+from server.media.fbs.Message import Message as MessageMod
+from server.media.fbs.Notification import Body as NotificationBody
+from server.media.fbs.Notification import Notification as NotificationMod
+from server.media.fbs.Request import Request as RequestMod
+from server.media.fbs.Request.Method import Method
+from server.media.fbs.Response import Body as ResponseBody
+from server.media.fbs.Response.Response import Response
+
+MESSAGE_MAX_LEN = 8 * 1024 * 1024
+"""Largest message, length prefix included (the worker's own limit)."""
+
+DEFAULT_REQUEST_TIMEOUT = 15.0
+
+_LEN = struct.Struct("<I")
+_METHOD_NAMES: dict[int, str] = {v: k for k, v in vars(Method).items() if not k.startswith("_")}
+
+NotificationHandler = Callable[[int, Any], None]
+"""Called with (event, unpacked body or None)."""
+
+worker_log = logging.getLogger("sfuctl.worker")
+log = logging.getLogger("sfuctl.channel")
+
+
+def _ignore_result(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
+
+
+def method_name(method: int) -> str:
+    return _METHOD_NAMES.get(method, str(method))
+
+
+class FrameDecoder:
+    """Splits a byte stream into size-prefixed messages; kept apart from I/O so framing is testable."""
+
+    def __init__(self, max_len: int = MESSAGE_MAX_LEN) -> None:
+        self._buf = bytearray()
+        self._max_len = max_len
+
+    def feed(self, data: bytes) -> list[bytes]:
+        """Return every complete message payload; raise ValueError on an oversize frame."""
+        buf = self._buf
+        buf += data
+        out: list[bytes] = []
+        start = 0
+        end = len(buf)
+        while end - start >= 4:
+            (size,) = _LEN.unpack_from(buf, start)
+            if size + 4 > self._max_len:
+                self._buf = bytearray()
+                raise ValueError(f"frame of {size} bytes exceeds the {self._max_len} byte limit")
+            if end - start < 4 + size:
+                break
+            out.append(bytes(buf[start + 4 : start + 4 + size]))
+            start += 4 + size
+        if start:
+            del buf[:start]
+        return out
+
+
+class _Pending:
+    __slots__ = ("future", "method", "timer")
+
+    def __init__(self, future: asyncio.Future[Any], method: int, timer: asyncio.TimerHandle) -> None:
+        self.future = future
+        self.method = method
+        self.timer = timer
+
+
+class _ReadProtocol(asyncio.Protocol):
+    def __init__(self, channel: Channel) -> None:
+        self._channel = channel
+
+    def data_received(self, data: bytes) -> None:
+        self._channel._on_data(data)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._channel._on_eof(exc)
+
+
+class Channel:
+    """One worker's channel. Create with :meth:`open` once the worker process holds the peer ends."""
+
+    def __init__(self, pid: int, request_timeout: float = DEFAULT_REQUEST_TIMEOUT) -> None:
+        self.pid = pid
+        self.request_timeout = request_timeout
+        self.closed = False
+        self._loop = asyncio.get_running_loop()
+        self._decoder = FrameDecoder()
+        self._next_id = 0
+        self._pending: dict[int, _Pending] = {}
+        self._handlers: dict[str, NotificationHandler] = {}
+        self._builder = flatbuffers.Builder(1024)
+        self._write: asyncio.Transport | None = None
+        self._read: asyncio.Transport | None = None
+        self._eof_callbacks: list[Callable[[], None]] = []
+
+    async def open(self, write_sock: socket.socket, read_sock: socket.socket) -> None:
+        write_sock.setblocking(False)
+        read_sock.setblocking(False)
+        self._write, _ = await self._loop.create_connection(asyncio.Protocol, sock=write_sock)
+        self._read, _ = await self._loop.create_connection(lambda: _ReadProtocol(self), sock=read_sock)
+
+    def on_eof(self, callback: Callable[[], None]) -> None:
+        """Register a callback for the worker closing its end (it died or exited)."""
+        self._eof_callbacks.append(callback)
+
+    # -- handlers -----------------------------------------------------------------------------
+
+    def add_handler(self, handler_id: str, handler: NotificationHandler) -> None:
+        self._handlers[handler_id] = handler
+
+    def remove_handler(self, handler_id: str) -> None:
+        self._handlers.pop(handler_id, None)
+
+    # -- sending ------------------------------------------------------------------------------
+
+    async def request(
+        self,
+        method: int,
+        handler_id: str = "",
+        body_type: int = 0,
+        body: Any = None,
+        timeout: float | None = None,
+    ) -> Any:
+        """Send a request and return its response body (a FlatBuffers object-API instance) or None."""
+        return await self.send_request(method, handler_id, body_type, body, timeout)
+
+    def send_request(
+        self,
+        method: int,
+        handler_id: str = "",
+        body_type: int = 0,
+        body: Any = None,
+        timeout: float | None = None,
+    ) -> asyncio.Future[Any]:
+        """Write a request now and return the future of its answer.
+
+        Writing synchronously keeps requests in call order, which fire-and-forget closes rely on.
+        """
+        if self.closed:
+            raise InvalidStateError(f"channel closed, cannot send request [method:{method_name(method)}]")
+        self._next_id = self._next_id + 1 if self._next_id < 0xFFFFFFFF else 1
+        req_id = self._next_id
+        builder = self._builder
+        builder.Clear()
+        body_off = body.Pack(builder) if body is not None else None
+        hid = builder.CreateString(handler_id)
+        RequestMod.Start(builder)
+        RequestMod.AddId(builder, req_id)
+        RequestMod.AddMethod(builder, method)
+        RequestMod.AddHandlerId(builder, hid)
+        if body_off is not None:
+            RequestMod.AddBodyType(builder, body_type)
+            RequestMod.AddBody(builder, body_off)
+        req_off = RequestMod.End(builder)
+        self._send_message(MessageBody.Body.Request, req_off, method_name(method))
+        future: asyncio.Future[Any] = self._loop.create_future()
+        timer = self._loop.call_later(
+            self.request_timeout if timeout is None else timeout, self._on_timeout, req_id
+        )
+        self._pending[req_id] = _Pending(future, method, timer)
+        return future
+
+    def fire(self, method: int, handler_id: str = "", body_type: int = 0, body: Any = None) -> None:
+        """Send a request whose answer does not matter (closes); never raises, even when closed."""
+        if self.closed:
+            return
+        future = self.send_request(method, handler_id, body_type, body)
+        future.add_done_callback(_ignore_result)
+
+    def notify(self, event: int, handler_id: str = "", body_type: int = 0, body: Any = None) -> None:
+        """Send a one-way notification (no answer)."""
+        if self.closed:
+            raise InvalidStateError(f"channel closed, cannot send notification [event:{event}]")
+        builder = self._builder
+        builder.Clear()
+        body_off = body.Pack(builder) if body is not None else None
+        hid = builder.CreateString(handler_id)
+        NotificationMod.Start(builder)
+        NotificationMod.AddHandlerId(builder, hid)
+        NotificationMod.AddEvent(builder, event)
+        if body_off is not None:
+            NotificationMod.AddBodyType(builder, body_type)
+            NotificationMod.AddBody(builder, body_off)
+        off = NotificationMod.End(builder)
+        self._send_message(MessageBody.Body.Notification, off, f"event {event}")
+
+    def _send_message(self, data_type: int, data_off: int, what: str) -> None:
+        builder = self._builder
+        MessageMod.Start(builder)
+        MessageMod.AddDataType(builder, data_type)
+        MessageMod.AddData(builder, data_off)
+        builder.FinishSizePrefixed(MessageMod.End(builder))
+        payload = builder.Output()
+        if len(payload) > MESSAGE_MAX_LEN:
+            raise ValueError(f"message too big [{what}, {len(payload)} bytes]")
+        assert self._write is not None, "channel not opened"
+        self._write.write(payload)
+
+    # -- receiving ----------------------------------------------------------------------------
+
+    def _on_data(self, data: bytes) -> None:
+        try:
+            frames = self._decoder.feed(data)
+        except ValueError as error:
+            log.error("worker %s sent an invalid frame, dropping buffered data: %s", self.pid, error)
+            return
+        for frame in frames:
+            try:
+                self._dispatch(frame)
+            except Exception:
+                log.exception("worker %s sent a message that could not be handled", self.pid)
+
+    def _dispatch(self, frame: bytes) -> None:
+        message = MessageMod.Message.GetRootAs(frame, 0)
+        data_type = message.DataType()
+        table = message.Data()
+        if data_type == MessageBody.Body.Response:
+            response = Response()
+            response.Init(table.Bytes, table.Pos)
+            self._on_response(response)
+        elif data_type == MessageBody.Body.Notification:
+            notification = NotificationMod.Notification()
+            notification.Init(table.Bytes, table.Pos)
+            self._on_notification(notification)
+        elif data_type == MessageBody.Body.Log:
+            entry = Log()
+            entry.Init(table.Bytes, table.Pos)
+            self._on_log(entry.Data().decode("utf-8", "replace"))
+        else:
+            log.warning("worker %s sent an unexpected message type %s", self.pid, data_type)
+
+    def _on_response(self, response: Response) -> None:
+        pending = self._pending.pop(response.Id(), None)
+        if pending is None:
+            log.error("worker %s answered unknown request id %s", self.pid, response.Id())
+            return
+        pending.timer.cancel()
+        if pending.future.done():
+            return
+        if response.Accepted():
+            body_type = response.BodyType()
+            body = ResponseBody.BodyCreator(body_type, response.Body()) if body_type else None
+            pending.future.set_result(body)
+            return
+        error = (response.Error() or b"").decode()
+        reason = (response.Reason() or b"").decode()
+        name = method_name(pending.method)
+        log.debug("request failed [method:%s]: %s %s", name, error, reason)
+        exc: Exception
+        if error == "TypeError":
+            exc = WorkerTypeError(reason)
+        elif error == "NotFoundError":
+            exc = NotFoundError(reason)
+        else:
+            exc = WorkerError(reason or f"request failed [method:{name}]")
+        pending.future.set_exception(exc)
+
+    def _on_notification(self, notification: NotificationMod.Notification) -> None:
+        handler = self._handlers.get(notification.HandlerId().decode())
+        if handler is None:
+            return
+        body_type = notification.BodyType()
+        body = NotificationBody.BodyCreator(body_type, notification.Body()) if body_type else None
+        # Deferred like mediasoup's setImmediate: a response in the same read resolves first, so
+        # the object it creates can register its handler before its first notification arrives.
+        self._loop.call_soon(self._run_handler, handler, notification.Event(), body)
+
+    @staticmethod
+    def _run_handler(handler: NotificationHandler, event: int, body: Any) -> None:
+        try:
+            handler(event, body)
+        except Exception:
+            log.exception("notification handler failed [event:%s]", event)
+
+    def _on_log(self, line: str) -> None:
+        if not line:
+            return
+        level = {"D": logging.DEBUG, "W": logging.WARNING, "E": logging.ERROR}.get(line[0])
+        if level is None:  # 'X': worker dumps meant for stdout
+            worker_log.info("[pid:%s] %s", self.pid, line[1:])
+        else:
+            worker_log.log(level, "[pid:%s] %s", self.pid, line[1:])
+
+    def _on_timeout(self, req_id: int) -> None:
+        pending = self._pending.pop(req_id, None)
+        if pending is not None and not pending.future.done():
+            pending.future.set_exception(
+                RequestTimeoutError(
+                    f"worker {self.pid} did not answer [method:{method_name(pending.method)}]"
+                )
+            )
+
+    def _on_eof(self, exc: Exception | None) -> None:
+        if self.closed:
+            return
+        log.debug("worker %s closed its channel (%s)", self.pid, exc)
+        self.close(WorkerDiedError(f"worker {self.pid} channel ended"))
+        for callback in self._eof_callbacks:
+            callback()
+
+    # -- closing ------------------------------------------------------------------------------
+
+    def close(self, reason: Exception | None = None) -> None:
+        """Close the sockets and fail every pending request with ``reason``."""
+        if self.closed:
+            return
+        self.closed = True
+        error = reason or InvalidStateError("channel closed")
+        for pending in self._pending.values():
+            pending.timer.cancel()
+            if not pending.future.done():
+                pending.future.set_exception(error)
+        self._pending.clear()
+        self._handlers.clear()
+        for transport in (self._write, self._read):
+            if transport is not None:
+                transport.close()

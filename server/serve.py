@@ -1,0 +1,54 @@
+"""Runs the server: worker pool + aiohttp on one port, until SIGINT/SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Callable
+
+from aiohttp import web
+
+from server.config import ServerConfig
+from server.http.app import create_app
+from server.media.pool import WorkerPool
+
+log = logging.getLogger("sfuctl.server")
+
+
+def install_event_loop_policy() -> None:
+    """uvloop where it is installed: the channel and WebSocket hot paths run on it."""
+    try:
+        import uvloop
+    except ImportError:
+        return
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
+
+async def serve(config: ServerConfig, on_ready: Callable[[list[str]], None] | None = None) -> None:
+    pool = WorkerPool(config.workers, config.worker)
+    await pool.start()
+    runner = web.AppRunner(create_app(pool), access_log=None, handle_signals=False)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, config.host, config.port)
+        await site.start()
+        urls = [f"http://{addr[0]}:{addr[1]}" for addr in runner.addresses]
+        log.info("listening on %s with %s workers %s", ", ".join(urls), len(pool.workers),
+                 [w.pid for w in pool.workers])  # fmt: skip
+        if on_ready is not None:
+            on_ready(urls)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        log.info("shutting down")
+    finally:
+        await runner.cleanup()  # closes the pool (on_cleanup)
+        await pool.close()
+
+
+def run(config: ServerConfig, on_ready: Callable[[list[str]], None] | None = None) -> None:
+    install_event_loop_policy()
+    asyncio.run(serve(config, on_ready))

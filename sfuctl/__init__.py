@@ -1,0 +1,1 @@
+"""sfuctl command-line interface."""
