@@ -15,7 +15,7 @@ import signal
 import socket
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from server.media.channel import DEFAULT_REQUEST_TIMEOUT, Channel
 from server.media.emitter import EventEmitter
@@ -24,7 +24,11 @@ from server.media.fbs.Notification.Event import Event
 from server.media.fbs.Request.Body import Body as RequestBody
 from server.media.fbs.Request.Method import Method
 from server.media.fbs.Worker.UpdateSettingsRequest import UpdateSettingsRequestT
+from server.media.router import Router
 from server.media.worker_bin import MEDIASOUP_VERSION, find_worker_bin
+
+if TYPE_CHECKING:
+    from server.media.webrtc_server import WebRtcServer
 
 log = logging.getLogger("sfuctl.worker")
 
@@ -100,8 +104,8 @@ class Worker(EventEmitter):
         self.died = False
         self.exit_code: int | None = None
         self.started_at = time.monotonic()
-        self.routers: dict[str, Any] = {}
-        self.webrtc_servers: dict[str, Any] = {}
+        self.routers: dict[str, Router] = {}
+        self.webrtc_servers: dict[str, WebRtcServer] = {}
         self.observer = EventEmitter()
         self.app_data: dict[str, Any] = {}
         self._pidfd = pidfd
@@ -116,8 +120,8 @@ class Worker(EventEmitter):
         settings = settings or WorkerSettings()
         if settings.log_level not in LOG_LEVELS:
             raise TypeError(f"invalid log level {settings.log_level!r}")
-        if not 0 < settings.rtc_min_port <= settings.rtc_max_port <= 65535:
-            raise TypeError("rtc_min_port/rtc_max_port must satisfy 0 < min <= max <= 65535")
+        if not 0 <= settings.rtc_min_port <= settings.rtc_max_port <= 65535:
+            raise TypeError("rtc_min_port/rtc_max_port must satisfy 0 <= min <= max <= 65535")
         binary = settings.worker_bin or find_worker_bin()
         # Our ends first; the worker reads fd 3 and writes fd 4.
         to_worker, worker_in = socket.socketpair()
@@ -308,6 +312,34 @@ class Worker(EventEmitter):
         await self.channel.request(
             Method.WORKER_UPDATE_SETTINGS, "", RequestBody.Worker_UpdateSettingsRequest, request
         )
+
+    async def create_router(
+        self, media_codecs: list[dict[str, Any]] | None = None, app_data: dict[str, Any] | None = None
+    ) -> Router:
+        """A router whose RTP capabilities come from ``media_codecs`` (mediasoup's ORTC rules)."""
+        self._check_open()
+        if media_codecs is not None and not isinstance(media_codecs, list):
+            raise TypeError("media_codecs must be a list")
+        if app_data is not None and not isinstance(app_data, dict):
+            raise TypeError("if given, app_data must be a dict")
+        router = await Router.create(self, media_codecs or [], app_data)
+        self.routers[router.id] = router
+        router.on("@close", lambda: self.routers.pop(router.id, None))
+        self.observer.emit("newrouter", router)
+        return router
+
+    async def create_webrtc_server(
+        self, listen_infos: list[dict[str, Any]], app_data: dict[str, Any] | None = None
+    ) -> WebRtcServer:
+        """One set of UDP/TCP ports that every WebRtcTransport of this worker can share."""
+        from server.media.webrtc_server import WebRtcServer
+
+        self._check_open()
+        server = await WebRtcServer.create(self, listen_infos, app_data)
+        self.webrtc_servers[server.id] = server
+        server.on("@close", lambda: self.webrtc_servers.pop(server.id, None))
+        self.observer.emit("newwebrtcserver", server)
+        return server
 
 
 def _strings(values: list[Any] | None) -> list[str]:

@@ -1,0 +1,206 @@
+"""Consumer: forwards one producer's media to a client through a transport."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from server.media.entity import Entity
+from server.media.fbs.Consumer.ConsumerLayers import ConsumerLayersT
+from server.media.fbs.Consumer.EnableTraceEventRequest import EnableTraceEventRequestT
+from server.media.fbs.Consumer.SetPreferredLayersRequest import SetPreferredLayersRequestT
+from server.media.fbs.Consumer.SetPriorityRequest import SetPriorityRequestT
+from server.media.fbs.Consumer.TraceEventType import TraceEventType
+from server.media.fbs.Notification.Event import Event
+from server.media.fbs.Request.Body import Body as RequestBody
+from server.media.fbs.Request.Method import Method
+from server.media.fbs.Transport.CloseConsumerRequest import CloseConsumerRequestT
+from server.media.fbs_plain import as_list, enum_names, to_plain
+from server.media.producer import trace_types_to_fbs
+from server.media.rtp_fbs import RTP_TYPE_NAMES, kind_from_fbs, rtp_parameters_from_fbs
+from server.media.stats import rtp_stream_stats
+
+if TYPE_CHECKING:
+    from server.media.transport import Transport
+
+TRACE_TYPES = {
+    name.lower(): value for name, value in vars(TraceEventType).items() if not name.startswith("_")
+}
+_trace_name = enum_names(TraceEventType)
+
+
+def layers_from_fbs(layers: Any) -> dict[str, int] | None:
+    if layers is None:
+        return None
+    out = {"spatialLayer": layers.spatialLayer}
+    if layers.temporalLayer is not None:
+        out["temporalLayer"] = layers.temporalLayer
+    return out
+
+
+class Consumer(Entity):
+    """Events: ``transportclose``, ``producerclose``, ``producerpause``, ``producerresume``,
+    ``score(dict)``, ``layerschange(dict|None)``, ``trace(dict)``, ``rtp(bytes)``.
+    Observer: ``close``, ``pause``, ``resume``, ``score``, ``layerschange``, ``trace``.
+    """
+
+    kind_name = "consumer"
+
+    def __init__(
+        self,
+        consumer_id: str,
+        transport: Transport,
+        producer_id: str,
+        kind: str,
+        rtp_parameters: dict[str, Any],
+        consumer_type: str,
+        status: Any,
+        app_data: dict[str, Any] | None,
+    ) -> None:
+        super().__init__(consumer_id, transport.channel, app_data)
+        self.transport_id = transport.id
+        self.producer_id = producer_id
+        self.kind = kind
+        self.rtp_parameters = rtp_parameters
+        self.type = consumer_type
+        self.paused: bool = status.paused
+        self.producer_paused: bool = status.producerPaused
+        self.priority = 1
+        self.score: dict[str, Any] = to_plain(status.score) if status.score else {
+            "score": 10, "producerScore": 10, "producerScores": []
+        }  # fmt: skip
+        self.preferred_layers = layers_from_fbs(status.preferredLayers)
+        self.current_layers: dict[str, int] | None = None
+        self._listen()
+
+    def close(self) -> None:
+        if not self._set_closed():
+            return
+        request = CloseConsumerRequestT()
+        request.consumerId = self.id
+        self.channel.fire(
+            Method.TRANSPORT_CLOSE_CONSUMER,
+            self.transport_id,
+            RequestBody.Transport_CloseConsumerRequest,
+            request,
+        )
+        self.emit("@close")
+        self.observer.emit("close")
+
+    def transport_closed(self) -> None:
+        if not self._set_closed():
+            return
+        self.emit("transportclose")
+        self.observer.emit("close")
+
+    async def dump(self) -> dict[str, Any]:
+        body = await self._request(Method.CONSUMER_DUMP)
+        data = body.data
+        base = data.base
+        dump = {
+            "id": base.id.decode(),
+            "type": RTP_TYPE_NAMES[base.type],
+            "producerId": base.producerId.decode(),
+            "kind": kind_from_fbs(base.kind),
+            "rtpParameters": rtp_parameters_from_fbs(base.rtpParameters),
+            "consumableRtpEncodings": to_plain(base.consumableRtpEncodings),
+            "supportedCodecPayloadTypes": as_list(base.supportedCodecPayloadTypes),
+            "traceEventTypes": [_trace_name(t) for t in as_list(base.traceEventTypes)],
+            "paused": base.paused,
+            "producerPaused": base.producerPaused,
+            "priority": base.priority,
+            "rtpStreams": to_plain(data.rtpStreams, {"kind": kind_from_fbs}),
+        }
+        for field in ("preferred", "target", "current"):
+            for layer in ("Spatial", "Temporal"):
+                value = getattr(data, f"{field}{layer}Layer")
+                if value is not None:
+                    dump[f"{field}{layer}Layer"] = value
+        return dump
+
+    async def get_stats(self) -> list[dict[str, Any]]:
+        body = await self._request(Method.CONSUMER_GET_STATS)
+        return [rtp_stream_stats(s) for s in body.stats or []]
+
+    async def pause(self) -> None:
+        await self._request(Method.CONSUMER_PAUSE)
+        was_paused, self.paused = self.paused, True
+        if not was_paused and not self.producer_paused:
+            self.observer.emit("pause")
+
+    async def resume(self) -> None:
+        await self._request(Method.CONSUMER_RESUME)
+        was_paused, self.paused = self.paused, False
+        if was_paused and not self.producer_paused:
+            self.observer.emit("resume")
+
+    async def set_preferred_layers(self, spatial_layer: int, temporal_layer: int | None = None) -> None:
+        if not isinstance(spatial_layer, int) or isinstance(spatial_layer, bool):
+            raise TypeError("spatial_layer must be a number")
+        if temporal_layer is not None and (
+            not isinstance(temporal_layer, int) or isinstance(temporal_layer, bool)
+        ):
+            raise TypeError("if given, temporal_layer must be a number")
+        request = SetPreferredLayersRequestT()
+        request.preferredLayers = ConsumerLayersT()
+        request.preferredLayers.spatialLayer = spatial_layer
+        request.preferredLayers.temporalLayer = temporal_layer
+        body = await self._request(
+            Method.CONSUMER_SET_PREFERRED_LAYERS, RequestBody.Consumer_SetPreferredLayersRequest, request
+        )
+        self.preferred_layers = layers_from_fbs(body.preferredLayers) if body is not None else None
+
+    async def set_priority(self, priority: int) -> None:
+        if not isinstance(priority, int) or isinstance(priority, bool) or priority < 0:
+            raise TypeError("priority must be a positive number")
+        request = SetPriorityRequestT()
+        request.priority = priority
+        body = await self._request(
+            Method.CONSUMER_SET_PRIORITY, RequestBody.Consumer_SetPriorityRequest, request
+        )
+        self.priority = body.priority
+
+    async def unset_priority(self) -> None:
+        await self.set_priority(1)
+
+    async def request_key_frame(self) -> None:
+        await self._request(Method.CONSUMER_REQUEST_KEY_FRAME)
+
+    async def enable_trace_event(self, types: list[str]) -> None:
+        request = EnableTraceEventRequestT()
+        request.events = trace_types_to_fbs(types, TRACE_TYPES)
+        await self._request(
+            Method.CONSUMER_ENABLE_TRACE_EVENT, RequestBody.Consumer_EnableTraceEventRequest, request
+        )
+
+    def _on_notification(self, event: int, body: Any) -> None:
+        if event == Event.CONSUMER_PRODUCER_CLOSE:
+            if self._set_closed():
+                self.emit("@producerclose")
+                self.emit("producerclose")
+                self.observer.emit("close")
+        elif event == Event.CONSUMER_PRODUCER_PAUSE:
+            if not self.producer_paused:
+                self.producer_paused = True
+                self.emit("producerpause")
+                if not self.paused:
+                    self.observer.emit("pause")
+        elif event == Event.CONSUMER_PRODUCER_RESUME:
+            if self.producer_paused:
+                self.producer_paused = False
+                self.emit("producerresume")
+                if not self.paused:
+                    self.observer.emit("resume")
+        elif event == Event.CONSUMER_SCORE:
+            self.score = to_plain(body.score)
+            self.emit("score", self.score)
+            self.observer.emit("score", self.score)
+        elif event == Event.CONSUMER_LAYERS_CHANGE:
+            self.current_layers = layers_from_fbs(body.layers)
+            self.emit("layerschange", self.current_layers)
+            self.observer.emit("layerschange", self.current_layers)
+        elif event == Event.CONSUMER_TRACE:
+            trace = to_plain(body, {"type": _trace_name})
+            self.emit("trace", trace)
+            self.observer.emit("trace", trace)
+        elif event == Event.CONSUMER_RTP and not self.closed:
+            self.emit("rtp", bytes(as_list(body.data)))

@@ -1,0 +1,56 @@
+"""What every object of the Worker -> Router -> Transport -> Producer/Consumer tree shares.
+
+Each object has an id, sends requests through its worker's channel with its own id as handler id,
+closes exactly once (children first), and refuses use after close with InvalidStateError.
+Events are emitted on the object itself (for its owner) and lifecycle events on ``observer``
+(for monitors such as the dashboard), as mediasoup does.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from server.media.channel import Channel
+from server.media.emitter import EventEmitter
+from server.media.errors import InvalidStateError
+
+
+class Entity(EventEmitter):
+    kind_name = "object"
+
+    def __init__(self, entity_id: str, channel: Channel, app_data: dict[str, Any] | None) -> None:
+        super().__init__()
+        if app_data is not None and not isinstance(app_data, dict):
+            raise TypeError("if given, app_data must be a dict")
+        self.id = entity_id
+        self.channel = channel
+        self.closed = False
+        self.app_data: dict[str, Any] = app_data if app_data is not None else {}
+        self.observer = EventEmitter()
+
+    def __repr__(self) -> str:
+        state = " closed" if self.closed else ""
+        return f"<{type(self).__name__} {self.id}{state}>"
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise InvalidStateError(f"{self.kind_name} {self.id} is closed")
+
+    async def _request(self, method: int, body_type: int = 0, body: Any = None) -> Any:
+        """A request addressed to this object (its id is the handler id)."""
+        self._check_open()
+        return await self.channel.request(method, self.id, body_type, body)
+
+    def _listen(self) -> None:
+        self.channel.add_handler(self.id, self._on_notification)
+
+    def _on_notification(self, event: int, body: Any) -> None:
+        """Subclasses with worker notifications override this."""
+
+    def _set_closed(self) -> bool:
+        """Mark closed and stop listening; False if it already was (close runs once)."""
+        if self.closed:
+            return False
+        self.closed = True
+        self.channel.remove_handler(self.id)
+        return True

@@ -1,0 +1,130 @@
+"""Producer: an RTP source a client sends into a transport; consumers receive from it."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from server.media.entity import Entity
+from server.media.fbs.Notification.Event import Event
+from server.media.fbs.Producer.EnableTraceEventRequest import EnableTraceEventRequestT
+from server.media.fbs.Producer.TraceEventType import TraceEventType
+from server.media.fbs.Request.Body import Body as RequestBody
+from server.media.fbs.Request.Method import Method
+from server.media.fbs.Transport.CloseProducerRequest import CloseProducerRequestT
+from server.media.fbs_plain import as_list, enum_names, to_plain
+from server.media.rtp_fbs import RTP_TYPE_NAMES, kind_from_fbs, rtp_parameters_from_fbs
+from server.media.stats import rtp_stream_stats
+
+if TYPE_CHECKING:
+    from server.media.transport import Transport
+
+TRACE_TYPES = {
+    name.lower(): value for name, value in vars(TraceEventType).items() if not name.startswith("_")
+}
+_trace_name = enum_names(TraceEventType)
+
+
+def trace_types_to_fbs(types: list[str], table: dict[str, int]) -> list[int]:
+    """Unknown names are ignored, as mediasoup does."""
+    if not isinstance(types, list) or not all(isinstance(t, str) for t in types):
+        raise TypeError("types must be a list of strings")
+    return [table[t] for t in types if t in table]
+
+
+class Producer(Entity):
+    """Events: ``transportclose``, ``score(list)``, ``videoorientationchange(dict)``, ``trace(dict)``.
+    Observer: ``close``, ``pause``, ``resume``, ``score``, ``videoorientationchange``, ``trace``.
+    """
+
+    kind_name = "producer"
+
+    def __init__(
+        self,
+        producer_id: str,
+        transport: Transport,
+        kind: str,
+        rtp_parameters: dict[str, Any],
+        producer_type: str,
+        consumable_rtp_parameters: dict[str, Any],
+        paused: bool,
+        app_data: dict[str, Any] | None,
+    ) -> None:
+        super().__init__(producer_id, transport.channel, app_data)
+        self.transport_id = transport.id
+        self.kind = kind
+        self.rtp_parameters = rtp_parameters
+        self.type = producer_type
+        self.consumable_rtp_parameters = consumable_rtp_parameters
+        self.paused = paused
+        self.score: list[dict[str, Any]] = []
+        self._listen()
+
+    def close(self) -> None:
+        if not self._set_closed():
+            return
+        request = CloseProducerRequestT()
+        request.producerId = self.id
+        self.channel.fire(
+            Method.TRANSPORT_CLOSE_PRODUCER,
+            self.transport_id,
+            RequestBody.Transport_CloseProducerRequest,
+            request,
+        )
+        self.emit("@close")
+        self.observer.emit("close")
+
+    def transport_closed(self) -> None:
+        if not self._set_closed():
+            return
+        self.emit("transportclose")
+        self.observer.emit("close")
+
+    async def dump(self) -> dict[str, Any]:
+        body = await self._request(Method.PRODUCER_DUMP)
+        return {
+            "id": body.id.decode(),
+            "kind": kind_from_fbs(body.kind),
+            "type": RTP_TYPE_NAMES[body.type],
+            "rtpParameters": rtp_parameters_from_fbs(body.rtpParameters),
+            "rtpMapping": to_plain(body.rtpMapping),
+            "rtpStreams": to_plain(body.rtpStreams, {"kind": kind_from_fbs}),
+            "traceEventTypes": [_trace_name(t) for t in as_list(body.traceEventTypes)],
+            "paused": body.paused,
+        }
+
+    async def get_stats(self) -> list[dict[str, Any]]:
+        body = await self._request(Method.PRODUCER_GET_STATS)
+        return [rtp_stream_stats(s) for s in body.stats or []]
+
+    async def pause(self) -> None:
+        await self._request(Method.PRODUCER_PAUSE)
+        was_paused, self.paused = self.paused, True
+        if not was_paused:
+            self.observer.emit("pause")
+
+    async def resume(self) -> None:
+        await self._request(Method.PRODUCER_RESUME)
+        was_paused, self.paused = self.paused, False
+        if was_paused:
+            self.observer.emit("resume")
+
+    async def enable_trace_event(self, types: list[str]) -> None:
+        request = EnableTraceEventRequestT()
+        request.events = trace_types_to_fbs(types, TRACE_TYPES)
+        await self._request(
+            Method.PRODUCER_ENABLE_TRACE_EVENT, RequestBody.Producer_EnableTraceEventRequest, request
+        )
+
+    def _on_notification(self, event: int, body: Any) -> None:
+        if event == Event.PRODUCER_SCORE:
+            self.score = to_plain(body.scores) or []
+            self.emit("score", self.score)
+            self.observer.emit("score", self.score)
+        elif event == Event.PRODUCER_VIDEO_ORIENTATION_CHANGE:
+            orientation = to_plain(body)
+            self.emit("videoorientationchange", orientation)
+            self.observer.emit("videoorientationchange", orientation)
+        elif event == Event.PRODUCER_TRACE:
+            trace = to_plain(body, {"type": _trace_name})
+            self.emit("trace", trace)
+            self.observer.emit("trace", trace)

@@ -1,0 +1,360 @@
+"""Router: one media room inside a worker. Its transports' producers can be consumed by any of them."""
+
+from __future__ import annotations
+
+import copy
+from typing import TYPE_CHECKING, Any
+
+from server.media import ortc
+from server.media.entity import Entity
+from server.media.errors import InvalidStateError
+from server.media.fbs.Request.Body import Body as RequestBody
+from server.media.fbs.Request.Method import Method
+from server.media.fbs.Router.CreateWebRtcTransportRequest import CreateWebRtcTransportRequestT
+from server.media.fbs.Transport.Options import OptionsT
+from server.media.fbs.WebRtcTransport.Listen import Listen
+from server.media.fbs.WebRtcTransport.ListenIndividual import ListenIndividualT
+from server.media.fbs.WebRtcTransport.ListenServer import ListenServerT
+from server.media.fbs.WebRtcTransport.WebRtcTransportOptions import WebRtcTransportOptionsT
+from server.media.fbs.Worker.CloseRouterRequest import CloseRouterRequestT
+from server.media.fbs.Worker.CreateRouterRequest import CreateRouterRequestT
+from server.media.fbs_plain import to_plain
+from server.media.transport import Transport, listen_info_to_fbs, new_id
+from server.media.webrtc_transport import WebRtcTransport, webrtc_transport_data
+
+if TYPE_CHECKING:
+    from server.media.active_speaker_observer import ActiveSpeakerObserver
+    from server.media.audio_level_observer import AudioLevelObserver
+    from server.media.data_producer import DataProducer
+    from server.media.plain_transport import PlainTransport
+    from server.media.producer import Producer
+    from server.media.rtp_observer import RtpObserver
+    from server.media.webrtc_server import WebRtcServer
+    from server.media.worker import Worker
+
+SCTP_DEFAULTS: dict[str, int] = {
+    "maxSendMessageSize": 262144,
+    "maxReceiveMessageSize": 262144,
+    "sctpSendBufferSize": 2_000_000,
+    "sctpPerStreamSendQueueLimit": 2_000_000,
+    "sctpMaxReceiverWindowBufferSize": 5_242_880,
+    "sctpDefaultStreamBufferedAmountLowThreshold": 1024,
+}
+
+
+def transport_options(
+    *,
+    enable_sctp: bool,
+    sctp: dict[str, int] | None,
+    is_data_channel: bool,
+    initial_available_outgoing_bitrate: int | None = None,
+    direct: bool = False,
+) -> OptionsT:
+    """The base options every transport type sends (SCTP limits fall back to mediasoup's defaults)."""
+    values = {**SCTP_DEFAULTS, **(sctp or {})}
+    unknown = set(values) - set(SCTP_DEFAULTS)
+    if unknown:
+        raise TypeError(f"unknown SCTP option(s): {', '.join(sorted(unknown))}")
+    options = OptionsT()
+    options.direct = direct
+    options.initialAvailableOutgoingBitrate = initial_available_outgoing_bitrate
+    options.enableSctp = enable_sctp
+    options.isDataChannel = is_data_channel
+    for key, value in values.items():
+        if not isinstance(value, int) or value < 0:
+            raise TypeError(f"SCTP option {key} must be a non-negative integer")
+        setattr(options, key, value)
+    return options
+
+
+def _pairs(entries: list[dict[str, Any]] | None, field: str) -> dict[str, Any]:
+    return {e["key"]: e[field] for e in entries or []}
+
+
+class Router(Entity):
+    """Events: ``workerclose``. Observer: ``close``, ``newtransport``, ``newrtpobserver``."""
+
+    kind_name = "router"
+
+    def __init__(
+        self,
+        router_id: str,
+        worker: Worker,
+        rtp_capabilities: dict[str, Any],
+        app_data: dict[str, Any] | None,
+    ) -> None:
+        super().__init__(router_id, worker.channel, app_data)
+        self.worker = worker
+        self._rtp_capabilities = rtp_capabilities
+        self.transports: dict[str, Transport] = {}
+        self.producers: dict[str, Producer] = {}
+        self.data_producers: dict[str, DataProducer] = {}
+        self.rtp_observers: dict[str, RtpObserver] = {}
+
+    @classmethod
+    async def create(cls, worker: Worker, media_codecs: list[Any], app_data: dict[str, Any] | None) -> Router:
+        caps = ortc.generate_router_rtp_capabilities(copy.deepcopy(media_codecs))
+        request = CreateRouterRequestT()
+        request.routerId = new_id()
+        await worker.channel.request(
+            Method.WORKER_CREATE_ROUTER, "", RequestBody.Worker_CreateRouterRequest, request
+        )
+        return cls(request.routerId, worker, dict(caps), app_data)
+
+    @property
+    def rtp_capabilities(self) -> dict[str, Any]:
+        """A copy: the router's capabilities are what clients load their device with."""
+        return copy.deepcopy(self._rtp_capabilities)
+
+    @property
+    def rtp_capabilities_ref(self) -> Any:
+        """The router's own capabilities, for read-only use on hot paths (no copy)."""
+        return self._rtp_capabilities
+
+    # -- closing ---------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        if not self._set_closed():
+            return
+        request = CloseRouterRequestT()
+        request.routerId = self.id
+        self.channel.fire(Method.WORKER_CLOSE_ROUTER, "", RequestBody.Worker_CloseRouterRequest, request)
+        self._close_children()
+        self.emit("@close")
+        self.observer.emit("close")
+
+    def worker_closed(self) -> None:
+        if not self._set_closed():
+            return
+        self._close_children()
+        self.emit("workerclose")
+        self.observer.emit("close")
+
+    def _close_children(self) -> None:
+        for transport in list(self.transports.values()):
+            transport.router_closed()
+        self.transports.clear()
+        self.producers.clear()
+        for observer in list(self.rtp_observers.values()):
+            observer.router_closed()
+        self.rtp_observers.clear()
+        self.data_producers.clear()
+
+    # -- queries ---------------------------------------------------------------------------------
+
+    async def dump(self) -> dict[str, Any]:
+        body = to_plain(await self._request(Method.ROUTER_DUMP))
+        return {
+            "id": body["id"],
+            "transportIds": body["transportIds"],
+            "rtpObserverIds": body["rtpObserverIds"],
+            "mapProducerIdConsumerIds": _pairs(body["mapProducerIdConsumerIds"], "values"),
+            "mapConsumerIdProducerId": _pairs(body["mapConsumerIdProducerId"], "value"),
+            "mapProducerIdObserverIds": _pairs(body["mapProducerIdObserverIds"], "values"),
+            "mapDataProducerIdDataConsumerIds": _pairs(body["mapDataProducerIdDataConsumerIds"], "values"),
+            "mapDataConsumerIdDataProducerId": _pairs(body["mapDataConsumerIdDataProducerId"], "value"),
+        }
+
+    def can_consume(self, producer_id: str, rtp_capabilities: dict[str, Any]) -> bool:
+        """Whether a client with these capabilities can receive the producer (False if unknown)."""
+        producer = self.producers.get(producer_id)
+        if producer is None:
+            return False
+        try:
+            caps = ortc.validate_and_normalize_rtp_capabilities(copy.deepcopy(rtp_capabilities))
+        except TypeError:
+            return False
+        return ortc.can_consume(producer.consumable_rtp_parameters, caps)  # type: ignore[arg-type]
+
+    # -- transports ------------------------------------------------------------------------------
+
+    def _adopt(self, transport: Transport) -> None:
+        self.transports[transport.id] = transport
+        transport.on("@close", lambda: self.transports.pop(transport.id, None))
+        transport.on("@listenserverclose", lambda: self.transports.pop(transport.id, None))
+        self.observer.emit("newtransport", transport)
+
+    async def create_webrtc_transport(
+        self,
+        *,
+        listen_infos: list[dict[str, Any]] | None = None,
+        webrtc_server: WebRtcServer | None = None,
+        enable_udp: bool | None = None,
+        enable_tcp: bool | None = None,
+        prefer_udp: bool = False,
+        prefer_tcp: bool = False,
+        initial_available_outgoing_bitrate: int = 600_000,
+        enable_sctp: bool = False,
+        sctp_options: dict[str, int] | None = None,
+        ice_consent_timeout: int = 30,
+        app_data: dict[str, Any] | None = None,
+    ) -> WebRtcTransport:
+        """Listen on ``listen_infos`` (its own ports) or share a WebRtcServer's ports."""
+        self._check_open()
+        if webrtc_server is None and listen_infos is None:
+            raise TypeError("missing webrtc_server and listen_infos (one of them is mandatory)")
+        if webrtc_server is not None and listen_infos is not None:
+            raise TypeError("only one of webrtc_server and listen_infos must be given")
+        if listen_infos is not None and (not isinstance(listen_infos, list) or not listen_infos):
+            raise TypeError("listen_infos must be a non-empty list")
+        if webrtc_server is not None and webrtc_server.closed:
+            raise InvalidStateError("webrtc_server is closed")
+        if app_data is not None and not isinstance(app_data, dict):
+            raise TypeError("if given, app_data must be a dict")
+        if enable_udp is None:
+            enable_udp = True
+        if enable_tcp is None:
+            enable_tcp = webrtc_server is not None
+        options = WebRtcTransportOptionsT()
+        options.base = transport_options(
+            enable_sctp=enable_sctp,
+            sctp=sctp_options,
+            is_data_channel=True,
+            initial_available_outgoing_bitrate=initial_available_outgoing_bitrate,
+        )
+        if webrtc_server is not None:
+            options.listenType = Listen.ListenServer
+            options.listen = ListenServerT()
+            options.listen.webRtcServerId = webrtc_server.id
+        else:
+            options.listenType = Listen.ListenIndividual
+            options.listen = ListenIndividualT()
+            options.listen.listenInfos = [listen_info_to_fbs(i) for i in listen_infos or []]
+        options.enableUdp = enable_udp
+        options.enableTcp = enable_tcp
+        options.preferUdp = prefer_udp
+        options.preferTcp = prefer_tcp
+        options.iceConsentTimeout = ice_consent_timeout
+        request = CreateWebRtcTransportRequestT()
+        request.transportId = new_id()
+        request.options = options
+        method = (
+            Method.ROUTER_CREATE_WEBRTCTRANSPORT_WITH_SERVER
+            if webrtc_server is not None
+            else Method.ROUTER_CREATE_WEBRTCTRANSPORT
+        )
+        body = await self._request(method, RequestBody.Router_CreateWebRtcTransportRequest, request)
+        transport = WebRtcTransport(request.transportId, self, webrtc_transport_data(body), app_data)
+        self._adopt(transport)
+        if webrtc_server is not None:
+            webrtc_server.handle_webrtc_transport(transport)
+        return transport
+
+    async def create_plain_transport(
+        self,
+        *,
+        listen_info: dict[str, Any],
+        rtcp_listen_info: dict[str, Any] | None = None,
+        rtcp_mux: bool = True,
+        comedia: bool = False,
+        enable_sctp: bool = False,
+        sctp_options: dict[str, int] | None = None,
+        enable_srtp: bool = False,
+        srtp_crypto_suite: str = "AES_CM_128_HMAC_SHA1_80",
+        app_data: dict[str, Any] | None = None,
+    ) -> PlainTransport:
+        """Plain RTP/RTCP (optionally SRTP) for ingest, recording and cheap load generation."""
+        from server.media.fbs.PlainTransport.PlainTransportOptions import PlainTransportOptionsT
+        from server.media.fbs.Router.CreatePlainTransportRequest import CreatePlainTransportRequestT
+        from server.media.plain_transport import (
+            PlainTransport,
+            plain_transport_data,
+            srtp_crypto_suite_to_fbs,
+        )
+
+        self._check_open()
+        if app_data is not None and not isinstance(app_data, dict):
+            raise TypeError("if given, app_data must be a dict")
+        if rtcp_mux and rtcp_listen_info is not None:
+            rtcp_mux = False  # a separate RTCP port was asked for
+        options = PlainTransportOptionsT()
+        options.base = transport_options(enable_sctp=enable_sctp, sctp=sctp_options, is_data_channel=False)
+        options.listenInfo = listen_info_to_fbs(listen_info)
+        options.rtcpListenInfo = listen_info_to_fbs(rtcp_listen_info) if rtcp_listen_info else None
+        options.rtcpMux = rtcp_mux
+        options.comedia = comedia
+        options.enableSrtp = enable_srtp
+        options.srtpCryptoSuite = srtp_crypto_suite_to_fbs(srtp_crypto_suite)
+        request = CreatePlainTransportRequestT()
+        request.transportId = new_id()
+        request.options = options
+        body = await self._request(
+            Method.ROUTER_CREATE_PLAINTRANSPORT, RequestBody.Router_CreatePlainTransportRequest, request
+        )
+        transport = PlainTransport(request.transportId, self, plain_transport_data(body), app_data)
+        self._adopt(transport)
+        return transport
+
+    # -- RTP observers ---------------------------------------------------------------------------
+
+    def _adopt_observer(self, observer: RtpObserver) -> None:
+        self.rtp_observers[observer.id] = observer
+        observer.on("@close", lambda: self.rtp_observers.pop(observer.id, None))
+        self.observer.emit("newrtpobserver", observer)
+
+    async def create_active_speaker_observer(
+        self, *, interval: int = 300, app_data: dict[str, Any] | None = None
+    ) -> ActiveSpeakerObserver:
+        """Emits 'dominantspeaker' with the producer that talks most (audio producers added to it)."""
+        from server.media.active_speaker_observer import ActiveSpeakerObserver
+        from server.media.fbs.ActiveSpeakerObserver.ActiveSpeakerObserverOptions import (
+            ActiveSpeakerObserverOptionsT,
+        )
+        from server.media.fbs.Router.CreateActiveSpeakerObserverRequest import (
+            CreateActiveSpeakerObserverRequestT,
+        )
+
+        self._check_open()
+        if not isinstance(interval, int) or isinstance(interval, bool):
+            raise TypeError("if given, interval must be a number")
+        if app_data is not None and not isinstance(app_data, dict):
+            raise TypeError("if given, app_data must be a dict")
+        request = CreateActiveSpeakerObserverRequestT()
+        request.rtpObserverId = new_id()
+        request.options = ActiveSpeakerObserverOptionsT()
+        request.options.interval = interval
+        await self._request(
+            Method.ROUTER_CREATE_ACTIVESPEAKEROBSERVER,
+            RequestBody.Router_CreateActiveSpeakerObserverRequest,
+            request,
+        )
+        observer = ActiveSpeakerObserver(request.rtpObserverId, self, app_data)
+        self._adopt_observer(observer)
+        return observer
+
+    async def create_audio_level_observer(
+        self,
+        *,
+        max_entries: int = 1,
+        threshold: int = -80,
+        interval: int = 1000,
+        app_data: dict[str, Any] | None = None,
+    ) -> AudioLevelObserver:
+        """Emits 'volumes' with the loudest producers above ``threshold`` dBov, or 'silence'."""
+        from server.media.audio_level_observer import AudioLevelObserver
+        from server.media.fbs.AudioLevelObserver.AudioLevelObserverOptions import AudioLevelObserverOptionsT
+        from server.media.fbs.Router.CreateAudioLevelObserverRequest import CreateAudioLevelObserverRequestT
+
+        self._check_open()
+        if not isinstance(max_entries, int) or isinstance(max_entries, bool) or max_entries <= 0:
+            raise TypeError("if given, max_entries must be a positive number")
+        if not isinstance(threshold, int) or isinstance(threshold, bool) or not -127 <= threshold <= 0:
+            raise TypeError("if given, threshold must be a negative number greater than -127")
+        if not isinstance(interval, int) or isinstance(interval, bool):
+            raise TypeError("if given, interval must be a number")
+        if app_data is not None and not isinstance(app_data, dict):
+            raise TypeError("if given, app_data must be a dict")
+        request = CreateAudioLevelObserverRequestT()
+        request.rtpObserverId = new_id()
+        request.options = AudioLevelObserverOptionsT()
+        request.options.maxEntries = max_entries
+        request.options.threshold = threshold
+        request.options.interval = interval
+        await self._request(
+            Method.ROUTER_CREATE_AUDIOLEVELOBSERVER,
+            RequestBody.Router_CreateAudioLevelObserverRequest,
+            request,
+        )
+        observer = AudioLevelObserver(request.rtpObserverId, self, app_data)
+        self._adopt_observer(observer)
+        return observer

@@ -1,0 +1,223 @@
+"""WebRtcTransport: ICE + DTLS (+ SCTP) to a browser or another WebRTC endpoint."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from server.media.fbs.Notification.Event import Event
+from server.media.fbs.Request.Body import Body as RequestBody
+from server.media.fbs.Request.Method import Method
+from server.media.fbs.Transport.Protocol import Protocol
+from server.media.fbs.WebRtcTransport.ConnectRequest import ConnectRequestT
+from server.media.fbs.WebRtcTransport.DtlsParameters import DtlsParametersT
+from server.media.fbs.WebRtcTransport.DtlsRole import DtlsRole
+from server.media.fbs.WebRtcTransport.DtlsState import DtlsState
+from server.media.fbs.WebRtcTransport.Fingerprint import FingerprintT
+from server.media.fbs.WebRtcTransport.FingerprintAlgorithm import FingerprintAlgorithm
+from server.media.fbs.WebRtcTransport.IceRole import IceRole
+from server.media.fbs.WebRtcTransport.IceState import IceState
+from server.media.fbs_plain import enum_names
+from server.media.transport import Transport, tuple_to_plain
+
+ice_state_name = enum_names(IceState)
+ice_role_name = enum_names(IceRole)
+dtls_state_name = enum_names(DtlsState)
+dtls_role_name = enum_names(DtlsRole)
+DTLS_ROLES = {"auto": DtlsRole.AUTO, "client": DtlsRole.CLIENT, "server": DtlsRole.SERVER}
+FINGERPRINT_ALGORITHMS = {
+    "sha-1": FingerprintAlgorithm.SHA1,
+    "sha-224": FingerprintAlgorithm.SHA224,
+    "sha-256": FingerprintAlgorithm.SHA256,
+    "sha-384": FingerprintAlgorithm.SHA384,
+    "sha-512": FingerprintAlgorithm.SHA512,
+}
+FINGERPRINT_NAMES = {v: k for k, v in FINGERPRINT_ALGORITHMS.items()}
+
+
+def _s(value: Any) -> Any:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def ice_parameters_to_plain(p: Any) -> dict[str, Any]:
+    return {"usernameFragment": _s(p.usernameFragment), "password": _s(p.password), "iceLite": p.iceLite}
+
+
+def ice_candidate_to_plain(c: Any) -> dict[str, Any]:
+    """Both 'address' (mediasoup >= 3.13) and 'ip' (older clients, e.g. pymediasoup 1.5)."""
+    address = _s(c.address)
+    candidate = {
+        "foundation": _s(c.foundation),
+        "priority": c.priority,
+        "address": address,
+        "ip": address,
+        "protocol": "udp" if c.protocol == Protocol.UDP else "tcp",
+        "port": c.port,
+        "type": "host",
+    }
+    if c.tcpType is not None:
+        candidate["tcpType"] = "passive"
+    return candidate
+
+
+def dtls_parameters_to_plain(p: Any) -> dict[str, Any]:
+    return {
+        "fingerprints": [
+            {"algorithm": FINGERPRINT_NAMES[f.algorithm], "value": _s(f.value)} for f in p.fingerprints or []
+        ],
+        "role": dtls_role_name(p.role),
+    }
+
+
+def dtls_parameters_to_fbs(params: dict[str, Any]) -> DtlsParametersT:
+    if not isinstance(params, dict) or not isinstance(params.get("fingerprints"), list):
+        raise TypeError("dtls_parameters must be a dict with a 'fingerprints' list")
+    t = DtlsParametersT()
+    t.fingerprints = []
+    for fingerprint in params["fingerprints"]:
+        if not isinstance(fingerprint, dict) or not isinstance(fingerprint.get("value"), str):
+            raise TypeError("each fingerprint needs an 'algorithm' and a 'value'")
+        algorithm = FINGERPRINT_ALGORITHMS.get(fingerprint.get("algorithm", ""))
+        if algorithm is None:
+            raise TypeError(f"invalid FingerprintAlgorithm: {fingerprint.get('algorithm')}")
+        f = FingerprintT()
+        f.algorithm = algorithm
+        f.value = fingerprint["value"]
+        t.fingerprints.append(f)
+    role = params.get("role", "auto")
+    if role not in DTLS_ROLES:
+        raise TypeError(f"invalid DtlsRole: {role}")
+    t.role = DTLS_ROLES[role]
+    return t
+
+
+def webrtc_transport_data(dump: Any) -> dict[str, Any]:
+    data = Transport.base_dump(dump.base)
+    data.update(
+        iceRole=ice_role_name(dump.iceRole),
+        iceParameters=ice_parameters_to_plain(dump.iceParameters),
+        iceCandidates=[ice_candidate_to_plain(c) for c in dump.iceCandidates or []],
+        iceState=ice_state_name(dump.iceState),
+        iceSelectedTuple=tuple_to_plain(dump.iceSelectedTuple),
+        dtlsParameters=dtls_parameters_to_plain(dump.dtlsParameters),
+        dtlsState=dtls_state_name(dump.dtlsState),
+    )
+    return data
+
+
+class WebRtcTransport(Transport):
+    """Events (also on observer): ``icestatechange(str)``, ``iceselectedtuplechange(dict)``,
+    ``dtlsstatechange(str)``, ``sctpstatechange(str)``, plus the base transport's.
+    """
+
+    kind_name = "webrtc transport"
+    transport_type = "webrtc"
+
+    @property
+    def ice_role(self) -> str:
+        return str(self.data["iceRole"])
+
+    @property
+    def ice_parameters(self) -> dict[str, Any]:
+        params: dict[str, Any] = self.data["iceParameters"]
+        return params
+
+    @property
+    def ice_candidates(self) -> list[dict[str, Any]]:
+        candidates: list[dict[str, Any]] = self.data["iceCandidates"]
+        return candidates
+
+    @property
+    def ice_state(self) -> str:
+        return str(self.data["iceState"])
+
+    @property
+    def ice_selected_tuple(self) -> dict[str, Any] | None:
+        selected: dict[str, Any] | None = self.data.get("iceSelectedTuple")
+        return selected
+
+    @property
+    def dtls_parameters(self) -> dict[str, Any]:
+        params: dict[str, Any] = self.data["dtlsParameters"]
+        return params
+
+    @property
+    def dtls_state(self) -> str:
+        return str(self.data["dtlsState"])
+
+    @property
+    def dtls_remote_cert(self) -> str | None:
+        cert: str | None = self.data.get("dtlsRemoteCert")
+        return cert
+
+    def _mark_closed_states(self) -> None:
+        self.data.update(iceState="closed", iceSelectedTuple=None, dtlsState="closed")
+        if self.data.get("sctpState"):
+            self.data["sctpState"] = "closed"
+
+    def close(self) -> None:
+        if not self.closed:
+            self._mark_closed_states()
+        super().close()
+
+    def router_closed(self) -> None:
+        if not self.closed:
+            self._mark_closed_states()
+        super().router_closed()
+
+    def listen_server_closed(self) -> None:
+        if not self.closed:
+            self._mark_closed_states()
+        super().listen_server_closed()
+
+    async def dump(self) -> dict[str, Any]:
+        body = await self._request(Method.TRANSPORT_DUMP)
+        return webrtc_transport_data(body)
+
+    async def get_stats(self) -> list[dict[str, Any]]:
+        body = await self._request(Method.TRANSPORT_GET_STATS)
+        stats = self.base_stats(body.base)
+        stats.update(
+            type="webrtc-transport",
+            iceRole=ice_role_name(body.iceRole),
+            iceState=ice_state_name(body.iceState),
+            dtlsState=dtls_state_name(body.dtlsState),
+        )
+        selected = tuple_to_plain(body.iceSelectedTuple)
+        if selected:
+            stats["iceSelectedTuple"] = selected
+        return [stats]
+
+    async def connect(self, dtls_parameters: dict[str, Any]) -> None:
+        """Give the remote DTLS parameters; the worker answers with its own (complementary) role."""
+        request = ConnectRequestT()
+        request.dtlsParameters = dtls_parameters_to_fbs(dtls_parameters)
+        body = await self._request(
+            Method.WEBRTCTRANSPORT_CONNECT, RequestBody.WebRtcTransport_ConnectRequest, request
+        )
+        self.data["dtlsParameters"]["role"] = dtls_role_name(body.dtlsLocalRole)
+
+    async def restart_ice(self) -> dict[str, Any]:
+        body = await self._request(Method.TRANSPORT_RESTART_ICE)
+        self.data["iceParameters"] = ice_parameters_to_plain(body)
+        return dict(self.data["iceParameters"])
+
+    def _on_own_notification(self, event: int, body: Any) -> None:
+        if event == Event.WEBRTCTRANSPORT_ICE_STATE_CHANGE:
+            state = ice_state_name(body.iceState)
+            self.data["iceState"] = state
+            self.emit("icestatechange", state)
+            self.observer.emit("icestatechange", state)
+        elif event == Event.WEBRTCTRANSPORT_ICE_SELECTED_TUPLE_CHANGE:
+            selected = tuple_to_plain(body.tuple)
+            self.data["iceSelectedTuple"] = selected
+            self.emit("iceselectedtuplechange", selected)
+            self.observer.emit("iceselectedtuplechange", selected)
+        elif event == Event.WEBRTCTRANSPORT_DTLS_STATE_CHANGE:
+            state = dtls_state_name(body.dtlsState)
+            self.data["dtlsState"] = state
+            if state == "connected":
+                self.data["dtlsRemoteCert"] = _s(body.remoteCert)
+            self.emit("dtlsstatechange", state)
+            self.observer.emit("dtlsstatechange", state)
+        else:
+            super()._on_own_notification(event, body)
