@@ -2,10 +2,30 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import socket
 from dataclasses import dataclass, field
+from typing import Any, Literal
 
+import psutil
+
+from server.limits import Limits
 from server.media.worker import WorkerSettings
+
+LoginMode = Literal["open", "apikey", "off"]
+
+
+def detect_announced_address() -> str:
+    """The first non-loopback IPv4 of an interface that is up (what LAN clients can reach)."""
+    stats = psutil.net_if_stats()
+    for name, addresses in psutil.net_if_addrs().items():
+        if name in stats and not stats[name].isup:
+            continue
+        for address in addresses:
+            if address.family == socket.AF_INET and not ipaddress.ip_address(address.address).is_loopback:
+                return str(address.address)
+    return "127.0.0.1"
 
 
 @dataclass
@@ -15,3 +35,26 @@ class ServerConfig:
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)
     worker: WorkerSettings = field(default_factory=WorkerSettings)
     log_level: str = "info"
+    secret: str = ""
+    secret_source: str = ""
+    limits: Limits = field(default_factory=Limits)
+    rtc_listen_ip: str = "0.0.0.0"
+    announced_address: str | None = None
+    """Address put in ICE candidates (a hostname is allowed); detected when not given."""
+    enable_tcp: bool = True
+    login_mode: LoginMode = "open"
+    api_key: str | None = None
+    login_ttl_seconds: int = 6 * 3600
+    drain_seconds: float = 10.0
+
+    def transport_options(self) -> dict[str, Any]:
+        """WebRtcTransport options for every peer transport."""
+        announced = self.announced_address
+        if announced is None and self.rtc_listen_ip in ("0.0.0.0", "::"):
+            announced = detect_announced_address()
+        infos: list[dict[str, Any]] = [
+            {"protocol": "udp", "ip": self.rtc_listen_ip, "announcedAddress": announced}
+        ]
+        if self.enable_tcp:
+            infos.append({"protocol": "tcp", "ip": self.rtc_listen_ip, "announcedAddress": announced})
+        return {"listen_infos": infos}

@@ -28,7 +28,7 @@ def install_event_loop_policy() -> None:
 async def serve(config: ServerConfig, on_ready: Callable[[list[str]], None] | None = None) -> None:
     pool = WorkerPool(config.workers, config.worker)
     await pool.start()
-    runner = web.AppRunner(create_app(pool), access_log=None, handle_signals=False)
+    runner = web.AppRunner(create_app(pool, config), access_log=None, handle_signals=False)
     await runner.setup()
     try:
         site = web.TCPSite(runner, config.host, config.port)
@@ -45,8 +45,7 @@ async def serve(config: ServerConfig, on_ready: Callable[[list[str]], None] | No
         await stop.wait()
         log.info("shutting down")
     finally:
-        await runner.cleanup()  # closes the pool (on_cleanup)
-        await pool.close()
+        await runner.cleanup()  # closes the rooms and the pool (on_cleanup)
 
 
 def run(config: ServerConfig, on_ready: Callable[[list[str]], None] | None = None) -> None:

@@ -8,6 +8,7 @@ import typer
 from rich.console import Console
 
 from server import __version__
+from server.auth import AuthError, resolve_secret
 from server.config import ServerConfig
 from server.media.worker import LOG_LEVELS, WorkerSettings
 from server.media.worker_bin import MEDIASOUP_VERSION, WorkerBinaryNotFound, find_worker_bin
@@ -51,6 +52,16 @@ def serve(
     worker_log_level: str = typer.Option(
         "warn", envvar="SFUCTL_WORKER_LOG_LEVEL", help="mediasoup worker log level: debug, warn, error, none."
     ),
+    secret: str = typer.Option(
+        None, envvar="SFUCTL_SECRET", help="JWT secret (HS256), 32+ bytes.", show_default=False
+    ),
+    secret_file: str = typer.Option(
+        None, envvar="SFUCTL_SECRET_FILE", help="File holding the JWT secret (created on first run)."
+    ),
+    rtc_ip: str = typer.Option("0.0.0.0", envvar="SFUCTL_RTC_IP", help="Address media sockets bind to."),
+    announced_address: str = typer.Option(
+        None, envvar="SFUCTL_ANNOUNCED_ADDRESS", help="Address or hostname put in ICE candidates (NAT/cloud)."
+    ),
 ) -> None:
     """Run the SFU server in the foreground.
 
@@ -64,10 +75,19 @@ def serve(
     if worker_log_level not in LOG_LEVELS:
         raise typer.BadParameter(f"must be one of {', '.join(LOG_LEVELS)}", param_hint="--worker-log-level")
     setup_logging(log_level)
+    try:
+        resolved = resolve_secret(secret, secret_file, create=True)
+    except AuthError as error:
+        console.print(f"[red]error:[/] {error}")
+        raise typer.Exit(2) from None
     config = ServerConfig(
         host=host,
         port=port,
         log_level=log_level,
+        secret=resolved.value,
+        secret_source=resolved.source,
+        rtc_listen_ip=rtc_ip,
+        announced_address=announced_address,
         worker=WorkerSettings(
             log_level=worker_log_level, rtc_min_port=rtc_min_port, rtc_max_port=rtc_max_port
         ),
@@ -78,8 +98,9 @@ def serve(
     def ready(urls: list[str]) -> None:
         shown = f"http://127.0.0.1:{port}" if host == "0.0.0.0" else urls[0]
         console.print(f"[bold green]sfuctl[/] {__version__} listening on {', '.join(urls)}")
-        console.print(f"  health: {shown}/health   workers: {config.workers}   "
+        console.print(f"  health: {shown}/health   docs: {shown}/docs   workers: {config.workers}   "
                       f"RTC ports: {rtc_min_port}-{rtc_max_port}")  # fmt: skip
+        console.print(f"  secret: {config.secret_source}")
 
     try:
         run(config, ready)

@@ -1,4 +1,4 @@
-"""Builds the aiohttp application and ties the worker pool to its life cycle."""
+"""Builds the aiohttp application: REST, docs and the WebSocket endpoint on one port."""
 
 from __future__ import annotations
 
@@ -7,31 +7,68 @@ import time
 import orjson
 from aiohttp import web
 
+from server.config import ServerConfig
 from server.health import health_report
+from server.http import keys
 from server.media.pool import WorkerPool
-
-POOL_KEY: web.AppKey[WorkerPool] = web.AppKey("pool", WorkerPool)
-STARTED_KEY: web.AppKey[float] = web.AppKey("started", float)
+from server.signaling.connection import SignalingService, websocket_handler
+from server.signaling.registry import LocalRoomRegistry
 
 
 def json_response(data: object, status: int = 200) -> web.Response:
     return web.Response(body=orjson.dumps(data), status=status, content_type="application/json")
 
 
+def error_response(status: int, code: str, message: str) -> web.Response:
+    return json_response({"error": {"code": code, "message": message}}, status)
+
+
 async def get_health(request: web.Request) -> web.Response:
-    report = await health_report(request.app[POOL_KEY], request.app[STARTED_KEY], {})
+    app = request.app
+    registry = app[keys.REGISTRY]
+    extra = {
+        "rooms": len(registry.rooms),
+        "peers": sum(len(room.peers) for room in registry.rooms.values()),
+    }
+    report = await health_report(app[keys.POOL], app[keys.STARTED], extra)
+    if app[keys.SIGNALING].draining:
+        report["status"] = "draining"
     return json_response(report)
 
 
-def create_app(pool: WorkerPool) -> web.Application:
-    """The pool must be started by the caller; the app closes it on shutdown."""
-    app = web.Application()
-    app[POOL_KEY] = pool
-    app[STARTED_KEY] = time.monotonic()
-    app.router.add_get("/health", get_health)
+async def root(request: web.Request) -> web.StreamResponse:
+    """WebSocket signaling with an Upgrade header; otherwise the browser client."""
+    if request.headers.get("Upgrade", "").lower() == "websocket":
+        return await websocket_handler(request, request.app[keys.SIGNALING])
+    from server.http.client import serve_client
 
-    async def close_pool(_app: web.Application) -> None:
+    return await serve_client(request)
+
+
+def create_app(pool: WorkerPool, config: ServerConfig) -> web.Application:
+    """The pool must be started by the caller; the app closes rooms and the pool on shutdown."""
+    app = web.Application(client_max_size=config.limits.max_message_bytes)
+    registry = LocalRoomRegistry(pool, grace_seconds=config.limits.room_grace_seconds)
+    app[keys.POOL] = pool
+    app[keys.CONFIG] = config
+    app[keys.REGISTRY] = registry
+    app[keys.SIGNALING] = SignalingService(
+        secret=config.secret,
+        registry=registry,
+        limits=config.limits,
+        transport_options=config.transport_options(),
+    )
+    app[keys.STARTED] = time.monotonic()
+    app.router.add_get("/", root)
+    app.router.add_get("/health", get_health)
+    from server.http import docs, rest
+
+    rest.setup_routes(app)
+    docs.setup_routes(app)
+
+    async def shutdown(_app: web.Application) -> None:
+        registry.close_all("shutdown")
         await pool.close()
 
-    app.on_cleanup.append(close_pool)
+    app.on_cleanup.append(shutdown)
     return app

@@ -1,0 +1,144 @@
+"""Access tokens: HS256 JWTs carrying who the peer is, its room and what it may do.
+
+Only HS256 is accepted: ``none``, the other HMAC sizes and every public-key algorithm are
+refused, which also closes the classic alg-confusion attack (an RS256 public key used as an
+HMAC secret). The secret is resolved the same way by ``sfuctl serve`` and ``sfuctl token``.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jwt
+import platformdirs
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+ALGORITHM = "HS256"
+MIN_SECRET_BYTES = 32
+REQUIRED_CLAIMS = ["sub", "name", "room", "exp"]
+
+
+class AuthError(Exception):
+    """The token is missing or not acceptable; the message says why (safe to show)."""
+
+
+class Grants(BaseModel):
+    model_config = ConfigDict(extra="ignore", strict=True)
+
+    publish: bool = True
+    subscribe: bool = True
+    admin: bool = False
+
+
+class Claims(BaseModel):
+    model_config = ConfigDict(extra="ignore", strict=True)
+
+    sub: str = Field(min_length=1, max_length=256)
+    name: str = Field(min_length=1, max_length=256)
+    room: str = Field(min_length=1, max_length=256)
+    exp: int
+    iat: int | None = None
+    nbf: int | None = None
+    grants: Grants = Field(default_factory=Grants)
+
+
+def verify_token(token: str | None, secret: str, leeway: float = 5.0) -> Claims:
+    """Check signature, algorithm, expiry and claim shapes; raise AuthError otherwise."""
+    if not token:
+        raise AuthError("missing token")
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.InvalidTokenError as error:
+        raise AuthError(f"malformed token: {error}") from None
+    if header.get("alg") != ALGORITHM:
+        raise AuthError(f"algorithm {header.get('alg')!r} not allowed (HS256 only)")
+    try:
+        payload = jwt.decode(
+            token, secret, algorithms=[ALGORITHM], leeway=leeway, options={"require": REQUIRED_CLAIMS}
+        )
+    except jwt.ExpiredSignatureError:
+        raise AuthError("token expired") from None
+    except jwt.ImmatureSignatureError:
+        raise AuthError("token not valid yet") from None
+    except jwt.InvalidSignatureError:
+        raise AuthError("bad signature") from None
+    except jwt.InvalidTokenError as error:
+        raise AuthError(f"invalid token: {error}") from None
+    try:
+        return Claims.model_validate(payload)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise AuthError(f"invalid claim {where}: {first['msg']}") from None
+
+
+def mint_token(
+    secret: str,
+    room: str,
+    user: str,
+    name: str | None = None,
+    ttl: float = 3600,
+    grants: Grants | None = None,
+    now: float | None = None,
+) -> tuple[str, dict[str, Any]]:
+    """Return (token, claims). The name defaults to the user id."""
+    issued = int(now if now is not None else time.time())
+    claims: dict[str, Any] = {
+        "sub": user,
+        "name": name or user,
+        "room": room,
+        "iat": issued,
+        "exp": issued + int(ttl),
+        "grants": (grants or Grants()).model_dump(),
+    }
+    return jwt.encode(claims, secret, algorithm=ALGORITHM), claims
+
+
+# -- the secret --------------------------------------------------------------------------------
+
+
+def default_secret_file() -> Path:
+    return Path(platformdirs.user_config_dir("sfuctl")) / "secret"
+
+
+@dataclass
+class Secret:
+    value: str
+    source: str
+    """Where it came from, for the banner and doctor: 'flag', 'env', or a file path."""
+
+
+def resolve_secret(flag: str | None = None, secret_file: str | None = None, create: bool = False) -> Secret:
+    """--secret, then SFUCTL_SECRET, then the secret file (SFUCTL_SECRET_FILE or the config dir).
+
+    With ``create`` (the server's first run), a strong secret is generated into the file (0600).
+    """
+    if flag:
+        return Secret(_checked(flag, "--secret"), "flag")
+    env = os.environ.get("SFUCTL_SECRET")
+    if env:
+        return Secret(_checked(env, "SFUCTL_SECRET"), "env SFUCTL_SECRET")
+    path = Path(secret_file or os.environ.get("SFUCTL_SECRET_FILE") or default_secret_file())
+    if path.exists():
+        return Secret(_checked(path.read_text().strip(), str(path)), str(path))
+    if not create:
+        raise AuthError(
+            f"no secret: pass --secret, set SFUCTL_SECRET, or run `sfuctl serve` once to create {path}"
+        )
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    value = secrets.token_urlsafe(48)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(value + "\n")
+    return Secret(value, str(path))
+
+
+def _checked(value: str, where: str) -> str:
+    if len(value.encode()) < MIN_SECRET_BYTES:
+        raise AuthError(f"the secret from {where} is too short: use at least {MIN_SECRET_BYTES} bytes")
+    return value

@@ -1,0 +1,518 @@
+"""API documents, generated at startup from the models the server validates with.
+
+``/openapi.json`` (OpenAPI 3.1) comes from ``server.http.models``, ``/asyncapi`` (AsyncAPI 3.0.0)
+from ``server.signaling.protocol``, so the documents cannot drift from what the server checks.
+``/docs`` is Swagger UI from the ``swagger-ui-py`` package's bundled assets, served by us: the
+page works offline and loads nothing from a CDN.
+"""
+
+from __future__ import annotations
+
+import functools
+import html
+import importlib.resources
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+from aiohttp import web
+from pydantic import BaseModel, TypeAdapter
+
+from server import __version__
+from server.http import models as m
+from server.http.app import json_response
+from server.signaling import protocol as p
+from server.signaling.connection import CLOSE_REPLACED
+
+SCHEMA_REF = "#/components/schemas/{model}"
+SchemaMode = Literal["validation", "serialization"]
+
+
+def ref(name: str) -> dict[str, str]:
+    return {"$ref": SCHEMA_REF.format(model=name)}
+
+
+def collect_schemas(models: list[tuple[type[BaseModel], SchemaMode]]) -> dict[str, Any]:
+    """Each model's JSON Schema plus its ``$defs``, flattened into one components map."""
+    schemas: dict[str, Any] = {}
+    for model, mode in models:
+        schema = model.model_json_schema(ref_template=SCHEMA_REF, mode=mode)
+        schemas.update(schema.pop("$defs", {}))
+        schemas[model.__name__] = schema
+    return dict(sorted(schemas.items()))
+
+
+# -- OpenAPI -----------------------------------------------------------------------------------
+
+ERROR_RESPONSES: dict[str, tuple[str, str]] = {
+    "BadRequest": ("400", "The body or a parameter is not valid."),
+    "Unauthorized": ("401", "Missing or invalid credentials."),
+    "Forbidden": ("403", "Valid token without the admin grant."),
+    "NotFound": ("404", "No such room (or, for /login, login is disabled)."),
+    "PayloadTooLarge": ("413", "The body is larger than the server accepts."),
+}
+
+
+def json_content(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"application/json": {"schema": schema}}
+
+
+def ok(description: str, model: str) -> dict[str, Any]:
+    return {"description": description, "content": json_content(ref(model))}
+
+
+def errors(*names: str) -> dict[str, Any]:
+    return {ERROR_RESPONSES[name][0]: {"$ref": f"#/components/responses/{name}"} for name in names}
+
+
+def openapi_paths() -> dict[str, Any]:
+    admin: list[dict[str, list[str]]] = [{"bearer": []}]
+    room_id_schema = TypeAdapter(m.RoomId).json_schema()
+    room_id = {"name": "roomId", "in": "path", "required": True, "schema": room_id_schema}
+    return {
+        "/login": {
+            "post": {
+                "operationId": "login",
+                "summary": "Get a token for the WebSocket (self-service)",
+                "description": "Login mode 'open': anyone. 'apikey': needs `Authorization: Bearer "
+                "<api key>`. 'off': 404. The token may publish and subscribe in the room, not administer.",
+                "security": [{}, {"apiKey": []}],
+                "requestBody": {"required": True, "content": json_content(ref("LoginRequest"))},
+                "responses": {
+                    "200": ok("A token for the room.", "LoginResponse"),
+                    **errors("BadRequest", "Unauthorized", "NotFound", "PayloadTooLarge"),
+                },
+            }
+        },
+        "/health": {
+            "get": {
+                "operationId": "health",
+                "summary": "Liveness of the server and of each media worker",
+                "security": [],
+                "responses": {"200": ok("Health report.", "Health")},
+            }
+        },
+        "/rooms": {
+            "get": {
+                "operationId": "listRooms",
+                "summary": "List the rooms of this server (admin)",
+                "security": admin,
+                "responses": {"200": ok("The rooms.", "RoomList"), **errors("Unauthorized", "Forbidden")},
+            }
+        },
+        "/rooms/{roomId}": {
+            "parameters": [room_id],
+            "get": {
+                "operationId": "getRoom",
+                "summary": "Peers, media and bitrates of one room (admin)",
+                "security": admin,
+                "responses": {
+                    "200": ok("The room.", "RoomDetail"),
+                    **errors("BadRequest", "Unauthorized", "Forbidden", "NotFound"),
+                },
+            },
+            "delete": {
+                "operationId": "closeRoom",
+                "summary": "Close a room; its peers get `room-closed {reason: admin}` (admin)",
+                "security": admin,
+                "responses": {
+                    "204": {"description": "Closed."},
+                    **errors("BadRequest", "Unauthorized", "Forbidden", "NotFound"),
+                },
+            },
+        },
+    }
+
+
+@functools.cache
+def openapi_document() -> dict[str, Any]:
+    """Built once: the models do not change while the server runs (treat the result as read-only)."""
+    models: list[tuple[type[BaseModel], SchemaMode]] = [(model, "validation") for model in m.REQUEST_MODELS]
+    models += [(model, "serialization") for model in m.RESPONSE_MODELS]
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "sfuctl REST API",
+            "version": __version__,
+            "description": "Tokens for the WebSocket signaling (see /asyncapi) and the admin room API.",
+        },
+        "paths": openapi_paths(),
+        "components": {
+            "schemas": collect_schemas(models),
+            "responses": {
+                name: {"description": text, "content": json_content(ref("ErrorResponse"))}
+                for name, (_, text) in ERROR_RESPONSES.items()
+            },
+            "securitySchemes": {
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "bearerFormat": "JWT",
+                    "description": "A token with the admin grant (`sfuctl token --admin`).",
+                },
+                "apiKey": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "The server's login API key, when its login mode is 'apikey'.",
+                },
+            },
+        },
+    }
+
+
+# -- Swagger UI --------------------------------------------------------------------------------
+
+SWAGGER_STATIC = "/docs/static"
+
+SWAGGER_HTML = f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>sfuctl REST API</title>
+<link rel="stylesheet" href="{SWAGGER_STATIC}/swagger-ui.css">
+<link rel="stylesheet" href="{SWAGGER_STATIC}/index.css">
+<link rel="icon" type="image/png" href="{SWAGGER_STATIC}/favicon-32x32.png" sizes="32x32">
+</head>
+<body>
+<div id="swagger-ui"></div>
+<script src="{SWAGGER_STATIC}/swagger-ui-bundle.js"></script>
+<script src="{SWAGGER_STATIC}/swagger-ui-standalone-preset.js"></script>
+<script>
+window.onload = function () {{
+  window.ui = SwaggerUIBundle({{
+    url: "/openapi.json",
+    dom_id: "#swagger-ui",
+    deepLinking: true,
+    validatorUrl: null,
+    presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset],
+    layout: "StandaloneLayout"
+  }});
+}};
+</script>
+</body>
+</html>
+"""
+
+DOCS_CSP = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; connect-src 'self'"
+)
+"""Enforces 'no CDN' in the browser too; Swagger UI needs inline styles and data: images."""
+
+
+def swagger_static_dir() -> Path:
+    return Path(str(importlib.resources.files("swagger_ui") / "static"))
+
+
+# -- AsyncAPI ----------------------------------------------------------------------------------
+
+CHANNEL = {"$ref": "#/channels/signaling"}
+REQUEST_ID = {"type": "string", "minLength": 1, "maxLength": 128}
+
+
+def message_ref(key: str) -> dict[str, str]:
+    return {"$ref": f"#/channels/signaling/messages/{key}"}
+
+
+def frame(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
+    return {"type": "object", "properties": properties, "required": required}
+
+
+def summary(model: type[BaseModel]) -> dict[str, str]:
+    """The model's own docstring, if it has one (``__doc__`` is not inherited)."""
+    text = (model.__doc__ or "").strip()
+    return {"summary": text} if text else {}
+
+
+def request_message(kind: str, model: type[BaseModel]) -> dict[str, Any]:
+    payload = frame(
+        {"type": {"const": kind}, "requestId": REQUEST_ID, "data": ref(model.__name__)}, ["type", "requestId"]
+    )
+    payload["additionalProperties"] = False
+    return {
+        "name": kind,
+        "title": f"{kind} request",
+        **summary(model),
+        "payload": payload,
+        "correlationId": {"$ref": "#/components/correlationIds/requestId"},
+    }
+
+
+def response_message(kind: str) -> dict[str, Any]:
+    result = p.RESULTS.get(kind)
+    data = ref(result.__name__) if result else {"type": "object", "maxProperties": 0}
+    return {
+        "name": f"{kind} response",
+        "title": f"{kind} ok response",
+        "payload": frame(
+            {"type": {"const": "response"}, "requestId": REQUEST_ID, "ok": {"const": True}, "data": data},
+            ["type", "requestId", "ok", "data"],
+        ),
+        "correlationId": {"$ref": "#/components/correlationIds/requestId"},
+    }
+
+
+def event_message(kind: str, model: type[BaseModel]) -> dict[str, Any]:
+    return {
+        "name": kind,
+        "title": f"{kind} event",
+        **summary(model),
+        "payload": frame({"type": {"const": kind}, "data": ref(model.__name__)}, ["type", "data"]),
+    }
+
+
+def signaling_messages() -> dict[str, Any]:
+    messages: dict[str, Any] = {}
+    for kind, model in p.REQUESTS.items():
+        messages[f"{kind}.request"] = request_message(kind, model)
+        messages[f"{kind}.response"] = response_message(kind)
+    messages["error.response"] = {
+        "name": "error response",
+        "title": "error response (any request)",
+        "payload": ref("ErrorResponse"),
+        "correlationId": {"$ref": "#/components/correlationIds/requestId"},
+    }
+    for kind, event in p.EVENTS.items():
+        messages[f"{kind}.event"] = event_message(kind, event)
+    return messages
+
+
+def signaling_operations() -> dict[str, Any]:
+    operations: dict[str, Any] = {}
+    for kind in p.REQUESTS:
+        operations[kind] = {
+            "action": "receive",
+            "channel": CHANNEL,
+            "title": kind,
+            "messages": [message_ref(f"{kind}.request")],
+            "reply": {
+                "channel": CHANNEL,
+                "messages": [message_ref(f"{kind}.response"), message_ref("error.response")],
+            },
+        }
+    for kind in p.EVENTS:
+        operations[f"{kind}.event"] = {
+            "action": "send",
+            "channel": CHANNEL,
+            "title": f"{kind} event",
+            "messages": [message_ref(f"{kind}.event")],
+        }
+    return operations
+
+
+def asyncapi_schemas() -> dict[str, Any]:
+    models: list[tuple[type[BaseModel], SchemaMode]] = []
+    models += [(model, "validation") for model in p.REQUESTS.values()]
+    models += [(model, "serialization") for model in p.RESULTS.values()]
+    models += [(model, "serialization") for model in p.EVENTS.values()]
+    models += [(p.ErrorResponse, "serialization")]
+    return collect_schemas(models)
+
+
+ASYNCAPI_DESCRIPTION = f"""WebSocket signaling of sfuctl, from the server's point of view: it *receives*
+requests and *sends* their responses and events.
+
+Connect to `/?token=<JWT>` (from `POST /login` or `sfuctl token`); the token is checked before the
+upgrade, and a missing or bad one is answered with HTTP 401 and a JSON error. Every frame is a JSON
+text frame. A request `{{"type", "requestId", "data"}}` gets exactly one response with the same
+`requestId`: `{{"ok": true, "data"}}` or `{{"ok": false, "error": {{"code", "message"}}}}`. Requests of
+one connection are handled in order. Events are `{{"type", "data"}}`.
+
+A second connection of the same user to the same room replaces the first, which is closed with code
+{CLOSE_REPLACED}; a client that does not read its events is closed with 1008.
+
+Error codes: {", ".join(f"`{code.value}`" for code in p.ErrorCode)}."""
+
+
+def asyncapi_document(host: str, secure: bool) -> dict[str, Any]:
+    token_query = {
+        "type": "object",
+        "properties": {"token": {"type": "string", "description": "HS256 JWT."}},
+        "required": ["token"],
+    }
+    return {
+        "asyncapi": "3.0.0",
+        "info": {"title": "sfuctl signaling", "version": __version__, "description": ASYNCAPI_DESCRIPTION},
+        "defaultContentType": "application/json",
+        "servers": {
+            "sfuctl": {
+                "host": host,
+                "protocol": "wss" if secure else "ws",
+                "pathname": "/",
+                "security": [{"$ref": "#/components/securitySchemes/token"}],
+            }
+        },
+        "channels": {
+            "signaling": {
+                "address": "/",
+                "title": "Signaling connection",
+                "description": "One WebSocket per peer; the room and the user come from the token.",
+                "servers": [{"$ref": "#/servers/sfuctl"}],
+                "messages": signaling_messages(),
+                "bindings": {"ws": {"method": "GET", "query": token_query, "bindingVersion": "0.1.0"}},
+            }
+        },
+        "operations": signaling_operations(),
+        "components": {
+            "schemas": asyncapi_schemas(),
+            "securitySchemes": {
+                "token": {
+                    "type": "httpApiKey",
+                    "name": "token",
+                    "in": "query",
+                    "description": "The access token, as the `token` query parameter of the upgrade request.",
+                }
+            },
+            "correlationIds": {
+                "requestId": {
+                    "description": "A response carries the requestId of its request.",
+                    "location": "$message.payload#/requestId",
+                }
+            },
+        },
+    }
+
+
+def accept_quality(accept: str, media_type: str) -> float:
+    """The q the Accept header gives ``media_type``, by the most specific matching range."""
+    major = media_type.split("/")[0]
+    best: tuple[int, float] = (-1, 0.0)
+    for item in accept.split(","):
+        parts = [part.strip() for part in item.split(";")]
+        media = parts[0].lower()
+        specificity = {media_type: 2, f"{major}/*": 1, "*/*": 0}.get(media)
+        if specificity is None or specificity < best[0]:
+            continue
+        quality = 1.0
+        for param in parts[1:]:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        best = (specificity, quality)
+    return best[1]
+
+
+def prefers_html(request: web.Request) -> bool:
+    """HTML for browsers; JSON for ``*/*``, for API clients and when no Accept is sent."""
+    explicit = request.query.get("format")
+    if explicit in ("html", "json"):
+        return explicit == "html"
+    accept = request.headers.get("Accept", "")
+    return accept_quality(accept, "text/html") > accept_quality(accept, "application/json")
+
+
+# -- AsyncAPI as HTML --------------------------------------------------------------------------
+
+HTML_STYLE = """
+body{font:15px/1.5 system-ui,sans-serif;max-width:960px;margin:2em auto;padding:0 1em;color:#222}
+code,pre{font:13px/1.4 ui-monospace,monospace;background:#f5f5f5}
+pre{padding:.6em;overflow-x:auto;border-radius:4px} h2{border-bottom:1px solid #ddd;margin-top:2em}
+.text{white-space:pre-wrap;background:#fafafa;padding:.6em;border-left:3px solid #ccc}
+h3 code{font-size:1.1em}
+h3{margin-bottom:.2em} table{border-collapse:collapse} td,th{border:1px solid #ddd;padding:.2em .6em}
+.tag{font-size:12px;padding:.1em .4em;border-radius:3px;background:#e8f0fe}
+"""
+
+
+def schema_link(schema: dict[str, Any]) -> str:
+    if schema.get("maxProperties") == 0:
+        return "<code>{}</code>"
+    target = schema.get("$ref", "")
+    if target.startswith("#/components/schemas/"):
+        name = html.escape(target.rsplit("/", 1)[1])
+        return f'<a href="#schema-{name}"><code>{name}</code></a>'
+    return f"<code>{html.escape(json.dumps(schema))}</code>"
+
+
+def html_requests(doc: dict[str, Any]) -> list[str]:
+    messages = doc["channels"]["signaling"]["messages"]
+    out = ["<h2>Requests</h2>"]
+    for kind in p.REQUESTS:
+        request = messages[f"{kind}.request"]
+        response = messages[f"{kind}.response"]
+        out.append(f'<h3 id="request-{html.escape(kind)}"><code>{html.escape(kind)}</code></h3>')
+        out.append(f"<p>{html.escape(request.get('summary', ''))}</p><ul>")
+        request_data = schema_link(request["payload"]["properties"]["data"])
+        response_data = schema_link(response["payload"]["properties"]["data"])
+        out.append(f"<li>request <code>data</code>: {request_data}</li>")
+        out.append(f"<li>ok <code>data</code>: {response_data}</li>")
+        out.append('<li>or an <a href="#schema-ErrorResponse">error response</a></li></ul>')
+    return out
+
+
+def html_events(doc: dict[str, Any]) -> list[str]:
+    messages = doc["channels"]["signaling"]["messages"]
+    out = ["<h2>Events</h2><table><tr><th>type</th><th>data</th><th></th></tr>"]
+    for kind in p.EVENTS:
+        event = messages[f"{kind}.event"]
+        out.append(
+            f"<tr><td><code>{html.escape(kind)}</code></td>"
+            f"<td>{schema_link(event['payload']['properties']['data'])}</td>"
+            f"<td>{html.escape(event.get('summary', ''))}</td></tr>"
+        )
+    out.append("</table>")
+    return out
+
+
+def html_schemas(doc: dict[str, Any]) -> list[str]:
+    out = ["<h2>Schemas</h2>"]
+    for name, schema in doc["components"]["schemas"].items():
+        text = html.escape(json.dumps(schema, indent=2))
+        out.append(f'<h3 id="schema-{html.escape(name)}">{html.escape(name)}</h3><pre>{text}</pre>')
+    return out
+
+
+def asyncapi_html(doc: dict[str, Any]) -> str:
+    info = doc["info"]
+    server = doc["servers"]["sfuctl"]
+    url = f"{server['protocol']}://{server['host']}{server['pathname']}?token=<JWT>"
+    body = [
+        f"<h1>{html.escape(info['title'])} <span class=tag>AsyncAPI {doc['asyncapi']}</span></h1>",
+        f"<p>Version {html.escape(info['version'])}. Connect to <code>{html.escape(url, quote=False)}</code>."
+        ' The same document as JSON: <a href="?format=json">/asyncapi?format=json</a>.</p>',
+        f"<div class=text>{html.escape(info['description'])}</div>",
+        *html_requests(doc),
+        *html_events(doc),
+        *html_schemas(doc),
+    ]
+    return (
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>'
+        f"{html.escape(info['title'])}</title><style>{HTML_STYLE}</style></head><body>"
+        + "\n".join(body)
+        + "</body></html>"
+    )
+
+
+# -- routes ------------------------------------------------------------------------------------
+
+
+async def get_openapi(request: web.Request) -> web.Response:
+    return json_response(openapi_document())
+
+
+async def get_docs(request: web.Request) -> web.Response:
+    response = web.Response(text=SWAGGER_HTML, content_type="text/html")
+    response.headers["Content-Security-Policy"] = DOCS_CSP
+    return response
+
+
+async def get_asyncapi(request: web.Request) -> web.Response:
+    doc = asyncapi_document(request.host, request.secure)
+    if prefers_html(request):
+        response = web.Response(text=asyncapi_html(doc), content_type="text/html")
+        response.headers["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'"
+    else:
+        response = json_response(doc)
+    response.headers["Vary"] = "Accept"
+    return response
+
+
+def setup_routes(app: web.Application) -> None:
+    """Register /openapi.json, /docs (and its assets) and /asyncapi."""
+    app.router.add_get("/openapi.json", get_openapi)
+    app.router.add_get("/docs", get_docs)
+    app.router.add_static(SWAGGER_STATIC, swagger_static_dir())
+    app.router.add_get("/asyncapi", get_asyncapi)

@@ -1,0 +1,182 @@
+"""The REST API as pydantic models: the one place requests are validated and the OpenAPI schemas come from.
+
+Request models refuse unknown fields and coercion (a typo or a number for a name fails loudly);
+response models allow extra fields, so the server may add fields without breaking the contract.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+ROOM_ID_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
+USER_NAME_PATTERN = r"^[^\x00-\x1f\x7f]*[^\x00-\x20\x7f][^\x00-\x1f\x7f]*$"
+"""Printable text with at least one non-space character: names end up in other peers' UIs."""
+
+RoomId = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=64,
+        pattern=ROOM_ID_PATTERN,
+        description="Room name: 1-64 of A-Z a-z 0-9 _ . -",
+        examples=["lobby"],
+    ),
+]
+UserName = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=64,
+        pattern=USER_NAME_PATTERN,
+        description="Display name shown to the other peers.",
+        examples=["Ada"],
+    ),
+]
+
+
+class RequestModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class ResponseModel(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+# -- errors ------------------------------------------------------------------------------------
+
+
+class ErrorCode(StrEnum):
+    BAD_REQUEST = "bad_request"
+    UNAUTHORIZED = "unauthorized"
+    FORBIDDEN = "forbidden"
+    NOT_FOUND = "not_found"
+    METHOD_NOT_ALLOWED = "method_not_allowed"
+    PAYLOAD_TOO_LARGE = "payload_too_large"
+    UNAVAILABLE = "unavailable"
+    INTERNAL = "internal"
+
+
+class ErrorDetail(ResponseModel):
+    code: ErrorCode
+    message: str
+
+
+class ErrorResponse(ResponseModel):
+    """Every non-2xx answer of the REST API has this shape."""
+
+    error: ErrorDetail
+
+
+# -- login -------------------------------------------------------------------------------------
+
+
+class LoginRequest(RequestModel):
+    userName: UserName
+    roomId: RoomId
+
+
+class LoginResponse(ResponseModel):
+    token: str = Field(description="HS256 JWT for the WebSocket: connect to `/?token=<token>`.")
+    userId: str = Field(description="Generated, URL-safe id of this user in the room.")
+    expiresAt: int = Field(description="When the token expires, in unix seconds.")
+
+
+# -- health ------------------------------------------------------------------------------------
+
+
+class WorkerHealth(ResponseModel):
+    pid: int
+    alive: bool
+    routers: int
+    transports: int
+    cpuUser: float | None = Field(default=None, description="Seconds of user CPU; absent for a stuck worker.")
+    cpuSystem: float | None = None
+    maxRss: int | None = Field(default=None, description="Peak resident memory, in KiB.")
+
+
+class Health(ResponseModel):
+    status: Literal["ok", "degraded", "draining"]
+    version: str
+    uptime: float = Field(description="Seconds since the server started.")
+    workers: list[WorkerHealth]
+    rooms: int
+    peers: int
+
+
+# -- rooms -------------------------------------------------------------------------------------
+
+
+class RoomSummary(ResponseModel):
+    roomId: str
+    peers: int
+    producers: int
+    consumers: int
+    workerPid: int
+    createdAt: float = Field(description="Unix seconds.")
+
+
+class RoomList(ResponseModel):
+    rooms: list[RoomSummary]
+
+
+class ProducerScore(ResponseModel):
+    encodingIdx: int
+    ssrc: int
+    rid: str | None = None
+    score: int = Field(description="0 (unusable) to 10 (perfect), per encoding.")
+
+
+class ProducerDetail(ResponseModel):
+    id: str
+    kind: Literal["audio", "video"]
+    paused: bool
+    score: list[ProducerScore]
+
+
+class ConsumerScore(ResponseModel):
+    score: int
+    producerScore: int
+    producerScores: list[int]
+
+
+class ConsumerDetail(ResponseModel):
+    id: str
+    producerId: str
+    kind: Literal["audio", "video"]
+    paused: bool
+    producerPaused: bool
+    score: ConsumerScore
+
+
+class TransportDetail(ResponseModel):
+    id: str
+    iceState: str
+    dtlsState: str
+    bitrateIn: int = Field(description="Bits per second received on this transport.")
+    bitrateOut: int = Field(description="Bits per second sent on this transport.")
+
+
+class PeerDetail(ResponseModel):
+    userId: str
+    userName: str
+    producers: list[ProducerDetail]
+    consumers: list[ConsumerDetail]
+    transports: list[TransportDetail]
+    bitrateIn: int
+    bitrateOut: int
+
+
+class RoomDetail(ResponseModel):
+    roomId: str
+    workerPid: int
+    createdAt: float = Field(description="Unix seconds.")
+    peers: list[PeerDetail]
+    bitrateIn: int = Field(description="Sum over the room's transports, bits per second.")
+    bitrateOut: int = Field(description="Sum over the room's transports, bits per second.")
+
+
+REQUEST_MODELS: tuple[type[BaseModel], ...] = (LoginRequest,)
+RESPONSE_MODELS: tuple[type[BaseModel], ...] = (ErrorResponse, LoginResponse, Health, RoomList, RoomDetail)

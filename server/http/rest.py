@@ -1,0 +1,294 @@
+"""REST API: ``POST /login`` for self-service tokens, and the admin room API.
+
+Bodies and path parameters are validated by the models of ``server.http.models`` (the same ones
+the OpenAPI document is generated from), so what the docs promise is what the server checks.
+Every error of these routes, the router's 404/405 included, is a JSON ``ErrorResponse``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, TypeVar
+
+from aiohttp import web
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from server.auth import AuthError, Grants, mint_token, verify_token
+from server.http import keys
+from server.http.app import error_response, json_response
+from server.http.models import (
+    ConsumerDetail,
+    ErrorCode,
+    LoginRequest,
+    LoginResponse,
+    PeerDetail,
+    ProducerDetail,
+    RoomDetail,
+    RoomId,
+    RoomList,
+    RoomSummary,
+    TransportDetail,
+)
+from server.media.errors import MediaError
+
+if TYPE_CHECKING:
+    from server.media.consumer import Consumer
+    from server.media.producer import Producer
+    from server.media.webrtc_transport import WebRtcTransport
+    from server.signaling.peer import Peer
+    from server.signaling.room import Room
+
+log = logging.getLogger("sfuctl.http")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+M = TypeVar("M", bound=BaseModel)
+
+STATS_TIMEOUT = 2.0
+"""A stuck worker must not hang the admin API: its transports then count as 0 b/s."""
+
+ROOM_ID = TypeAdapter(RoomId)
+
+STATUS_CODES: dict[int, ErrorCode] = {
+    400: ErrorCode.BAD_REQUEST,
+    401: ErrorCode.UNAUTHORIZED,
+    403: ErrorCode.FORBIDDEN,
+    404: ErrorCode.NOT_FOUND,
+    405: ErrorCode.METHOD_NOT_ALLOWED,
+    413: ErrorCode.PAYLOAD_TOO_LARGE,
+    503: ErrorCode.UNAVAILABLE,
+}
+
+
+class ApiError(Exception):
+    """Raised by handlers and helpers; turned into an ``ErrorResponse`` by the middleware."""
+
+    def __init__(self, status: int, code: ErrorCode, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+# -- plumbing ----------------------------------------------------------------------------------
+
+
+def is_rest_path(path: str) -> bool:
+    return path in ("/login", "/rooms") or path.startswith("/rooms/")
+
+
+@web.middleware
+async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """REST clients get JSON errors, also for aiohttp's own 404/405/413 and for crashes."""
+    if not is_rest_path(request.path):
+        return await handler(request)
+    try:
+        return await handler(request)
+    except ApiError as error:
+        return api_error_response(error)
+    except web.HTTPException as error:
+        if error.status < 400:
+            raise
+        code = STATUS_CODES.get(error.status, ErrorCode.INTERNAL)
+        response = error_response(error.status, code, error.reason)
+        if "Allow" in error.headers:
+            response.headers["Allow"] = error.headers["Allow"]
+        return response
+    except Exception:
+        log.exception("REST request failed: %s %s", request.method, request.path)
+        return error_response(500, ErrorCode.INTERNAL, "internal error")
+
+
+def api_error_response(error: ApiError) -> web.Response:
+    response = error_response(error.status, error.code, error.message)
+    if error.status == 401:
+        response.headers["WWW-Authenticate"] = "Bearer"
+    return response
+
+
+def validation_message(error: ValidationError) -> str:
+    first = error.errors()[0]
+    where = ".".join(str(part) for part in first["loc"])
+    return f"{where}: {first['msg']}" if where else str(first["msg"])
+
+
+async def read_body(request: web.Request, model: type[M]) -> M:
+    """Parse and validate a JSON body in one step (pydantic reports malformed JSON too)."""
+    raw = await request.read()
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as error:
+        raise ApiError(400, ErrorCode.BAD_REQUEST, validation_message(error)) from None
+
+
+def room_id_param(request: web.Request) -> str:
+    try:
+        return ROOM_ID.validate_python(request.match_info["roomId"])
+    except ValidationError as error:
+        raise ApiError(400, ErrorCode.BAD_REQUEST, f"roomId: {error.errors()[0]['msg']}") from None
+
+
+def bearer_token(request: web.Request) -> str | None:
+    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        return None
+    return value.strip()
+
+
+# -- login -------------------------------------------------------------------------------------
+
+
+def check_login_allowed(request: web.Request) -> None:
+    config = request.app[keys.CONFIG]
+    if config.login_mode == "off":
+        raise ApiError(404, ErrorCode.NOT_FOUND, "login is disabled on this server")
+    if config.login_mode == "apikey":
+        given = bearer_token(request)
+        expected = config.api_key
+        if not given or not expected or not hmac.compare_digest(given.encode(), expected.encode()):
+            raise ApiError(401, ErrorCode.UNAUTHORIZED, "login needs 'Authorization: Bearer <api key>'")
+
+
+async def login(request: web.Request) -> web.Response:
+    """Self-service token: a fresh user id in the named room, may publish and subscribe."""
+    check_login_allowed(request)
+    body = await read_body(request, LoginRequest)
+    config = request.app[keys.CONFIG]
+    user_id = secrets.token_urlsafe(8)
+    grants = Grants(publish=True, subscribe=True, admin=False)
+    token, claims = mint_token(
+        config.secret, body.roomId, user_id, body.userName, ttl=config.login_ttl_seconds, grants=grants
+    )
+    return json_response(LoginResponse(token=token, userId=user_id, expiresAt=claims["exp"]).model_dump())
+
+
+# -- admin -------------------------------------------------------------------------------------
+
+
+def require_admin(handler: Handler) -> Handler:
+    """401 without a valid token, 403 with a valid token that lacks the admin grant."""
+
+    async def guarded(request: web.Request) -> web.StreamResponse:
+        try:
+            claims = verify_token(bearer_token(request), request.app[keys.CONFIG].secret)
+        except AuthError as error:
+            raise ApiError(401, ErrorCode.UNAUTHORIZED, str(error)) from None
+        if not claims.grants.admin:
+            raise ApiError(403, ErrorCode.FORBIDDEN, "this token has no admin grant")
+        return await handler(request)
+
+    return guarded
+
+
+def live_room(request: web.Request, room_id: str) -> Room:
+    room = request.app[keys.REGISTRY].get(room_id)
+    if room is None or room.closed:
+        raise ApiError(404, ErrorCode.NOT_FOUND, f"no room {room_id!r}")
+    return room
+
+
+def room_summary(room: Room) -> RoomSummary:
+    peers = list(room.peers.values())
+    return RoomSummary(
+        roomId=room.id,
+        peers=len(peers),
+        producers=sum(len(peer.producers) for peer in peers),
+        consumers=sum(len(peer.consumers) for peer in peers),
+        workerPid=room.worker_pid,
+        createdAt=room.created_at,
+    )
+
+
+async def list_rooms(request: web.Request) -> web.Response:
+    rooms = sorted(request.app[keys.REGISTRY].all(), key=lambda room: room.created_at)
+    summaries = [room_summary(room) for room in rooms if not room.closed]
+    return json_response(RoomList(rooms=summaries).model_dump())
+
+
+async def transport_bitrates(transport: WebRtcTransport) -> tuple[int, int]:
+    """(in, out) bits per second; 0 for a transport closed meanwhile or a worker too slow to say."""
+    try:
+        stats = await asyncio.wait_for(transport.get_stats(), STATS_TIMEOUT)
+    except (MediaError, TimeoutError):
+        return 0, 0
+    return (
+        sum(int(entry.get("recvBitrate", 0)) for entry in stats),
+        sum(int(entry.get("sendBitrate", 0)) for entry in stats),
+    )
+
+
+def producer_detail(producer: Producer) -> ProducerDetail:
+    return ProducerDetail.model_validate(
+        {"id": producer.id, "kind": producer.kind, "paused": producer.paused, "score": producer.score}
+    )
+
+
+def consumer_detail(consumer: Consumer) -> ConsumerDetail:
+    return ConsumerDetail.model_validate(
+        {
+            "id": consumer.id,
+            "producerId": consumer.producer_id,
+            "kind": consumer.kind,
+            "paused": consumer.paused,
+            "producerPaused": consumer.producer_paused,
+            "score": consumer.score,
+        }
+    )
+
+
+async def transport_detail(transport: WebRtcTransport) -> TransportDetail:
+    bitrate_in, bitrate_out = await transport_bitrates(transport)
+    return TransportDetail(
+        id=transport.id,
+        iceState=transport.ice_state,
+        dtlsState=transport.dtls_state,
+        bitrateIn=bitrate_in,
+        bitrateOut=bitrate_out,
+    )
+
+
+async def peer_detail(peer: Peer) -> PeerDetail:
+    transports = await asyncio.gather(*(transport_detail(t) for t in list(peer.transports.values())))
+    return PeerDetail(
+        userId=peer.user_id,
+        userName=peer.user_name,
+        producers=[producer_detail(producer) for producer in list(peer.producers.values())],
+        consumers=[consumer_detail(consumer) for consumer in list(peer.consumers.values())],
+        transports=list(transports),
+        bitrateIn=sum(t.bitrateIn for t in transports),
+        bitrateOut=sum(t.bitrateOut for t in transports),
+    )
+
+
+async def get_room(request: web.Request) -> web.Response:
+    room = live_room(request, room_id_param(request))
+    peers = await asyncio.gather(*(peer_detail(peer) for peer in list(room.peers.values())))
+    detail = RoomDetail(
+        roomId=room.id,
+        workerPid=room.worker_pid,
+        createdAt=room.created_at,
+        peers=list(peers),
+        bitrateIn=sum(peer.bitrateIn for peer in peers),
+        bitrateOut=sum(peer.bitrateOut for peer in peers),
+    )
+    return json_response(detail.model_dump())
+
+
+async def delete_room(request: web.Request) -> web.Response:
+    """Close the room for everyone: each peer gets ``room-closed {reason: "admin"}``."""
+    room_id = room_id_param(request)
+    if not request.app[keys.REGISTRY].close(room_id, "admin"):
+        raise ApiError(404, ErrorCode.NOT_FOUND, f"no room {room_id!r}")
+    return web.Response(status=204)
+
+
+def setup_routes(app: web.Application) -> None:
+    """Register /login and the admin room API."""
+    app.middlewares.append(json_errors)
+    app.router.add_post("/login", login)
+    app.router.add_get("/rooms", require_admin(list_rooms), allow_head=False)
+    app.router.add_get("/rooms/{roomId}", require_admin(get_room), allow_head=False)
+    app.router.add_delete("/rooms/{roomId}", require_admin(delete_room))

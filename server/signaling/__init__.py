@@ -1,0 +1,1 @@
+"""WebSocket signaling: rooms, peers, and the request/event protocol clients speak."""

@@ -1,0 +1,72 @@
+"""A peer: one authenticated user in one room, and the media objects it owns.
+
+Every id a peer sends is looked up in its own maps first, so a peer can only act on what it
+created; the room decides whether a foreign id is 'forbidden' (another peer's) or 'not_found'.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from server.auth import Grants
+
+if TYPE_CHECKING:
+    from server.media.consumer import Consumer
+    from server.media.data_consumer import DataConsumer
+    from server.media.data_producer import DataProducer
+    from server.media.producer import Producer
+    from server.media.webrtc_transport import WebRtcTransport
+    from server.signaling.room import Room
+
+log = logging.getLogger("sfuctl.signaling")
+
+
+@dataclass(eq=False)
+class Peer:
+    user_id: str
+    user_name: str
+    grants: Grants
+    outbox: asyncio.Queue[bytes | None]
+    room: Room | None = None
+    transports: dict[str, WebRtcTransport] = field(default_factory=dict)
+    producers: dict[str, Producer] = field(default_factory=dict)
+    consumers: dict[str, Consumer] = field(default_factory=dict)
+    data_producers: dict[str, DataProducer] = field(default_factory=dict)
+    data_consumers: dict[str, DataConsumer] = field(default_factory=dict)
+    closed: bool = False
+    on_overflow: Callable[[], None] | None = None
+
+    @property
+    def joined(self) -> bool:
+        return self.room is not None
+
+    def send(self, frame: dict[str, Any]) -> None:
+        """Queue a frame for this peer's writer; a peer too slow to drain its queue is dropped."""
+        if self.closed:
+            return
+        try:
+            self.outbox.put_nowait(orjson.dumps(frame))
+        except asyncio.QueueFull:
+            log.warning("peer %s is not reading its events; disconnecting it", self.user_id)
+            self.closed = True
+            if self.on_overflow is not None:
+                self.on_overflow()
+
+    def event(self, event_type: str, data: dict[str, Any]) -> None:
+        self.send({"type": event_type, "data": data})
+
+    def close_media(self) -> None:
+        """Close every transport (which closes its producers and consumers first)."""
+        for transport in list(self.transports.values()):
+            transport.close()
+        self.transports.clear()
+        self.producers.clear()
+        self.consumers.clear()
+        self.data_producers.clear()
+        self.data_consumers.clear()

@@ -1,0 +1,285 @@
+"""The WebSocket signaling contract as pydantic models.
+
+These models are the single source of truth: requests are validated with them, and the AsyncAPI
+document is generated from them. Field names are the wire names (camelCase), and mediasoup
+structures (rtpParameters, dtlsParameters, ...) keep mediasoup's own shapes, so the official
+mediasoup-client and pymediasoup work unchanged; those nested shapes are checked in depth by
+the media controller's ORTC validation.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Id = Annotated[str, Field(min_length=1, max_length=128, description="An id the server gave out.")]
+MediaObject = Annotated[
+    dict[str, Any], Field(description="A mediasoup structure, in mediasoup's JSON shape.")
+]
+AppData = Annotated[dict[str, Any], Field(description="Opaque application data, echoed to other peers.")]
+
+
+class ErrorCode(StrEnum):
+    BAD_REQUEST = "bad_request"
+    UNKNOWN_TYPE = "unknown_type"
+    NOT_JOINED = "not_joined"
+    ALREADY_JOINED = "already_joined"
+    NOT_FOUND = "not_found"
+    FORBIDDEN = "forbidden"
+    CANNOT_CONSUME = "cannot_consume"
+    LIMIT_EXCEEDED = "limit_exceeded"
+    INTERNAL = "internal"
+    UNAUTHORIZED = "unauthorized"
+
+
+class Model(BaseModel):
+    """Request payloads: unknown fields are refused, so typos fail loudly instead of silently."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class Empty(Model):
+    pass
+
+
+# -- request data ------------------------------------------------------------------------------
+
+
+class JoinRoom(Model):
+    """The room comes from the token; nothing to send."""
+
+
+class CreateTransport(Model):
+    direction: Literal["send", "recv"]
+    sctp: bool = False
+
+
+class ConnectTransport(Model):
+    transportId: Id
+    dtlsParameters: MediaObject
+
+
+class Produce(Model):
+    transportId: Id
+    kind: Literal["audio", "video"]
+    rtpParameters: MediaObject
+    appData: AppData = Field(default_factory=dict)
+
+
+class Consume(Model):
+    transportId: Id
+    producerId: Id
+    rtpCapabilities: MediaObject
+
+
+class ConsumerRef(Model):
+    consumerId: Id
+
+
+class ProducerRef(Model):
+    producerId: Id
+
+
+class SetPreferredLayers(Model):
+    consumerId: Id
+    spatialLayer: Annotated[int, Field(ge=0, le=255)]
+    temporalLayer: Annotated[int, Field(ge=0, le=255)] | None = None
+
+
+class TransportRef(Model):
+    transportId: Id
+
+
+class ProduceData(Model):
+    transportId: Id
+    sctpStreamParameters: MediaObject
+    label: Annotated[str, Field(max_length=1024)] = ""
+    protocol: Annotated[str, Field(max_length=1024)] = ""
+    appData: AppData = Field(default_factory=dict)
+
+
+class ConsumeData(Model):
+    transportId: Id
+    dataProducerId: Id
+
+
+class LeaveRoom(Model):
+    pass
+
+
+REQUESTS: dict[str, type[Model]] = {
+    "join-room": JoinRoom,
+    "create-transport": CreateTransport,
+    "connect-transport": ConnectTransport,
+    "produce": Produce,
+    "consume": Consume,
+    "resume-consumer": ConsumerRef,
+    "pause-consumer": ConsumerRef,
+    "close-producer": ProducerRef,
+    "pause-producer": ProducerRef,
+    "resume-producer": ProducerRef,
+    "set-preferred-layers": SetPreferredLayers,
+    "restart-ice": TransportRef,
+    "produce-data": ProduceData,
+    "consume-data": ConsumeData,
+    "leave-room": LeaveRoom,
+}
+"""Request type -> model of its ``data``."""
+
+
+# -- frames ------------------------------------------------------------------------------------
+
+
+class RequestFrame(BaseModel):
+    """Client -> server. ``data`` is validated separately, by the model of ``type``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Annotated[str, Field(min_length=1, max_length=64)]
+    requestId: Annotated[str, Field(min_length=1, max_length=128)]
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class ErrorBody(BaseModel):
+    code: ErrorCode
+    message: str
+
+
+class OkResponse(BaseModel):
+    type: Literal["response"] = "response"
+    requestId: str
+    ok: Literal[True] = True
+    data: dict[str, Any]
+
+
+class ErrorResponse(BaseModel):
+    type: Literal["response"] = "response"
+    requestId: str
+    ok: Literal[False] = False
+    error: ErrorBody
+
+
+# -- response data (documented; built as plain dicts on the hot path) --------------------------
+
+
+class PeerInfo(BaseModel):
+    userId: str
+    userName: str
+
+
+class ProducerInfo(BaseModel):
+    producerId: str
+    userId: str
+    userName: str
+    kind: Literal["audio", "video"]
+    appData: dict[str, Any]
+
+
+class JoinRoomResult(BaseModel):
+    roomId: str
+    userId: str
+    rtpCapabilities: dict[str, Any]
+    peers: list[PeerInfo]
+    producers: list[ProducerInfo]
+
+
+class CreateTransportResult(BaseModel):
+    id: str
+    iceParameters: dict[str, Any]
+    iceCandidates: list[dict[str, Any]]
+    dtlsParameters: dict[str, Any]
+    sctpParameters: dict[str, Any] | None = None
+
+
+class IdResult(BaseModel):
+    id: str
+
+
+class ConsumeResult(BaseModel):
+    id: str
+    producerId: str
+    kind: Literal["audio", "video"]
+    rtpParameters: dict[str, Any]
+    type: str
+    producerPaused: bool
+
+
+class RestartIceResult(BaseModel):
+    iceParameters: dict[str, Any]
+
+
+class ConsumeDataResult(BaseModel):
+    id: str
+    dataProducerId: str
+    sctpStreamParameters: dict[str, Any]
+    label: str
+    protocol: str
+
+
+RESULTS: dict[str, type[BaseModel]] = {
+    "join-room": JoinRoomResult,
+    "create-transport": CreateTransportResult,
+    "produce": IdResult,
+    "consume": ConsumeResult,
+    "restart-ice": RestartIceResult,
+    "produce-data": IdResult,
+    "consume-data": ConsumeDataResult,
+}
+"""Request type -> model of the response ``data`` (types absent here answer ``{}``)."""
+
+
+# -- events (server -> client) -----------------------------------------------------------------
+
+
+class PeerJoined(BaseModel):
+    userId: str
+    userName: str
+
+
+class PeerLeft(BaseModel):
+    userId: str
+
+
+class NewProducer(ProducerInfo):
+    pass
+
+
+class ProducerEvent(BaseModel):
+    producerId: str
+
+
+class ConsumerClosed(BaseModel):
+    consumerId: str
+    producerId: str
+
+
+class NewDataProducer(BaseModel):
+    dataProducerId: str
+    userId: str
+    label: str
+
+
+class RoomClosed(BaseModel):
+    reason: Literal["closed", "worker-died", "shutdown", "admin"]
+
+
+class ErrorEvent(BaseModel):
+    code: ErrorCode
+    message: str
+
+
+EVENTS: dict[str, type[BaseModel]] = {
+    "peer-joined": PeerJoined,
+    "peer-left": PeerLeft,
+    "new-producer": NewProducer,
+    "producer-closed": ProducerEvent,
+    "producer-paused": ProducerEvent,
+    "producer-resumed": ProducerEvent,
+    "consumer-closed": ConsumerClosed,
+    "new-data-producer": NewDataProducer,
+    "room-closed": RoomClosed,
+    "error": ErrorEvent,
+}
+"""Event type -> model of its ``data``."""

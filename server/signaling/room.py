@@ -1,0 +1,88 @@
+"""A room: one Router on one worker, the peers in it, and what they publish."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from server.media.producer import Producer
+    from server.media.router import Router
+    from server.signaling.peer import Peer
+
+log = logging.getLogger("sfuctl.signaling")
+
+
+class Room:
+    def __init__(self, room_id: str, router: Router) -> None:
+        self.id = room_id
+        self.router = router
+        self.peers: dict[str, Peer] = {}
+        self.created_at = time.time()
+        self.closed = False
+        self._grace: asyncio.TimerHandle | None = None
+
+    @property
+    def worker_pid(self) -> int:
+        return self.router.worker.pid
+
+    def owner_of_producer(self, producer_id: str) -> Peer | None:
+        for peer in self.peers.values():
+            if producer_id in peer.producers:
+                return peer
+        return None
+
+    def owns_elsewhere(self, attribute: str, object_id: str, peer: Peer) -> bool:
+        """Whether another peer of this room owns ``object_id`` in its map ``attribute``."""
+        return any(
+            object_id in getattr(other, attribute) for other in self.peers.values() if other is not peer
+        )
+
+    def producer_info(self, producer: Producer, owner: Peer) -> dict[str, Any]:
+        return {
+            "producerId": producer.id,
+            "userId": owner.user_id,
+            "userName": owner.user_name,
+            "kind": producer.kind,
+            "appData": producer.app_data,
+        }
+
+    def producers_info(self, exclude: Peer | None = None) -> list[dict[str, Any]]:
+        return [
+            self.producer_info(producer, peer)
+            for peer in self.peers.values()
+            if peer is not exclude
+            for producer in peer.producers.values()
+        ]
+
+    def broadcast(self, event_type: str, data: dict[str, Any], exclude: Peer | None = None) -> None:
+        for peer in list(self.peers.values()):
+            if peer is not exclude:
+                peer.event(event_type, data)
+
+    # -- grace period of an empty room ----------------------------------------------------------
+
+    def schedule_close(self, delay: float, on_expire: Any) -> None:
+        self.cancel_close()
+        self._grace = asyncio.get_running_loop().call_later(delay, on_expire, self)
+
+    def cancel_close(self) -> None:
+        if self._grace is not None:
+            self._grace.cancel()
+            self._grace = None
+
+    def close(self, reason: str) -> None:
+        """Tell every peer, drop their media, close the router. Idempotent."""
+        if self.closed:
+            return
+        self.closed = True
+        self.cancel_close()
+        log.info("room closed [room:%s reason:%s peers:%s]", self.id, reason, len(self.peers))
+        for peer in list(self.peers.values()):
+            peer.event("room-closed", {"reason": reason})
+            peer.close_media()
+            peer.room = None
+        self.peers.clear()
+        self.router.close()

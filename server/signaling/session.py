@@ -1,0 +1,366 @@
+"""One connection's requests: validated by the protocol models, checked against the peer's own
+objects and grants, then carried out on the media controller.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from pydantic import ValidationError
+
+from server.limits import Limits
+from server.media.errors import InvalidStateError, MediaError, NotFoundError, UnsupportedError
+from server.media.webrtc_transport import WebRtcTransport
+from server.signaling import protocol as p
+from server.signaling.peer import Peer
+from server.signaling.registry import RoomRegistry
+from server.signaling.room import Room
+
+log = logging.getLogger("sfuctl.signaling")
+
+
+class SignalingError(Exception):
+    def __init__(self, code: p.ErrorCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def fail(code: p.ErrorCode, message: str) -> SignalingError:
+    return SignalingError(code, message)
+
+
+def validation_message(error: ValidationError) -> str:
+    parts = []
+    for item in error.errors()[:3]:
+        where = ".".join(str(x) for x in item["loc"]) or "data"
+        parts.append(f"{where}: {item['msg']}")
+    return "; ".join(parts)
+
+
+Handler = Callable[[Any], Awaitable[dict[str, Any]]]
+
+
+class Session:
+    """The server side of one WebSocket: a peer and its request handlers."""
+
+    def __init__(
+        self,
+        peer: Peer,
+        room_id: str,
+        registry: RoomRegistry,
+        limits: Limits,
+        transport_options: dict[str, Any],
+    ) -> None:
+        self.peer = peer
+        self.room_id = room_id
+        self.registry = registry
+        self.limits = limits
+        self.transport_options = transport_options
+        self._handlers: dict[str, Handler] = {
+            "join-room": self.join_room,
+            "create-transport": self.create_transport,
+            "connect-transport": self.connect_transport,
+            "produce": self.produce,
+            "consume": self.consume,
+            "resume-consumer": self.resume_consumer,
+            "pause-consumer": self.pause_consumer,
+            "close-producer": self.close_producer,
+            "pause-producer": self.pause_producer,
+            "resume-producer": self.resume_producer,
+            "set-preferred-layers": self.set_preferred_layers,
+            "restart-ice": self.restart_ice,
+            "produce-data": self.produce_data,
+            "consume-data": self.consume_data,
+            "leave-room": self.leave_room,
+        }
+
+    # -- dispatch --------------------------------------------------------------------------------
+
+    async def handle(self, request_type: str, data: dict[str, Any]) -> dict[str, Any]:
+        handler = self._handlers.get(request_type)
+        model = p.REQUESTS.get(request_type)
+        if handler is None or model is None:
+            raise fail(p.ErrorCode.UNKNOWN_TYPE, f"unknown request type {request_type!r}")
+        try:
+            payload = model.model_validate(data)
+        except ValidationError as error:
+            raise fail(p.ErrorCode.BAD_REQUEST, validation_message(error)) from None
+        if request_type not in ("join-room", "leave-room") and not self.peer.joined:
+            raise fail(p.ErrorCode.NOT_JOINED, "join the room first")
+        try:
+            return await handler(payload)
+        except SignalingError:
+            raise
+        except TypeError as error:  # the controller's validation of mediasoup structures
+            raise fail(p.ErrorCode.BAD_REQUEST, str(error)) from None
+        except NotFoundError as error:
+            raise fail(p.ErrorCode.NOT_FOUND, str(error)) from None
+        except UnsupportedError as error:
+            code = p.ErrorCode.CANNOT_CONSUME if request_type == "consume" else p.ErrorCode.BAD_REQUEST
+            raise fail(code, str(error)) from None
+        except InvalidStateError as error:
+            raise fail(p.ErrorCode.NOT_FOUND, str(error)) from None
+        except MediaError as error:
+            raise fail(p.ErrorCode.BAD_REQUEST, str(error)) from None
+
+    # -- lookups that enforce ownership -----------------------------------------------------------
+
+    @property
+    def room(self) -> Room:
+        room = self.peer.room
+        if room is None:
+            raise fail(p.ErrorCode.NOT_JOINED, "join the room first")
+        return room
+
+    def _own(self, attribute: str, object_id: str, what: str) -> Any:
+        found = getattr(self.peer, attribute).get(object_id)
+        if found is not None and not found.closed:
+            return found
+        if self.room.owns_elsewhere(attribute, object_id, self.peer):
+            raise fail(p.ErrorCode.FORBIDDEN, f"{what} {object_id} belongs to another peer")
+        raise fail(p.ErrorCode.NOT_FOUND, f"{what} {object_id} not found")
+
+    def _transport(self, transport_id: str) -> WebRtcTransport:
+        transport: WebRtcTransport = self._own("transports", transport_id, "transport")
+        return transport
+
+    def _need(self, grant: str) -> None:
+        if not getattr(self.peer.grants, grant):
+            raise fail(p.ErrorCode.FORBIDDEN, f"the token does not grant {grant!r}")
+
+    def _check_limit(self, current: int, limit: int, what: str) -> None:
+        if current >= limit:
+            raise fail(p.ErrorCode.LIMIT_EXCEEDED, f"at most {limit} {what} per peer")
+
+    # -- handlers ------------------------------------------------------------------------------
+
+    async def join_room(self, _: p.JoinRoom) -> dict[str, Any]:
+        peer = self.peer
+        if peer.joined:
+            raise fail(p.ErrorCode.ALREADY_JOINED, "already in the room")
+        room = await self.registry.get_or_create(self.room_id)
+        if peer.closed:  # the connection went away while the router was being created
+            self.registry.release(room)
+            raise fail(p.ErrorCode.NOT_JOINED, "connection closed")
+        if len(room.peers) >= self.limits.max_peers_per_room:
+            self.registry.release(room)
+            raise fail(
+                p.ErrorCode.LIMIT_EXCEEDED, f"room {room.id} is full ({self.limits.max_peers_per_room} peers)"
+            )
+        others = [{"userId": o.user_id, "userName": o.user_name} for o in room.peers.values()]
+        producers = room.producers_info()
+        room.peers[peer.user_id] = peer
+        peer.room = room
+        room.broadcast("peer-joined", {"userId": peer.user_id, "userName": peer.user_name}, exclude=peer)
+        log.info("join [room:%s user:%s peers:%s]", room.id, peer.user_id, len(room.peers))
+        return {
+            "roomId": room.id,
+            "userId": peer.user_id,
+            "rtpCapabilities": room.router.rtp_capabilities,
+            "peers": others,
+            "producers": producers,
+        }
+
+    async def leave_room(self, _: p.LeaveRoom | None = None) -> dict[str, Any]:
+        """Close all the peer's objects and tell the others. Safe to call more than once."""
+        peer = self.peer
+        room = peer.room
+        if room is None:
+            return {}
+        producer_ids = list(peer.producers)
+        peer.close_media()
+        peer.room = None
+        if room.peers.get(peer.user_id) is peer:
+            del room.peers[peer.user_id]
+        for producer_id in producer_ids:
+            room.broadcast("producer-closed", {"producerId": producer_id})
+        room.broadcast("peer-left", {"userId": peer.user_id})
+        log.info("leave [room:%s user:%s peers:%s]", room.id, peer.user_id, len(room.peers))
+        self.registry.release(room)
+        return {}
+
+    async def create_transport(self, req: p.CreateTransport) -> dict[str, Any]:
+        self._need("publish" if req.direction == "send" else "subscribe")
+        self._check_limit(len(self.peer.transports), self.limits.max_transports_per_peer, "transports")
+        transport = await self.room.router.create_webrtc_transport(
+            **self.transport_options, enable_sctp=req.sctp, app_data={"direction": req.direction}
+        )
+        if self.peer.room is None:  # left meanwhile
+            transport.close()
+            raise fail(p.ErrorCode.NOT_JOINED, "left the room")
+        self.peer.transports[transport.id] = transport
+        transport.on("@close", lambda: self.peer.transports.pop(transport.id, None))
+        result: dict[str, Any] = {
+            "id": transport.id,
+            "iceParameters": transport.ice_parameters,
+            "iceCandidates": transport.ice_candidates,
+            "dtlsParameters": transport.dtls_parameters,
+        }
+        if transport.sctp_parameters is not None:
+            result["sctpParameters"] = transport.sctp_parameters
+        return result
+
+    async def connect_transport(self, req: p.ConnectTransport) -> dict[str, Any]:
+        await self._transport(req.transportId).connect(req.dtlsParameters)
+        return {}
+
+    async def restart_ice(self, req: p.TransportRef) -> dict[str, Any]:
+        return {"iceParameters": await self._transport(req.transportId).restart_ice()}
+
+    async def produce(self, req: p.Produce) -> dict[str, Any]:
+        self._need("publish")
+        transport = self._transport(req.transportId)
+        if transport.app_data.get("direction") != "send":
+            raise fail(p.ErrorCode.BAD_REQUEST, "produce needs a send transport")
+        self._check_limit(len(self.peer.producers), self.limits.max_producers_per_peer, "producers")
+        producer = await transport.produce(req.kind, req.rtpParameters, app_data=req.appData)
+        peer, room = self.peer, self.room
+        peer.producers[producer.id] = producer
+
+        def closed() -> None:
+            if peer.producers.pop(producer.id, None) is not None and peer.room is not None:
+                peer.room.broadcast("producer-closed", {"producerId": producer.id}, exclude=peer)
+
+        producer.on("@close", closed)
+        producer.on("transportclose", closed)
+        room.broadcast("new-producer", room.producer_info(producer, peer), exclude=peer)
+        log.info(
+            "produce [room:%s user:%s kind:%s producer:%s]", room.id, peer.user_id, req.kind, producer.id
+        )
+        return {"id": producer.id}
+
+    async def consume(self, req: p.Consume) -> dict[str, Any]:
+        self._need("subscribe")
+        transport = self._transport(req.transportId)
+        if transport.app_data.get("direction") != "recv":
+            raise fail(p.ErrorCode.BAD_REQUEST, "consume needs a recv transport")
+        room = self.room
+        owner = room.owner_of_producer(req.producerId)
+        if owner is None:
+            raise fail(p.ErrorCode.NOT_FOUND, f"producer {req.producerId} not found in this room")
+        self._check_limit(len(self.peer.consumers), self.limits.max_consumers_per_peer, "consumers")
+        if not room.router.can_consume(req.producerId, req.rtpCapabilities):
+            raise fail(p.ErrorCode.CANNOT_CONSUME, "these rtpCapabilities cannot receive this producer")
+        consumer = await transport.consume(req.producerId, req.rtpCapabilities, paused=True)
+        peer = self.peer
+        peer.consumers[consumer.id] = consumer
+        consumer.on("@close", lambda: peer.consumers.pop(consumer.id, None))
+        consumer.on("transportclose", lambda: peer.consumers.pop(consumer.id, None))
+
+        def producer_closed() -> None:
+            peer.consumers.pop(consumer.id, None)
+            peer.event("consumer-closed", {"consumerId": consumer.id, "producerId": consumer.producer_id})
+
+        consumer.on("producerclose", producer_closed)
+        consumer.on(
+            "producerpause", lambda: peer.event("producer-paused", {"producerId": consumer.producer_id})
+        )
+        consumer.on(
+            "producerresume", lambda: peer.event("producer-resumed", {"producerId": consumer.producer_id})
+        )
+        log.info(
+            "consume [room:%s user:%s producer:%s consumer:%s]",
+            room.id,
+            peer.user_id,
+            req.producerId,
+            consumer.id,
+        )
+        return {
+            "id": consumer.id,
+            "producerId": consumer.producer_id,
+            "kind": consumer.kind,
+            "rtpParameters": consumer.rtp_parameters,
+            "type": consumer.type,
+            "producerPaused": consumer.producer_paused,
+        }
+
+    async def resume_consumer(self, req: p.ConsumerRef) -> dict[str, Any]:
+        await self._own("consumers", req.consumerId, "consumer").resume()
+        return {}
+
+    async def pause_consumer(self, req: p.ConsumerRef) -> dict[str, Any]:
+        await self._own("consumers", req.consumerId, "consumer").pause()
+        return {}
+
+    async def set_preferred_layers(self, req: p.SetPreferredLayers) -> dict[str, Any]:
+        consumer = self._own("consumers", req.consumerId, "consumer")
+        await consumer.set_preferred_layers(req.spatialLayer, req.temporalLayer)
+        return {}
+
+    async def close_producer(self, req: p.ProducerRef) -> dict[str, Any]:
+        self._own("producers", req.producerId, "producer").close()
+        return {}
+
+    async def pause_producer(self, req: p.ProducerRef) -> dict[str, Any]:
+        await self._own("producers", req.producerId, "producer").pause()
+        return {}
+
+    async def resume_producer(self, req: p.ProducerRef) -> dict[str, Any]:
+        await self._own("producers", req.producerId, "producer").resume()
+        return {}
+
+    async def produce_data(self, req: p.ProduceData) -> dict[str, Any]:
+        self._need("publish")
+        transport = self._transport(req.transportId)
+        if transport.sctp_parameters is None:
+            raise fail(p.ErrorCode.BAD_REQUEST, "the transport was created without sctp")
+        self._check_limit(
+            len(self.peer.data_producers), self.limits.max_data_producers_per_peer, "data producers"
+        )
+        data_producer = await transport.produce_data(
+            req.sctpStreamParameters, label=req.label, protocol=req.protocol, app_data=req.appData
+        )
+        peer, room = self.peer, self.room
+        peer.data_producers[data_producer.id] = data_producer
+        data_producer.on("@close", lambda: peer.data_producers.pop(data_producer.id, None))
+        data_producer.on("transportclose", lambda: peer.data_producers.pop(data_producer.id, None))
+        room.broadcast(
+            "new-data-producer",
+            {"dataProducerId": data_producer.id, "userId": peer.user_id, "label": data_producer.label},
+            exclude=peer,
+        )
+        return {"id": data_producer.id}
+
+    async def consume_data(self, req: p.ConsumeData) -> dict[str, Any]:
+        self._need("subscribe")
+        transport = self._transport(req.transportId)
+        if transport.sctp_parameters is None:
+            raise fail(p.ErrorCode.BAD_REQUEST, "the transport was created without sctp")
+        room = self.room
+        if not any(req.dataProducerId in peer.data_producers for peer in room.peers.values()):
+            raise fail(p.ErrorCode.NOT_FOUND, f"data producer {req.dataProducerId} not found in this room")
+        self._check_limit(
+            len(self.peer.data_consumers), self.limits.max_data_consumers_per_peer, "data consumers"
+        )
+        data_consumer = await transport.consume_data(req.dataProducerId)
+        peer = self.peer
+        peer.data_consumers[data_consumer.id] = data_consumer
+        for event in ("@close", "transportclose", "dataproducerclose"):
+            data_consumer.on(event, lambda: peer.data_consumers.pop(data_consumer.id, None))
+        return {
+            "id": data_consumer.id,
+            "dataProducerId": data_consumer.data_producer_id,
+            "sctpStreamParameters": data_consumer.sctp_stream_parameters,
+            "label": data_consumer.label,
+            "protocol": data_consumer.protocol,
+        }
+
+
+def response_ok(request_id: str, data: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "response", "requestId": request_id, "ok": True, "data": data}
+
+
+def response_error(request_id: str, code: p.ErrorCode, message: str) -> dict[str, Any]:
+    return {
+        "type": "response",
+        "requestId": request_id,
+        "ok": False,
+        "error": {"code": code.value, "message": message},
+    }
+
+
+def error_event(code: p.ErrorCode, message: str) -> dict[str, Any]:
+    return {"type": "error", "data": {"code": code.value, "message": message}}
