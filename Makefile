@@ -40,5 +40,9 @@ test: setup lint
 unit: setup
 	$(BIN)/python -m pytest -q tests/unit
 
+# Control-plane throughput: our controller vs mediasoup's Node library, same worker binary.
+bench-control: setup
+	$(BIN)/python bench/control_plane.py
+
 clean:
 	rm -rf $(VENV) server/media/bin server/media/fbs .mypy_cache .ruff_cache .pytest_cache
