@@ -122,6 +122,7 @@ class Channel:
         self._write: asyncio.Transport | None = None
         self._read: asyncio.Transport | None = None
         self._eof_callbacks: list[Callable[[], None]] = []
+        self._outgoing: list[bytes] = []
 
     async def open(self, write_sock: socket.socket, read_sock: socket.socket) -> None:
         write_sock.setblocking(False)
@@ -223,8 +224,16 @@ class Channel:
         payload = builder.Output()
         if len(payload) > MESSAGE_MAX_LEN:
             raise ValueError(f"message too big [{what}, {len(payload)} bytes]")
-        assert self._write is not None, "channel not opened"
-        self._write.write(payload)
+        # Messages written in the same loop iteration go out in one write (one syscall, one
+        # wake-up of the worker) instead of one each.
+        self._outgoing.append(payload)
+        if len(self._outgoing) == 1:
+            self._loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        if self._outgoing and self._write is not None and not self._write.is_closing():
+            self._write.writelines(self._outgoing)
+        self._outgoing.clear()
 
     # -- receiving ----------------------------------------------------------------------------
 
@@ -342,6 +351,7 @@ class Channel:
                 pending.future.set_exception(error)
         self._pending.clear()
         self._handlers.clear()
+        self._flush()  # e.g. WORKER_CLOSE, written just before closing
         for transport in (self._write, self._read):
             if transport is not None:
                 transport.close()

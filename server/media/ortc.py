@@ -20,7 +20,6 @@ Input that is valid but cannot be served (no matching codec, ...) raises
 
 from __future__ import annotations
 
-import copy
 import random
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -28,6 +27,7 @@ from typing import Any, Final, TypeGuard, TypeVar, cast
 
 from server.media import h264_profile_level_id as h264
 from server.media.errors import UnsupportedError
+from server.media.jsonclone import clone
 from server.media.rtp_types import (
     EncodingMapping,
     RouterRtpCodecCapability,
@@ -89,14 +89,14 @@ _Codec = TypeVar("_Codec", bound=Mapping[str, Any])
 
 def validate_and_normalize_rtp_capabilities(caps: object) -> RtpCapabilities:
     """Check endpoint or router capabilities and return a normalised copy."""
-    result = _as_object(copy.deepcopy(caps), "caps")
+    result = _as_object(clone(caps), "caps")
     _normalize_rtp_capabilities(result)
     return cast(RtpCapabilities, result)
 
 
 def validate_and_normalize_rtp_parameters(params: object) -> RtpParameters:
     """Check a producer's RTP parameters and return a normalised copy."""
-    result = _as_object(copy.deepcopy(params), "params")
+    result = _as_object(clone(params), "params")
     _optional(result, "mid", _is_str, "params.mid is not a string")
     codecs = result.get("codecs")
     if not isinstance(codecs, list):
@@ -120,7 +120,7 @@ def validate_and_normalize_sctp_capabilities(caps: object) -> SctpCapabilities:
     mediasoup 3.27 dropped this check (stream counts are no longer configurable),
     but mediasoup-client still sends the shape when creating transports.
     """
-    result = _as_object(copy.deepcopy(caps), "caps")
+    result = _as_object(clone(caps), "caps")
     num_streams = result.get("numStreams")
     if not isinstance(num_streams, dict):
         raise TypeError("missing caps.numStreams")
@@ -136,7 +136,7 @@ def validate_and_normalize_sctp_parameters(params: object) -> SctpParameters:
     Not in mediasoup 3.27's ortc: the mandatory keys are the ones
     mediasoup-client insists on; the worker's newer keys are checked when present.
     """
-    result = _as_object(copy.deepcopy(params), "params")
+    result = _as_object(clone(params), "params")
     for key in ("port", "OS", "MIS", "maxMessageSize"):
         if not _is_int(result.get(key)):
             raise TypeError(f"missing params.{key}")
@@ -158,7 +158,7 @@ def validate_and_normalize_sctp_stream_parameters(params: object) -> SctpStreamP
     A zero ``maxPacketLifeTime``/``maxRetransmits`` counts as unset, as it does
     in mediasoup and mediasoup-client.
     """
-    result = _as_object(copy.deepcopy(params), "params")
+    result = _as_object(clone(params), "params")
     if not _is_int(result.get("streamId")):
         raise TypeError("missing params.streamId")
     _optional(result, "maxPacketLifeTime", _is_int, "invalid params.maxPacketLifeTime")
@@ -368,11 +368,11 @@ def generate_router_rtp_capabilities(
     free_payload_types = list(_DYNAMIC_PAYLOAD_TYPES)
     codecs: list[dict[str, Any]] = []
     for media_codec in media_codecs:
-        wanted = _normalize_codec_capability(copy.deepcopy(media_codec))
+        wanted = _normalize_codec_capability(clone(media_codec))
         matched = _first_match(wanted, supported["codecs"], strict=False)
         if matched is None:
             raise UnsupportedError(f"media codec not supported [mimeType:{wanted['mimeType']}]")
-        codec = copy.deepcopy(matched)
+        codec = clone(matched)
         codec["preferredPayloadType"] = _router_payload_type(wanted, codec, free_payload_types)
         if any(c["preferredPayloadType"] == codec["preferredPayloadType"] for c in codecs):
             raise TypeError("duplicated codec.preferredPayloadType")
@@ -501,7 +501,7 @@ def get_consumable_rtp_parameters(
             continue
         cap_codec = _codec_with_payload_type(cap_codecs, mapped_payload_types[codec["payloadType"]])
         consumable_codec = _codec_from_capability(cap_codec)
-        consumable_codec["parameters"] = copy.deepcopy(codec.get("parameters", {}))
+        consumable_codec["parameters"] = clone(codec.get("parameters", {}))
         codecs.append(consumable_codec)
         cap_rtx_codec = _rtx_codec_of(cap_codecs, cap_codec["preferredPayloadType"])
         if cap_rtx_codec is not None:
@@ -522,7 +522,7 @@ def get_consumable_rtp_parameters(
     encodings: list[RtpEncodingParameters] = []
     producer_encodings = params.get("encodings", [])
     for encoding, mapping in zip(producer_encodings, rtp_mapping["encodings"], strict=True):
-        consumable_encoding = copy.deepcopy(encoding)
+        consumable_encoding = clone(encoding)
         consumable_encoding.pop("rid", None)
         consumable_encoding.pop("rtx", None)
         consumable_encoding.pop("codecPayloadType", None)
@@ -552,8 +552,8 @@ def _codec_from_capability(cap_codec: RtpCodecCapability) -> RtpCodecParameters:
     }
     if "channels" in cap_codec:
         codec["channels"] = cap_codec["channels"]
-    codec["parameters"] = copy.deepcopy(cap_codec.get("parameters", {}))
-    codec["rtcpFeedback"] = copy.deepcopy(cap_codec.get("rtcpFeedback", []))
+    codec["parameters"] = clone(cap_codec.get("parameters", {}))
+    codec["rtcpFeedback"] = clone(cap_codec.get("rtcpFeedback", []))
     return codec
 
 
@@ -586,8 +586,13 @@ def get_consumer_rtp_parameters(
     *,
     pipe: bool,
     enable_rtx: bool,
+    normalized: bool = False,
 ) -> RtpParameters:
     """RTP parameters of one consumer, reduced to what the remote endpoint supports.
+
+    ``normalized`` says ``remote_caps`` already came out of
+    :func:`validate_and_normalize_rtp_capabilities` (and is not modified here), which saves
+    validating the same capabilities again on every consume.
 
     Codecs, their RTCP feedback and header extensions are intersected with
     ``remote_caps`` (feedback comes from the remote side); only one of
@@ -596,10 +601,10 @@ def get_consumer_rtp_parameters(
     consumer keeps every encoding. Raises ``UnsupportedError`` when no media
     codec is left.
     """
-    remote = validate_and_normalize_rtp_capabilities(remote_caps)
+    remote = remote_caps if normalized else validate_and_normalize_rtp_capabilities(remote_caps)
     remote_codecs = remote.get("codecs", [])
     codecs: list[RtpCodecParameters] = []
-    for codec in copy.deepcopy(consumable_params["codecs"]):
+    for codec in clone(consumable_params["codecs"]):
         if not enable_rtx and _is_rtx(codec):
             continue
         remote_codec = _first_match(codec, remote_codecs, strict=True)
@@ -616,7 +621,7 @@ def get_consumer_rtp_parameters(
 
     remote_extensions = {(ext["preferredId"], ext["uri"]) for ext in remote.get("headerExtensions", [])}
     header_extensions = [
-        copy.deepcopy(ext)
+        clone(ext)
         for ext in consumable_params.get("headerExtensions", [])
         if (ext["id"], ext["uri"]) in remote_extensions
     ]
@@ -640,7 +645,7 @@ def get_pipe_consumer_rtp_parameters(
     are dropped; RTX and plain NACK survive only with ``enable_rtx``.
     """
     codecs: list[RtpCodecParameters] = []
-    for codec in copy.deepcopy(consumable_params["codecs"]):
+    for codec in clone(consumable_params["codecs"]):
         if not enable_rtx and _is_rtx(codec):
             continue
         codec["rtcpFeedback"] = [
@@ -649,7 +654,7 @@ def get_pipe_consumer_rtp_parameters(
         codecs.append(codec)
 
     header_extensions = [
-        copy.deepcopy(ext)
+        clone(ext)
         for ext in consumable_params.get("headerExtensions", [])
         if ext["uri"] not in _URIS_NOT_PIPED
     ]
@@ -713,7 +718,7 @@ def _pipe_encodings(
     base_rtx_ssrc = _random_ssrc()
     encodings: list[RtpEncodingParameters] = []
     for offset, consumable_encoding in enumerate(consumable_encodings):
-        encoding = copy.deepcopy(consumable_encoding)
+        encoding = clone(consumable_encoding)
         encoding["ssrc"] = base_ssrc + offset
         if with_rtx:
             encoding["rtx"] = {"ssrc": base_rtx_ssrc + offset}
@@ -735,7 +740,7 @@ def _consumer_params(
         "encodings": encodings,
     }
     if "rtcp" in consumable_params:
-        params["rtcp"] = copy.deepcopy(consumable_params["rtcp"])
+        params["rtcp"] = clone(consumable_params["rtcp"])
     if "msid" in consumable_params:
         params["msid"] = consumable_params["msid"]
     return params

@@ -5,6 +5,8 @@ from __future__ import annotations
 import copy
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from server.media import ortc
 from server.media.entity import Entity
 from server.media.errors import InvalidStateError
@@ -19,6 +21,7 @@ from server.media.fbs.WebRtcTransport.WebRtcTransportOptions import WebRtcTransp
 from server.media.fbs.Worker.CloseRouterRequest import CloseRouterRequestT
 from server.media.fbs.Worker.CreateRouterRequest import CreateRouterRequestT
 from server.media.fbs_plain import to_plain
+from server.media.jsonclone import clone
 from server.media.transport import Transport, listen_info_to_fbs, new_id
 from server.media.webrtc_transport import WebRtcTransport, webrtc_transport_data
 
@@ -31,6 +34,9 @@ if TYPE_CHECKING:
     from server.media.rtp_observer import RtpObserver
     from server.media.webrtc_server import WebRtcServer
     from server.media.worker import Worker
+
+CAPS_CACHE_SIZE = 64
+"""Distinct client capabilities remembered per router (a handful of browser versions)."""
 
 SCTP_DEFAULTS: dict[str, int] = {
     "maxSendMessageSize": 262144,
@@ -90,6 +96,7 @@ class Router(Entity):
         self.producers: dict[str, Producer] = {}
         self.data_producers: dict[str, DataProducer] = {}
         self.rtp_observers: dict[str, RtpObserver] = {}
+        self._caps_cache: dict[bytes, Any] = {}
 
     @classmethod
     async def create(cls, worker: Worker, media_codecs: list[Any], app_data: dict[str, Any] | None) -> Router:
@@ -104,7 +111,7 @@ class Router(Entity):
     @property
     def rtp_capabilities(self) -> dict[str, Any]:
         """A copy: the router's capabilities are what clients load their device with."""
-        return copy.deepcopy(self._rtp_capabilities)
+        return clone(self._rtp_capabilities)
 
     @property
     def rtp_capabilities_ref(self) -> Any:
@@ -161,10 +168,29 @@ class Router(Entity):
         if producer is None:
             return False
         try:
-            caps = ortc.validate_and_normalize_rtp_capabilities(copy.deepcopy(rtp_capabilities))
+            caps = self.normalized_capabilities(rtp_capabilities)
         except TypeError:
             return False
         return ortc.can_consume(producer.consumable_rtp_parameters, caps)  # type: ignore[arg-type]
+
+    def normalized_capabilities(self, rtp_capabilities: Any) -> Any:
+        """Validated, normalised endpoint capabilities; read-only, shared, cached by content.
+
+        A room's clients send the same capabilities on every consume (and mostly the same as
+        each other), and validating them was the largest cost of a consume.
+        """
+        try:
+            key = orjson.dumps(rtp_capabilities, option=orjson.OPT_SORT_KEYS)
+        except orjson.JSONEncodeError:
+            return ortc.validate_and_normalize_rtp_capabilities(rtp_capabilities)
+        cache = self._caps_cache
+        caps = cache.get(key)
+        if caps is None:
+            caps = ortc.validate_and_normalize_rtp_capabilities(rtp_capabilities)
+            if len(cache) >= CAPS_CACHE_SIZE:
+                cache.pop(next(iter(cache)))
+            cache[key] = caps
+        return caps
 
     # -- transports ------------------------------------------------------------------------------
 

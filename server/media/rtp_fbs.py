@@ -24,6 +24,7 @@ from server.media.fbs.RtpParameters.Rtx import RtxT
 from server.media.fbs.RtpParameters.String import StringT as StringValueT
 from server.media.fbs.RtpParameters.Type import Type as RtpType
 from server.media.fbs.RtpParameters.Value import Value
+from server.media.fbs_chunks import cached
 from server.media.fbs_plain import parameters_to_dict
 
 HEADER_EXTENSION_URIS: dict[str, int] = {
@@ -110,36 +111,45 @@ def encoding_to_fbs(encoding: dict[str, Any]) -> RtpEncodingParametersT:
     return e
 
 
+def codec_to_fbs(codec: dict[str, Any]) -> RtpCodecParametersT:
+    c = RtpCodecParametersT()
+    c.mimeType = codec["mimeType"]
+    c.payloadType = codec["payloadType"]
+    c.clockRate = codec["clockRate"]
+    c.channels = codec.get("channels")
+    c.parameters = parameters_to_fbs(codec.get("parameters"))
+    c.rtcpFeedback = []
+    for fb in codec.get("rtcpFeedback") or []:
+        f = RtcpFeedbackT()
+        f.type = fb["type"]
+        f.parameter = fb.get("parameter")
+        c.rtcpFeedback.append(f)
+    return c
+
+
+def header_extension_to_fbs(ext: dict[str, Any]) -> RtpHeaderExtensionParametersT:
+    h = RtpHeaderExtensionParametersT()
+    try:
+        h.uri = HEADER_EXTENSION_URIS[ext["uri"]]
+    except KeyError:
+        raise TypeError(f"invalid RtpHeaderExtensionUri: {ext['uri']}") from None
+    h.id = ext["id"]
+    h.encrypt = bool(ext.get("encrypt", False))
+    h.parameters = parameters_to_fbs(ext.get("parameters"))
+    return h
+
+
 def rtp_parameters_to_fbs(params: dict[str, Any]) -> RtpParametersT:
+    """Codecs and header extensions are the same for most producers and all consumers of one
+    producer, so they are packed once and spliced (fbs_chunks); encodings carry per-stream SSRCs."""
     t = RtpParametersT()
     t.mid = params.get("mid")
     t.msid = params.get("msid")
-    t.codecs = []
-    for codec in params["codecs"]:
-        c = RtpCodecParametersT()
-        c.mimeType = codec["mimeType"]
-        c.payloadType = codec["payloadType"]
-        c.clockRate = codec["clockRate"]
-        c.channels = codec.get("channels")
-        c.parameters = parameters_to_fbs(codec.get("parameters"))
-        c.rtcpFeedback = []
-        for fb in codec.get("rtcpFeedback") or []:
-            f = RtcpFeedbackT()
-            f.type = fb["type"]
-            f.parameter = fb.get("parameter")
-            c.rtcpFeedback.append(f)
-        t.codecs.append(c)
-    t.headerExtensions = []
-    for ext in params.get("headerExtensions") or []:
-        h = RtpHeaderExtensionParametersT()
-        try:
-            h.uri = HEADER_EXTENSION_URIS[ext["uri"]]
-        except KeyError:
-            raise TypeError(f"invalid RtpHeaderExtensionUri: {ext['uri']}") from None
-        h.id = ext["id"]
-        h.encrypt = bool(ext.get("encrypt", False))
-        h.parameters = parameters_to_fbs(ext.get("parameters"))
-        t.headerExtensions.append(h)
+    t.codecs = [cached("codec", codec, codec_to_fbs) for codec in params["codecs"]]
+    t.headerExtensions = [
+        cached("headerExtension", ext, header_extension_to_fbs)
+        for ext in params.get("headerExtensions") or []
+    ]
     t.encodings = [encoding_to_fbs(e) for e in params.get("encodings") or []]
     rtcp = params.get("rtcp") or {}
     t.rtcp = RtcpParametersT()

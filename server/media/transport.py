@@ -37,6 +37,7 @@ from server.media.fbs.Transport.SetMaxOutgoingBitrateRequest import SetMaxOutgoi
 from server.media.fbs.Transport.SetMinOutgoingBitrateRequest import SetMinOutgoingBitrateRequestT
 from server.media.fbs.Transport.SocketFlags import SocketFlagsT
 from server.media.fbs.Transport.TraceEventType import TraceEventType
+from server.media.fbs_chunks import cached
 from server.media.fbs_plain import enum_names, to_plain
 from server.media.producer import Producer, trace_types_to_fbs
 from server.media.rtp_fbs import (
@@ -300,7 +301,7 @@ class Transport(Entity):
             raise TypeError(f'invalid kind "{kind}"')
         if app_data is not None and not isinstance(app_data, dict):
             raise TypeError("if given, app_data must be a dict")
-        params = ortc.validate_and_normalize_rtp_parameters(copy.deepcopy(rtp_parameters))
+        params = ortc.validate_and_normalize_rtp_parameters(rtp_parameters)
         if not params.get("encodings"):
             params["encodings"] = [{}]
         rtcp = params.setdefault("rtcp", {})
@@ -368,7 +369,7 @@ class Transport(Entity):
             raise TypeError("if given, mid must be non empty string")
         if app_data is not None and not isinstance(app_data, dict):
             raise TypeError("if given, app_data must be a dict")
-        caps = ortc.validate_and_normalize_rtp_capabilities(copy.deepcopy(rtp_capabilities))
+        caps = self.router.normalized_capabilities(rtp_capabilities)
         producer = self.router.producers.get(producer_id)
         if producer is None:
             raise NotFoundError(f'Producer with id "{producer_id}" not found')
@@ -380,6 +381,7 @@ class Transport(Entity):
                 caps,
                 pipe=pipe,
                 enable_rtx=enable_rtx,
+                normalized=True,
             )
         )
         if not pipe:
@@ -396,7 +398,8 @@ class Transport(Entity):
         request.rtpParameters = rtp_parameters_to_fbs(rtp_parameters)
         request.type = RTP_TYPES["pipe" if pipe else producer.type]
         request.consumableRtpEncodings = [
-            encoding_to_fbs(e) for e in producer.consumable_rtp_parameters.get("encodings") or []
+            cached("encoding", e, encoding_to_fbs)
+            for e in producer.consumable_rtp_parameters.get("encodings") or []
         ]
         request.paused = paused
         if preferred_layers:
@@ -446,7 +449,7 @@ class Transport(Entity):
             request.type = DataType.DIRECT
         else:
             request.type = DataType.SCTP
-            params = ortc.validate_and_normalize_sctp_stream_parameters(copy.deepcopy(sctp_stream_parameters))
+            params = ortc.validate_and_normalize_sctp_stream_parameters(sctp_stream_parameters)
             request.sctpStreamParameters = sctp_stream_parameters_to_fbs(dict(params))
         request.label = label
         request.protocol = protocol

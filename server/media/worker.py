@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from server.media.channel import DEFAULT_REQUEST_TIMEOUT, Channel
 from server.media.emitter import EventEmitter
-from server.media.errors import InvalidStateError, MediaError
+from server.media.errors import InvalidStateError, MediaError, WorkerDiedError
 from server.media.fbs.Notification.Event import Event
 from server.media.fbs.Request.Body import Body as RequestBody
 from server.media.fbs.Request.Method import Method
@@ -227,7 +227,7 @@ class Worker(EventEmitter):
     def _died(self) -> None:
         self.closed = True
         self.died = True
-        self.channel.close()
+        self.channel.close(WorkerDiedError(f"worker {self.pid} died (exit {self.exit_code})"))
         self._close_children()
         self.emit("died", self.exit_code)
         self.emit("close")
