@@ -46,6 +46,8 @@ class ServerConfig:
     api_key: str | None = None
     login_ttl_seconds: int = 6 * 3600
     drain_seconds: float = 10.0
+    webrtc_server_port: int | None = None
+    """Single-port mode: worker i shares port N+i (UDP, and TCP if enabled) via a WebRtcServer."""
 
     def transport_options(self) -> dict[str, Any]:
         """WebRtcTransport options for every peer transport."""

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from dataclasses import asdict
 from typing import Any
+
+import psutil
 
 from server import __version__
 from server.media.errors import MediaError
@@ -28,11 +31,10 @@ async def worker_health(worker: Worker) -> dict[str, Any]:
         entry["alive"] = False
         return entry
     ru = asdict(usage)
-    entry.update(
-        cpuUser=ru["ru_utime"],
-        cpuSystem=ru["ru_stime"],
-        maxRss=ru["ru_maxrss"],
-    )
+    entry.update(cpuUser=ru["ru_utime"], cpuSystem=ru["ru_stime"], maxRss=ru["ru_maxrss"])
+    with contextlib.suppress(psutil.Error):
+        # ru_maxrss keeps the parent's high-water mark across exec; the current RSS is what counts.
+        entry["rss"] = psutil.Process(worker.pid).memory_info().rss
     return entry
 
 

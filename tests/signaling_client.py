@@ -121,6 +121,7 @@ class Peer:
         self.joined: dict[str, Any] = {}
         self.send_transport: Any = None
         self.recv_transport: Any = None
+        self.transport_infos: dict[str, dict[str, Any]] = {}
 
     async def join(self, ws_url: str, token: str) -> dict[str, Any]:
         await self.signaling.connect(ws_url, token)
@@ -135,6 +136,7 @@ class Peer:
 
     async def _transport(self, direction: str) -> Any:
         info = await self.signaling.request("create-transport", {"direction": direction})
+        self.transport_infos[direction] = info
         create = self.device.createSendTransport if direction == "send" else self.device.createRecvTransport
         transport = create(
             id=info["id"],

@@ -92,9 +92,16 @@ class WorkerHealth(ResponseModel):
     alive: bool
     routers: int
     transports: int
-    cpuUser: float | None = Field(default=None, description="Seconds of user CPU; absent for a stuck worker.")
-    cpuSystem: float | None = None
-    maxRss: int | None = Field(default=None, description="Peak resident memory, in KiB.")
+    cpuUser: float | None = Field(
+        default=None,
+        description="User CPU time in milliseconds (the worker's getrusage); absent for a stuck worker.",
+    )
+    cpuSystem: float | None = Field(default=None, description="System CPU time in milliseconds.")
+    maxRss: int | None = Field(
+        default=None,
+        description="Peak resident memory in KiB, as the worker reports it (includes what it inherited).",
+    )
+    rss: int | None = Field(default=None, description="Current resident memory in bytes (from /proc).")
 
 
 class Health(ResponseModel):
@@ -176,6 +183,9 @@ class RoomDetail(ResponseModel):
     peers: list[PeerDetail]
     bitrateIn: int = Field(description="Sum over the room's transports, bits per second.")
     bitrateOut: int = Field(description="Sum over the room's transports, bits per second.")
+    activeSpeaker: str | None = Field(
+        default=None, description="userId of the dominant speaker (audio), if anyone has spoken yet."
+    )
 
 
 REQUEST_MODELS: tuple[type[BaseModel], ...] = (LoginRequest,)

@@ -273,6 +273,7 @@ async def get_room(request: web.Request) -> web.Response:
         peers=list(peers),
         bitrateIn=sum(peer.bitrateIn for peer in peers),
         bitrateOut=sum(peer.bitrateOut for peer in peers),
+        activeSpeaker=room.active_speaker,
     )
     return json_response(detail.model_dump())
 

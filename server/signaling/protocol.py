@@ -265,6 +265,13 @@ class RoomClosed(BaseModel):
     reason: Literal["closed", "worker-died", "shutdown", "admin"]
 
 
+class ActiveSpeaker(BaseModel):
+    """The dominant speaker changed (audio levels measured by the worker)."""
+
+    userId: str
+    producerId: str
+
+
 class ErrorEvent(BaseModel):
     code: ErrorCode
     message: str
@@ -280,6 +287,7 @@ EVENTS: dict[str, type[BaseModel]] = {
     "consumer-closed": ConsumerClosed,
     "new-data-producer": NewDataProducer,
     "room-closed": RoomClosed,
+    "active-speaker": ActiveSpeaker,
     "error": ErrorEvent,
 }
 """Event type -> model of its ``data``."""

@@ -75,6 +75,7 @@ class LocalRoomRegistry:
             router = await worker.create_router(self.media_codecs, {"roomId": room_id})
             room = Room(room_id, router)
             router.on("workerclose", lambda: self._on_worker_died(room))
+            await room.observe_speakers()
             self.rooms[room_id] = room
             log.info("room created [room:%s worker:%s]", room_id, worker.pid)
             future.set_result(room)

@@ -8,6 +8,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from server.media.active_speaker_observer import ActiveSpeakerObserver
     from server.media.producer import Producer
     from server.media.router import Router
     from server.signaling.peer import Peer
@@ -22,7 +23,24 @@ class Room:
         self.peers: dict[str, Peer] = {}
         self.created_at = time.time()
         self.closed = False
+        self.active_speaker: str | None = None
+        """userId of the dominant speaker, from the room's ActiveSpeakerObserver."""
+        self.speaker_observer: ActiveSpeakerObserver | None = None
         self._grace: asyncio.TimerHandle | None = None
+
+    async def observe_speakers(self) -> None:
+        """Follow who talks, for the dashboard and the clients' 'active-speaker' event."""
+        observer = await self.router.create_active_speaker_observer()
+        observer.on("dominantspeaker", self._on_dominant_speaker)
+        self.speaker_observer = observer
+
+    def _on_dominant_speaker(self, speaker: dict[str, Any]) -> None:
+        producer = speaker["producer"]
+        owner = self.owner_of_producer(producer.id)
+        if owner is None or owner.user_id == self.active_speaker:
+            return
+        self.active_speaker = owner.user_id
+        self.broadcast("active-speaker", {"userId": owner.user_id, "producerId": producer.id})
 
     @property
     def worker_pid(self) -> int:

@@ -185,8 +185,11 @@ class Session:
     async def create_transport(self, req: p.CreateTransport) -> dict[str, Any]:
         self._need("publish" if req.direction == "send" else "subscribe")
         self._check_limit(len(self.peer.transports), self.limits.max_transports_per_peer, "transports")
-        transport = await self.room.router.create_webrtc_transport(
-            **self.transport_options, enable_sctp=req.sctp, app_data={"direction": req.direction}
+        router = self.room.router
+        servers = [s for s in router.worker.webrtc_servers.values() if not s.closed]
+        where: dict[str, Any] = {"webrtc_server": servers[0]} if servers else self.transport_options
+        transport = await router.create_webrtc_transport(
+            **where, enable_sctp=req.sctp, app_data={"direction": req.direction}
         )
         if self.peer.room is None:  # left meanwhile
             transport.close()
@@ -226,6 +229,8 @@ class Session:
 
         producer.on("@close", closed)
         producer.on("transportclose", closed)
+        if producer.kind == "audio" and room.speaker_observer is not None:
+            await room.speaker_observer.add_producer(producer.id)
         room.broadcast("new-producer", room.producer_info(producer, peer), exclude=peer)
         log.info(
             "produce [room:%s user:%s kind:%s producer:%s]", room.id, peer.user_id, req.kind, producer.id
