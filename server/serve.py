@@ -10,6 +10,7 @@ from collections.abc import Callable
 from aiohttp import web
 
 from server.config import ServerConfig
+from server.drain import drain
 from server.http.app import create_app
 from server.media.pool import WorkerPool
 
@@ -38,11 +39,12 @@ async def serve(config: ServerConfig, on_ready: Callable[[list[str]], None] | No
                  [w.pid for w in pool.workers])  # fmt: skip
         if on_ready is not None:
             on_ready(urls)
-        stop = asyncio.Event()
+        stop, hurry = asyncio.Event(), asyncio.Event()
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
+        for sig in (signal.SIGINT, signal.SIGTERM):  # a second signal cuts the drain short
+            loop.add_signal_handler(sig, lambda: hurry.set() if stop.is_set() else stop.set())
         await stop.wait()
+        await drain(runner.app, config.drain_seconds, skip=hurry)
         log.info("shutting down")
     finally:
         await runner.cleanup()  # closes the rooms and the pool (on_cleanup)

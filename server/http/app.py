@@ -11,8 +11,10 @@ from server.config import ServerConfig
 from server.health import health_report
 from server.http import keys
 from server.media.pool import WorkerPool
+from server.metrics import setup_metrics
 from server.signaling.connection import SignalingService, websocket_handler
 from server.signaling.registry import LocalRoomRegistry
+from server.single_port import setup_webrtc_servers
 
 
 def json_response(data: object, status: int = 200) -> web.Response:
@@ -61,6 +63,8 @@ def create_app(pool: WorkerPool, config: ServerConfig) -> web.Application:
     app[keys.STARTED] = time.monotonic()
     app.router.add_get("/", root)
     app.router.add_get("/health", get_health)
+    app[keys.SIGNALING].on_request = setup_metrics(app, pool, registry).observe_request
+    setup_webrtc_servers(app, pool, config)
     from server.http import docs, rest
 
     rest.setup_routes(app)

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,6 +67,8 @@ class SignalingService:
     draining: bool = False
     connections: dict[tuple[str, str], web.WebSocketResponse] = field(default_factory=dict)
     sessions: set[Session] = field(default_factory=set)
+    on_request: Callable[[str, float, p.ErrorCode | None], None] | None = None
+    """Called after each request with (type, seconds, error code or None): the metrics hook."""
 
 
 def unauthorized(message: str, status: int = 401) -> web.Response:
@@ -168,17 +171,25 @@ class Connection:
         except ValidationError as error:
             self.peer.send(error_event(p.ErrorCode.BAD_REQUEST, validation_message(error)))
             return
+        started = time.perf_counter()
+        code: p.ErrorCode | None = None
         if not self.bucket.take():
-            self.peer.send(
-                response_error(frame.requestId, p.ErrorCode.LIMIT_EXCEEDED, "too many requests; slow down")
-            )
-            return
-        try:
-            data = await self.session.handle(frame.type, frame.data)
-        except SignalingError as error:
-            self.peer.send(response_error(frame.requestId, error.code, error.message))
-        except Exception:
-            log.exception("request failed [room:%s user:%s type:%s]", *self.key, frame.type)
-            self.peer.send(response_error(frame.requestId, p.ErrorCode.INTERNAL, "internal error"))
+            code = p.ErrorCode.LIMIT_EXCEEDED
+            self.peer.send(response_error(frame.requestId, code, "too many requests; slow down"))
+        elif self.service.draining and frame.type == "join-room":
+            code = p.ErrorCode.NOT_JOINED
+            self.peer.send(response_error(frame.requestId, code, "the server is shutting down"))
         else:
-            self.peer.send(response_ok(frame.requestId, data))
+            try:
+                data = await self.session.handle(frame.type, frame.data)
+            except SignalingError as error:
+                code = error.code
+                self.peer.send(response_error(frame.requestId, error.code, error.message))
+            except Exception:
+                code = p.ErrorCode.INTERNAL
+                log.exception("request failed [room:%s user:%s type:%s]", *self.key, frame.type)
+                self.peer.send(response_error(frame.requestId, code, "internal error"))
+            else:
+                self.peer.send(response_ok(frame.requestId, data))
+        if self.service.on_request is not None:
+            self.service.on_request(frame.type, time.perf_counter() - started, code)

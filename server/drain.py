@@ -1,0 +1,45 @@
+"""Graceful drain on SIGTERM: refuse new joins, tell peers, give them time to leave.
+
+Peers are told first (``room-closed {reason: "shutdown"}``) while their media still flows, so a
+client can leave and reconnect elsewhere at its own pace; whoever is still connected at the
+deadline is disconnected (1001 going away) and the rooms are closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from aiohttp import WSCloseCode, web
+
+from server.http import keys
+
+log = logging.getLogger("sfuctl.server")
+
+CLOSE_TIMEOUT = 2.0
+POLL_SECONDS = 0.05
+
+
+async def drain(app: web.Application, deadline: float, skip: asyncio.Event | None = None) -> None:
+    """Return when every peer has left, ``deadline`` seconds have passed, or ``skip`` is set."""
+    service = app[keys.SIGNALING]
+    registry = app[keys.REGISTRY]
+    service.draining = True  # upgrades answer 503, /health says "draining", join-room is refused
+    rooms = [room for room in registry.all() if not room.closed]
+    peers = sum(len(room.peers) for room in rooms)
+    log.info("draining: %s peers in %s rooms, waiting up to %ss", peers, len(rooms), deadline)
+    for room in rooms:
+        room.broadcast("room-closed", {"reason": "shutdown"})
+    loop = asyncio.get_running_loop()
+    end = loop.time() + deadline
+    # Connections end through many paths (leave, close, heartbeat): polling the map is simplest.
+    while service.connections and loop.time() < end and not (skip is not None and skip.is_set()):  # noqa: ASYNC110
+        await asyncio.sleep(POLL_SECONDS)
+    remaining = [ws for ws in service.connections.values() if not ws.closed]
+    if remaining:
+        log.info("drain deadline: disconnecting %s peers", len(remaining))
+        closing = [ws.close(code=WSCloseCode.GOING_AWAY, message=b"shutdown") for ws in remaining]
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.gather(*closing, return_exceptions=True), CLOSE_TIMEOUT)
+    registry.close_all("shutdown")

@@ -1,0 +1,175 @@
+"""Client of the server's HTTP API (/health and the admin room API), shared by the CLI and `top`.
+
+Every failure becomes a `CliError` with an exit code and a hint, so callers never see a raw
+aiohttp or pydantic exception: the CLI prints it, the dashboard shows it in its banner.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
+
+import aiohttp
+import orjson
+from pydantic import BaseModel, ValidationError
+
+from server.auth import AuthError, Grants, mint_token, resolve_secret
+from server.http.models import Health, RoomDetail, RoomList
+from sfuctl.common import CliError, ExitCode
+
+DEFAULT_URL = "http://127.0.0.1:3001"
+ADMIN_TTL = 3600
+M = TypeVar("M", bound=BaseModel)
+
+TokenSource = Callable[[], str]
+
+
+def normalize_url(url: str) -> str:
+    url = url.strip().rstrip("/")
+    return url if "://" in url else f"http://{url}"
+
+
+def admin_token_source(token: str | None = None, secret_file: str | None = None) -> TokenSource:
+    """An explicit --token, else admin tokens minted from the local secret (renewed before expiry)."""
+    if token:
+        return lambda: token
+    cache: dict[str, Any] = {"token": "", "exp": 0.0}
+
+    def mint() -> str:
+        if cache["exp"] - time.time() < 60:
+            try:
+                secret = resolve_secret(None, secret_file).value
+            except AuthError as error:
+                raise CliError(
+                    f"cannot mint an admin token: {error}",
+                    "pass --token <admin JWT>, or run this on the server's host (same secret as `serve`)",
+                    ExitCode.USAGE,
+                ) from None
+            cache["token"], claims = mint_token(
+                secret, "*", "sfuctl-admin", "sfuctl", ttl=ADMIN_TTL, grants=Grants(admin=True)
+            )
+            cache["exp"] = float(claims["exp"])
+        return str(cache["token"])
+
+    return mint
+
+
+class ApiClient:
+    """One aiohttp session against one server; use as ``async with ApiClient(url, tokens) as api``."""
+
+    def __init__(
+        self, url: str = DEFAULT_URL, tokens: TokenSource | None = None, timeout: float = 5.0
+    ) -> None:
+        self.url = normalize_url(url)
+        self.tokens = tokens
+        self.timeout = aiohttp.ClientTimeout(total=timeout)
+        self._session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> ApiClient:
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(timeout=self.timeout)
+        return self._session
+
+    async def health(self) -> Health:
+        return parse(Health, await self._request("GET", "/health", admin=False))
+
+    async def rooms(self) -> RoomList:
+        return parse(RoomList, await self._request("GET", "/rooms"))
+
+    async def room(self, room_id: str) -> RoomDetail:
+        return parse(RoomDetail, await self._request("GET", f"/rooms/{room_id}"))
+
+    async def close_room(self, room_id: str) -> None:
+        await self._request("DELETE", f"/rooms/{room_id}")
+
+    async def _request(self, method: str, path: str, admin: bool = True) -> Any:
+        headers = {}
+        if admin:
+            if self.tokens is None:
+                raise CliError("this needs an admin token", "pass --token", ExitCode.USAGE)
+            headers["Authorization"] = f"Bearer {self.tokens()}"
+        try:
+            async with self._client().request(method, self.url + path, headers=headers) as response:
+                body = await response.read()
+                status = response.status
+        except (aiohttp.ClientError, TimeoutError, OSError) as error:
+            raise CliError(
+                f"cannot reach {self.url}: {describe(error)}",
+                "is `sfuctl serve` running there? choose another server with --url",
+                ExitCode.UNREACHABLE,
+            ) from None
+        if status == 204:
+            return None
+        data = decode(body)
+        if status >= 400:
+            raise http_error(status, data, self.url)
+        return data
+
+
+def describe(error: BaseException) -> str:
+    if isinstance(error, asyncio.TimeoutError | TimeoutError):
+        return "timed out"
+    return str(error) or type(error).__name__
+
+
+def decode(body: bytes) -> Any:
+    try:
+        return orjson.loads(body) if body else None
+    except orjson.JSONDecodeError:
+        return None
+
+
+def http_error(status: int, data: Any, url: str) -> CliError:
+    message = ""
+    if isinstance(data, dict) and isinstance(data.get("error"), dict):
+        message = str(data["error"].get("message", ""))
+    message = message or f"HTTP {status}"
+    if status in (401, 403):
+        return CliError(
+            f"the server refused the credentials: {message}",
+            "the admin token must be signed with the server's secret and carry the admin grant "
+            "(run on the server's host, or pass --token)",
+            ExitCode.REFUSED,
+        )
+    if status == 404:
+        return CliError(message, "`sfuctl rooms` lists the rooms", ExitCode.NOT_FOUND)
+    return CliError(f"{url} answered {status}: {message}", "see the server's log", ExitCode.BAD_REPLY)
+
+
+def parse(model: type[M], data: Any) -> M:
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "body"
+        raise CliError(
+            f"unexpected reply ({model.__name__} {where}: {first['msg']})",
+            "is --url an sfuctl server of a matching version?",
+            ExitCode.BAD_REPLY,
+        ) from None
+
+
+T = TypeVar("T")
+
+
+def run_or_fail(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run one API exchange from synchronous CLI code; print a CliError and exit with its code."""
+    from sfuctl.common import fail
+
+    try:
+        return asyncio.run(coroutine)
+    except CliError as error:
+        fail(error)

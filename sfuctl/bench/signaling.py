@@ -1,0 +1,120 @@
+"""Signaling load: N peers join, open send+recv transports, produce, consume each other, leave.
+
+Peers are lightweight (``SignalingPeer``): no media stack, valid client-side RTP parameters.
+Phases run one after the other for every peer (a barrier between them), so the consume phase
+sees every producer and each request type's latency is measured under the same load.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter, defaultdict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+from sfuctl.bench.common import Target, latency_summary, sample_server, server_usage
+from sfuctl.bench.peer import RequestError, SignalingPeer
+
+Progress = Callable[[str, int, int], None]
+"""(phase, done, total)."""
+
+
+@dataclass
+class SignalingOptions:
+    peers: int = 500
+    room_size: int = 10
+    consume_cap: int = 9
+    """Consumers per peer at most (every other producer of the room up to this)."""
+    concurrency: int = 100
+    """Requests in flight at once, across peers."""
+    hold: float = 2.0
+    """Seconds the full load is held before leaving (server CPU/RSS is sampled then)."""
+    room_prefix: str = "bench"
+
+
+async def run_signaling(target: Target, options: SignalingOptions, progress: Progress) -> dict[str, Any]:
+    latencies: dict[str, list[float]] = defaultdict(list)
+    errors: Counter[str] = Counter()
+    gate = asyncio.Semaphore(options.concurrency)
+    connector = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=60)) as http:
+        before = await sample_server(http, target.url)
+        peers = [SignalingPeer(http, latencies) for _ in range(options.peers)]
+        room_of = [f"{options.room_prefix}-{i // options.room_size}" for i in range(options.peers)]
+        alive = [True] * options.peers
+        sends: list[dict[str, Any]] = [{}] * options.peers
+        recvs: list[dict[str, Any]] = [{}] * options.peers
+        producers: dict[int, str] = {}
+
+        async def phase(name: str, step: Callable[[int], Awaitable[None]]) -> None:
+            done = 0
+
+            async def one(i: int) -> None:
+                nonlocal done
+                if alive[i]:
+                    async with gate:
+                        try:
+                            await step(i)
+                        except RequestError as error:
+                            errors[f"{error.type}: {error.code}"] += 1
+                            alive[i] = error.type not in ("join-room", "connect")
+                        except (aiohttp.ClientError, ConnectionError, TimeoutError) as error:
+                            errors[f"{name}: {type(error).__name__}"] += 1
+                            alive[i] = False
+                done += 1
+                progress(name, done, options.peers)
+
+            await asyncio.gather(*(one(i) for i in range(options.peers)))
+
+        async def connect(i: int) -> None:
+            started = time.perf_counter()
+            await peers[i].connect(target.ws_url, target.token(room_of[i], f"bench-{i}"))
+            latencies["(websocket open)"].append(time.perf_counter() - started)
+            await peers[i].join()
+
+        async def transports(i: int) -> None:
+            sends[i] = await peers[i].create_transport("send")
+            recvs[i] = await peers[i].create_transport("recv")
+
+        async def produce(i: int) -> None:
+            producers[i] = await peers[i].produce_audio(sends[i]["id"])
+
+        async def consume(i: int) -> None:
+            first = (i // options.room_size) * options.room_size
+            others = [j for j in range(first, min(first + options.room_size, options.peers)) if j != i]
+            for j in [j for j in others if j in producers][: options.consume_cap]:
+                consumer = await peers[i].consume(recvs[i]["id"], producers[j])
+                await peers[i].request("resume-consumer", {"consumerId": consumer["id"]})
+
+        async def leave(i: int) -> None:
+            await peers[i].request("leave-room")
+
+        started = time.monotonic()
+        for name, step in (("join", connect), ("transports", transports), ("produce", produce),
+                           ("consume", consume)):  # fmt: skip
+            await phase(name, step)
+        active = time.monotonic() - started
+        await asyncio.sleep(options.hold)
+        loaded = await sample_server(http, target.url)
+        await phase("leave", leave)
+        elapsed = time.monotonic() - started - options.hold
+        await asyncio.gather(*(peer.close() for peer in peers))
+    total = sum(len(v) for k, v in latencies.items() if not k.startswith("("))
+    every = [x for k, v in latencies.items() if not k.startswith("(") for x in v]
+    return {
+        "mode": "signaling",
+        "options": vars(options),
+        "peersJoined": sum(1 for i in range(options.peers) if peers[i].joined),
+        "producers": len(producers),
+        "requests": total,
+        "requestsPerSecond": round(total / max(elapsed, 1e-6), 1),
+        "secondsToFullLoad": round(active, 2),
+        "latencyMs": {"all": latency_summary(every)}
+        | {k: latency_summary(v) for k, v in sorted(latencies.items())},
+        "errors": dict(errors),
+        "server": server_usage(before, loaded),
+    }

@@ -1,0 +1,194 @@
+"""`sfuctl bench`: load a live server (signaling, media fan-out, join latency) and summarise."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from server.auth import AuthError, resolve_secret
+from sfuctl.bench.common import Target
+from sfuctl.common import CliError, ExitCode, console, fail, print_json
+
+NAME = "bench"
+
+app = typer.Typer(
+    help="Load a running server and report what it carries (requests/s, latency, loss, CPU).",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+)
+
+URL = typer.Option("http://127.0.0.1:3001", "--url", envvar="SFUCTL_URL", help="The server to load.")
+SECRET = typer.Option(
+    None, "--secret", envvar="SFUCTL_SECRET", show_default=False,
+    help="JWT secret to mint tokens (default: the server's secret file).",
+)  # fmt: skip
+JSON = typer.Option(False, "--json", help="Print the result as JSON on stdout.")
+
+
+def target(url: str, secret: str | None) -> Target:
+    try:
+        return Target(url, resolve_secret(secret).value)
+    except AuthError as error:
+        fail(
+            CliError(str(error), "pass --secret or set SFUCTL_SECRET to the server's secret", ExitCode.USAGE)
+        )
+
+
+def run(
+    work: Callable[[Callable[[str, int, int], None]], Coroutine[Any, Any, dict[str, Any]]], as_json: bool
+) -> dict[str, Any]:
+    """Run one mode under a progress display (on stderr)."""
+    columns = (TextColumn("{task.description:>10}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True, disable=as_json) as bar:
+        tasks: dict[str, Any] = {}
+
+        def progress(phase: str, done: int, total: int) -> None:
+            if phase not in tasks:
+                tasks[phase] = bar.add_task(phase, total=total)
+            bar.update(tasks[phase], completed=done)
+
+        try:
+            result: dict[str, Any] = asyncio.run(work(progress))
+        except (OSError, ConnectionError) as error:
+            fail(CliError(f"cannot load the server: {error}", "is `sfuctl serve` running at --url?",
+                          ExitCode.UNREACHABLE))  # fmt: skip
+    if as_json:
+        print_json(result)
+    return result
+
+
+def table(title: str, rows: list[tuple[str, str]]) -> None:
+    out = Table(title=title, show_header=False, title_justify="left")
+    out.add_column(style="bold")
+    out.add_column(justify="right")
+    for name, value in rows:
+        out.add_row(name, value)
+    console.print(out)
+
+
+def server_rows(server: dict[str, Any]) -> list[tuple[str, str]]:
+    return [
+        ("controller CPU", f"{server['controllerCpuPercent']} % of a core"),
+        ("workers CPU", f"{server['workersCpuPercent']} % of a core ({server['workers']} workers)"),
+        ("controller RSS", f"{server['controllerRssMiB']} MiB"),
+        ("workers RSS", f"{server['workersRssMiB']} MiB"),
+    ]
+
+
+@app.command()
+def signaling(
+    peers: int = typer.Option(500, "--peers", help="Peers to run."),
+    room_size: int = typer.Option(
+        10, "--room-size", help="Peers per room (the server's max_peers_per_room applies)."
+    ),
+    consume_cap: int = typer.Option(9, "--consume-cap", help="Consumers per peer at most."),
+    concurrency: int = typer.Option(100, "--concurrency", help="Requests in flight at once."),
+    hold: float = typer.Option(2.0, "--hold", help="Seconds at full load before leaving."),
+    url: str = URL,
+    secret: str | None = SECRET,
+    as_json: bool = JSON,
+) -> None:
+    """Many lightweight peers: join, send+recv transports, produce, consume each other, leave.
+
+    [b]Example[/b]: sfuctl bench signaling --peers 500 --room-size 10
+    """
+    from sfuctl.bench.signaling import SignalingOptions, run_signaling
+
+    options = SignalingOptions(peers, room_size, consume_cap, concurrency, hold)
+    result = run(lambda progress: run_signaling(target(url, secret), options, progress), as_json)
+    if as_json:
+        return
+    table(f"signaling: {result['peersJoined']} peers, {result['producers']} producers", [
+        ("requests", str(result["requests"])),
+        ("requests/s", str(result["requestsPerSecond"])),
+        ("errors", ", ".join(f"{k} x{v}" for k, v in result["errors"].items()) or "none"),
+        *server_rows(result["server"]),
+    ])  # fmt: skip
+    latency = Table(title="latency (ms)", title_justify="left")
+    for column in ("request", "count", "p50", "p95", "p99", "max"):
+        latency.add_column(column, justify="left" if column == "request" else "right")
+    for name, s in result["latencyMs"].items():
+        latency.add_row(name, *(str(s[k]) for k in ("count", "p50", "p95", "p99", "max")))
+    console.print(latency)
+
+
+@app.command()
+def fanout(
+    receivers: int = typer.Option(500, "--receivers", "-k", help="Consumers of the one producer."),
+    duration: float = typer.Option(10.0, "--duration", help="Seconds of sending."),
+    pps: int = typer.Option(50, "--pps", help="RTP packets per second (50: one Opus stream)."),
+    size: int = typer.Option(160, "--size", help="RTP payload bytes."),
+    consumers_per_transport: int = typer.Option(
+        1, "--consumers-per-transport", help="Consumers sharing a socket."
+    ),
+    transports_per_peer: int = typer.Option(4, "--transports-per-peer", help="Receive transports per peer."),
+    url: str = URL,
+    secret: str | None = SECRET,
+    as_json: bool = JSON,
+) -> None:
+    """One publisher (real ICE/DTLS/SRTP, synthetic RTP), K cheap receivers: loss, jitter, CPU.
+
+    All receivers are in one room: raise the server's max_peers_per_room above
+    K / (consumers-per-transport x transports-per-peer) + 1.
+
+    [b]Example[/b]: sfuctl bench fanout --receivers 500 --duration 10
+    """
+    from sfuctl.bench.fanout import FanoutOptions, run_fanout
+
+    options = FanoutOptions(receivers, consumers_per_transport, transports_per_peer, duration, pps, size)
+    result = run(lambda progress: run_fanout(target(url, secret), options, progress), as_json)
+    if as_json:
+        return
+    tool = result["tool"]
+    table(f"fan-out: 1 → {result['consumers']} consumers, {pps} pps x {size} B", [
+        ("packets sent", str(result["packetsSent"])),
+        ("received / expected", f"{result['packetsReceived']} / {result['packetsExpected']}"),
+        ("loss", f"{result['lossPercent']} % (worst consumer {result['worstLossPercent']} %)"),
+        ("jitter p50 / p95", f"{result['jitterMs']['p50']} / {result['jitterMs']['p95']} ms"),
+        ("forwarded", f"{result['forwardedPacketsPerSecond']} packets/s"),
+        *server_rows(result["server"]),
+        ("worker CPU per consumer", f"{result['workerCpuPercentPerConsumer']} % of a core"),
+        ("bench tool CPU", f"{tool['cpuPercent']} % of a core"),
+        ("UDP buffer drops (host)", str(tool["udpReceiveBufferDrops"])),
+    ])  # fmt: skip
+    if tool["udpReceiveBufferDrops"] or tool["cpuPercent"] > 85:
+        console.print(
+            "[yellow]warning:[/] the bench tool was near its limit; loss may be the tool's, not the SFU's"
+        )
+
+
+@app.command()
+def join(
+    joins: int = typer.Option(20, "--joins", help="Joins to time, one after the other."),
+    room: str = typer.Option("bench-join", "--room", help="Room to use."),
+    url: str = URL,
+    secret: str | None = SECRET,
+    as_json: bool = JSON,
+) -> None:
+    """Time from WebSocket open to the first decoded video frame (pymediasoup), p50/p95.
+
+    [b]Example[/b]: sfuctl bench join --joins 20
+    """
+    try:
+        from sfuctl.bench.join import run_join
+    except ImportError as error:
+        fail(
+            CliError(
+                f"join needs the media client: {error}", "pip install pymediasoup aiortc", ExitCode.USAGE
+            )
+        )
+    result = run(lambda progress: run_join(target(url, secret), joins, room, progress), as_json)
+    if as_json:
+        return
+    s = result["firstFrameMs"]
+    table(f"join → first decoded frame ({result['client']})", [
+        ("joins timed", str(s["count"])),
+        ("p50 / p95", f"{s['p50']} / {s['p95']} ms"),
+        ("max", f"{s['max']} ms"),
+        ("failures", ", ".join(f"{k} x{v}" for k, v in result["failures"].items()) or "none"),
+    ])  # fmt: skip

@@ -1,0 +1,56 @@
+"""`sfuctl doctor`: run the checks of sfuctl.doctor and show them with their fixes."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from sfuctl.common import ExitCode, print_json
+from sfuctl.doctor import DoctorOptions, run_checks
+
+NAME = "doctor"
+
+EPILOG = """[b]Examples[/b]
+
+  sfuctl doctor
+
+  sfuctl doctor --port 8080 --json
+
+Exit code 0 when nothing failed (warnings allowed), 1 otherwise.
+"""
+
+MARKS = {"ok": "[green]ok[/]", "warn": "[yellow]warn[/]", "fail": "[red]FAIL[/]"}
+
+
+def doctor(
+    port: int = typer.Option(3001, envvar="SFUCTL_PORT", help="HTTP port to check."),
+    rtc_min_port: int = typer.Option(40000, envvar="SFUCTL_RTC_MIN_PORT", help="Lowest RTC port."),
+    rtc_max_port: int = typer.Option(49999, envvar="SFUCTL_RTC_MAX_PORT", help="Highest RTC port."),
+    secret_file: str = typer.Option(
+        None, envvar="SFUCTL_SECRET_FILE", help="Secret file.", show_default=False
+    ),
+    config_file: str = typer.Option(
+        None, "--config", "-c", envvar="SFUCTL_CONFIG", help="Config file to check.", show_default=False
+    ),
+    start: bool = typer.Option(True, "--start/--no-start", help="Start a worker once to prove it runs."),
+    as_json: bool = typer.Option(False, "--json", help="Print the checks as JSON."),
+) -> None:
+    """Check the worker binary, its libraries, ports, secret and config; say how to fix what is missing."""
+    options = DoctorOptions(port, rtc_min_port, rtc_max_port, secret_file, config_file, start)
+    results = run_checks(options)
+    if as_json:
+        print_json({"ok": all(r.ok for r in results), "checks": [asdict(r) for r in results]})
+    else:
+        table = Table(title="sfuctl doctor", show_edge=False)
+        for column in ("check", "", "detail", "fix"):
+            table.add_column(column)
+        for r in results:
+            table.add_row(r.name, MARKS[r.status], r.detail, r.fix)
+        Console().print(table)
+    raise typer.Exit(int(ExitCode.OK if all(r.ok for r in results) else ExitCode.FAILED))
+
+
+command = doctor

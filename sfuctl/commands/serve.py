@@ -1,0 +1,251 @@
+"""`sfuctl serve`: every server option as a flag, an SFUCTL_* variable or a key of the TOML file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from server import __version__
+from server.auth import AuthError, resolve_secret
+from server.config import ServerConfig
+from server.config_file import (
+    ConfigError,
+    build_server_config,
+    default_config_path,
+    find_config_file,
+    layered,
+    load_file,
+    parse_assignment,
+    schema,
+)
+from server.media.worker_bin import WorkerBinaryNotFound
+from sfuctl.common import CliError, ExitCode, console, fail
+from sfuctl.logs import setup_logging
+
+NAME = "serve"
+
+PARAMETER_KEYS = {
+    "host": "host",
+    "port": "port",
+    "workers": "workers",
+    "rtc_min_port": "worker.rtc_min_port",
+    "rtc_max_port": "worker.rtc_max_port",
+    "rtc_ip": "rtc_listen_ip",
+    "announced_address": "announced_address",
+    "tcp": "enable_tcp",
+    "webrtc_server_port": "webrtc_server_port",
+    "log_level": "log_level",
+    "log_format": "log_format",
+    "worker_log_level": "worker.log_level",
+    "login_mode": "login_mode",
+    "api_key": "api_key",
+    "secret_file": "secret_file",
+    "max_peers_per_room": "limits.max_peers_per_room",
+    "max_producers_per_peer": "limits.max_producers_per_peer",
+    "max_consumers_per_peer": "limits.max_consumers_per_peer",
+    "requests_per_second": "limits.requests_per_second",
+    "max_message_bytes": "limits.max_message_bytes",
+}
+"""CLI parameter → dotted config key (see server.config_file)."""
+
+EPILOG = f"""[b]Examples[/b]
+
+  sfuctl serve
+
+  sfuctl serve --port 8080 --workers 2 --rtc-min-port 50000 --rtc-max-port 50999
+
+  sfuctl serve --announced-address sfu.example.com --login-mode apikey --api-key "$KEY"
+
+  SFUCTL_PORT=8080 SFUCTL_LOG_FORMAT=json sfuctl serve
+
+  sfuctl serve --config ./sfuctl.toml --limit max_peers_per_room=20
+
+Precedence: flag > SFUCTL_* env > config file > default. The config file is --config / SFUCTL_CONFIG,
+else {default_config_path()} when it exists; its keys are the option names with underscores,
+with \\[worker] (log_level, rtc_min_port, rtc_max_port, ...) and \\[limits] tables.
+"""
+
+
+def gather(ctx: typer.Context, values: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Split parameters into the default layer and the flag/env layer (click knows which is which)."""
+    defaults: dict[str, Any] = {}
+    given: dict[str, Any] = {}
+    for param, key in PARAMETER_KEYS.items():
+        value = values[param]
+        source = ctx.get_parameter_source(param)
+        if source is not None and source.name in ("COMMANDLINE", "ENVIRONMENT"):
+            given[key] = value
+        elif value is not None:
+            defaults[key] = value
+    return defaults, given
+
+
+def serve(
+    ctx: typer.Context,
+    config_file: str = typer.Option(
+        None, "--config", "-c", envvar="SFUCTL_CONFIG", help="TOML config file.", show_default=False
+    ),
+    host: str = typer.Option("0.0.0.0", envvar="SFUCTL_HOST", help="Address to listen on."),
+    port: int = typer.Option(3001, envvar="SFUCTL_PORT", help="HTTP and WebSocket port."),
+    workers: int = typer.Option(
+        None,
+        envvar="SFUCTL_WORKERS",
+        help="mediasoup workers to run.  \\[default: CPU count]",
+        show_default=False,
+    ),
+    rtc_min_port: int = typer.Option(40000, envvar="SFUCTL_RTC_MIN_PORT", help="Lowest RTC (media) port."),
+    rtc_max_port: int = typer.Option(49999, envvar="SFUCTL_RTC_MAX_PORT", help="Highest RTC (media) port."),
+    rtc_ip: str = typer.Option("0.0.0.0", envvar="SFUCTL_RTC_IP", help="Address media sockets bind to."),
+    announced_address: str = typer.Option(
+        None,
+        envvar="SFUCTL_ANNOUNCED_ADDRESS",
+        help="Address or hostname put in ICE candidates (NAT/cloud).  \\[default: detected]",
+        show_default=False,
+    ),
+    tcp: bool = typer.Option(True, "--tcp/--no-tcp", envvar="SFUCTL_TCP", help="Also offer ICE over TCP."),
+    webrtc_server_port: int = typer.Option(
+        None,
+        envvar="SFUCTL_WEBRTC_SERVER_PORT",
+        help="Single-port mode: worker i shares UDP/TCP port N+i for all its transports.",
+        show_default=False,
+    ),
+    log_level: str = typer.Option("info", envvar="SFUCTL_LOG_LEVEL", help="debug, info, warning, error."),
+    log_format: str = typer.Option("text", envvar="SFUCTL_LOG_FORMAT", help="text, or json (JSON lines)."),
+    worker_log_level: str = typer.Option(
+        "warn", envvar="SFUCTL_WORKER_LOG_LEVEL", help="mediasoup worker log level: debug, warn, error, none."
+    ),
+    login_mode: str = typer.Option(
+        "open", envvar="SFUCTL_LOGIN_MODE", help="POST /login: open, apikey (needs --api-key) or off."
+    ),
+    api_key: str = typer.Option(
+        None, envvar="SFUCTL_API_KEY", help="API key for --login-mode apikey.", show_default=False
+    ),
+    secret: str = typer.Option(
+        None, help="JWT secret (HS256, 32+ bytes); prefer SFUCTL_SECRET or a file.", show_default=False
+    ),
+    secret_file: str = typer.Option(
+        None,
+        envvar="SFUCTL_SECRET_FILE",
+        help="File holding the JWT secret (created on first run).  \\[default: in the config dir]",
+        show_default=False,
+    ),
+    max_peers_per_room: int = typer.Option(
+        None,
+        envvar="SFUCTL_MAX_PEERS_PER_ROOM",
+        help="Limit: peers per room.  \\[default: 100]",
+        show_default=False,
+    ),
+    max_producers_per_peer: int = typer.Option(
+        None,
+        envvar="SFUCTL_MAX_PRODUCERS_PER_PEER",
+        help="Limit: producers per peer.  \\[default: 8]",
+        show_default=False,
+    ),
+    max_consumers_per_peer: int = typer.Option(
+        None,
+        envvar="SFUCTL_MAX_CONSUMERS_PER_PEER",
+        help="Limit: consumers per peer.  \\[default: 1000]",
+        show_default=False,
+    ),
+    requests_per_second: float = typer.Option(
+        None,
+        envvar="SFUCTL_REQUESTS_PER_SECOND",
+        help="Limit: signaling requests/s per connection.  \\[default: 50]",
+        show_default=False,
+    ),
+    max_message_bytes: int = typer.Option(
+        None,
+        envvar="SFUCTL_MAX_MESSAGE_BYTES",
+        help="Limit: largest WebSocket message.  \\[default: 262144]",
+        show_default=False,
+    ),
+    limit: list[str] = typer.Option(  # noqa: B008
+        None,
+        "--limit",
+        metavar="KEY=VALUE",
+        help="Any other limit (see \\[limits] keys), repeatable.",
+        show_default=False,
+    ),
+) -> None:
+    """Run the SFU server in the foreground (Ctrl-C or SIGTERM stops it cleanly)."""
+    values = {param: value for param, value in ctx.params.items() if param in PARAMETER_KEYS}
+    try:
+        config, path, log_format = resolve(ctx, values, config_file, secret, limit or [])
+    except CliError as error:
+        fail(error)
+    setup_logging(config.log_level, log_format)
+    start(config, path)
+
+
+def resolve(
+    ctx: typer.Context, values: dict[str, Any], config_flag: str | None, secret: str | None, limits: list[str]
+) -> tuple[ServerConfig, Path | None, str]:
+    """The final ServerConfig, the config file used, and the log format."""
+    try:
+        defaults, given = gather(ctx, values)
+        if "webrtc_server_port" in given and "webrtc_server_port" not in schema():
+            raise CliError(
+                "single-port mode (--webrtc-server-port) is not supported by this server build",
+                "ServerConfig needs a webrtc_server_port field wired into the signaling transports",
+                ExitCode.USAGE,
+            )
+        defaults.pop("webrtc_server_port", None)
+        for text in limits:
+            key, value = parse_assignment(text)
+            given[f"limits.{key}"] = value
+        path = find_config_file(config_flag)
+        file_values = load_file(path) if path else {}
+        merged = layered({**layered({}, defaults), **file_values}, given)
+        try:
+            resolved = resolve_secret(secret, merged.get("secret_file"), create=True)
+        except AuthError as error:
+            raise CliError(str(error), "give a secret of 32+ bytes", ExitCode.USAGE) from None
+        config = build_server_config(merged, resolved.value, resolved.source)
+    except ConfigError as error:
+        raise CliError(str(error), "see `sfuctl serve --help`", ExitCode.USAGE) from None
+    return config, path, str(merged.get("log_format", "text"))
+
+
+def start(config: ServerConfig, config_path: Path | None) -> None:
+    from server.serve import run
+
+    def ready(urls: list[str]) -> None:
+        for line in banner(config, urls, config_path):
+            console.print(line, soft_wrap=True, highlight=False)
+
+    try:
+        run(config, ready)
+    except WorkerBinaryNotFound as error:
+        fail(CliError(str(error), "`sfuctl doctor` checks the set-up", ExitCode.USAGE))
+    except OSError as error:
+        fail(CliError(f"cannot listen on {config.host}:{config.port}: {error.strerror or error}",
+                      "choose another --port, or stop what uses it", ExitCode.USAGE))  # fmt: skip
+
+
+def banner(config: ServerConfig, urls: list[str], config_path: Path | None) -> list[str]:
+    """What an operator needs first: where to connect, where the docs and the secret are."""
+    local = urls[0] if urls else f"http://{config.host}:{config.port}"
+    if config.host in ("0.0.0.0", "::"):
+        port = local.rsplit(":", 1)[-1]
+        local = f"http://127.0.0.1:{port}"
+    worker = config.worker
+    single_port = getattr(config, "webrtc_server_port", None)
+    if single_port:
+        last = single_port + config.workers - 1
+        rtc = f"{single_port}" if last == single_port else f"{single_port}-{last}"
+        rtc += " (WebRtcServer, shared)"
+    else:
+        rtc = f"{worker.rtc_min_port}-{worker.rtc_max_port}"
+    rtc += " udp+tcp" if config.enable_tcp else " udp"
+    announced = config.announced_address or "detected from the interfaces"
+    return [
+        f"[bold green]sfuctl[/] {__version__} listening on {', '.join(urls)}",
+        f"  health: {local}/health   docs: {local}/docs   workers: {config.workers}   RTC ports: {rtc}",
+        f"  announced address: {announced}   login: {config.login_mode}",
+        f"  secret: {config.secret_source}   config: {config_path or 'none'}",
+    ]
+
+
+command = serve

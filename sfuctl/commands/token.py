@@ -1,0 +1,63 @@
+"""`sfuctl token`: mint an access token with the server's secret, for scripts and tests."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import typer
+
+from server.auth import AuthError, Grants, mint_token, resolve_secret
+from server.http.models import ROOM_ID_PATTERN
+from sfuctl.common import CliError, ExitCode, fail, parse_duration, print_json
+
+NAME = "token"
+
+EPILOG = """[b]Examples[/b]
+
+  sfuctl token --room lobby --user ada
+
+  TOKEN=$(sfuctl token --room lobby --user bob --name "Bob" --ttl 30m --no-publish)
+
+  sfuctl token --room lobby --user ops --admin --json | jq .claims
+
+Only the JWT goes to stdout. The secret is found as `sfuctl serve` finds it: --secret, SFUCTL_SECRET,
+--secret-file / SFUCTL_SECRET_FILE, or the file in the config directory that `serve` created.
+"""
+
+
+def token(
+    room: str = typer.Option(..., "--room", "-r", help="Room the token admits to.", show_default=False),
+    user: str = typer.Option(..., "--user", "-u", help="User id (the JWT's sub).", show_default=False),
+    name: str = typer.Option(
+        None, "--name", "-n", help="Display name.  \\[default: the user id]", show_default=False
+    ),
+    ttl: str = typer.Option("1h", help="Lifetime: 90s, 30m, 1h, 1h30m, 2d or seconds."),
+    publish: bool = typer.Option(True, "--publish/--no-publish", help="May send media."),
+    subscribe: bool = typer.Option(True, "--subscribe/--no-subscribe", help="May receive media."),
+    admin: bool = typer.Option(False, "--admin", help="May use the admin REST API."),
+    as_json: bool = typer.Option(False, "--json", help="Print token, claims and expiry as JSON."),
+    secret: str = typer.Option(None, help="JWT secret (else as `serve` finds it).", show_default=False),
+    secret_file: str = typer.Option(
+        None, envvar="SFUCTL_SECRET_FILE", help="File holding the JWT secret.", show_default=False
+    ),
+) -> None:
+    """Mint an access token (HS256 JWT) for a room."""
+    import re
+
+    if not re.fullmatch(ROOM_ID_PATTERN, room):
+        raise typer.BadParameter("1-64 of A-Z a-z 0-9 _ . -", param_hint="--room")
+    seconds = parse_duration(ttl)
+    try:
+        resolved = resolve_secret(secret, secret_file)
+    except AuthError as error:
+        fail(CliError(str(error), "run `sfuctl serve` once on this host, or pass --secret", ExitCode.USAGE))
+    grants = Grants(publish=publish, subscribe=subscribe, admin=admin)
+    jwt, claims = mint_token(resolved.value, room, user, name, ttl=seconds, grants=grants)
+    if as_json:
+        expires = datetime.fromtimestamp(claims["exp"], UTC).isoformat()
+        print_json({"token": jwt, "claims": claims, "expiresAt": claims["exp"], "expires": expires})
+    else:
+        typer.echo(jwt)
+
+
+command = token

@@ -1,0 +1,41 @@
+"""`sfuctl top`: the live dashboard (tui.app.Dashboard) against one server."""
+
+from __future__ import annotations
+
+import typer
+
+from sfuctl.api import DEFAULT_URL, admin_token_source
+
+NAME = "top"
+
+EPILOG = """[b]Examples[/b]
+
+  sfuctl top
+
+  sfuctl top --url http://sfu.internal:3001 --token "$ADMIN_JWT" --interval 2
+
+Keys: q quit · r refresh · / filter · s sort (or click a header) · enter details · c close room.
+"""
+
+
+def top(
+    url: str = typer.Option(DEFAULT_URL, envvar="SFUCTL_URL", help="Server to watch."),
+    interval: float = typer.Option(1.0, "--interval", "-i", min=0.2, help="Seconds between polls."),
+    token: str = typer.Option(
+        None,
+        envvar="SFUCTL_TOKEN",
+        help="Admin JWT.  \\[default: minted from the local secret]",
+        show_default=False,
+    ),
+    secret_file: str = typer.Option(
+        None, envvar="SFUCTL_SECRET_FILE", help="File holding the server's secret.", show_default=False
+    ),
+) -> None:
+    """Live dashboard: workers, rooms, bitrates, peers; close rooms from it."""
+    from tui.app import Dashboard
+    from tui.data import ApiSource
+
+    Dashboard(ApiSource(url, admin_token_source(token, secret_file)), interval=interval).run()
+
+
+command = top

@@ -1,0 +1,186 @@
+"""`sfuctl top` driven by Textual's pilot against a real server with real joined peers."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+
+from aiohttp import web
+from rich.console import Console
+from textual.pilot import Pilot
+from textual.widgets import Label, Static
+
+from server.config import ServerConfig
+from server.http import keys
+from server.http.app import create_app
+from server.http.models import Health
+from server.media.pool import WorkerPool
+from sfuctl.api import admin_token_source
+from sfuctl.common import CliError, ExitCode
+from tests.conftest import RunningServer, start_server
+from tests.signaling_client import SignalingClient
+from tui.app import Dashboard
+from tui.data import ApiSource, Snapshot
+from tui.widgets.confirm import ConfirmScreen
+from tui.widgets.detail import RoomDetailView
+from tui.widgets.rooms import RoomsTable
+from tui.widgets.status import ConnectionBanner
+from tui.widgets.workers import WorkersTable
+
+SIZE = (150, 45)
+
+
+def dashboard(server: RunningServer) -> Dashboard:
+    tokens = admin_token_source(server.token("*", "admin", admin=True))
+    return Dashboard(ApiSource(server.url, tokens), interval=0.2)
+
+
+async def until(pilot: Pilot[None], condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    for _ in range(int(timeout / 0.1)):
+        if condition():
+            return
+        await pilot.pause(0.1)
+    raise AssertionError("condition not reached in time")
+
+
+async def join(server: RunningServer, room: str, user: str) -> SignalingClient:
+    client = SignalingClient()
+    await client.connect(server.ws_url, server.token(room, user))
+    await client.request("join-room")
+    return client
+
+
+def text_of(widget: Static) -> str:
+    """What the widget shows, as plain text."""
+    console = Console(width=200, record=True, file=io.StringIO())
+    console.print(widget.content)
+    return console.export_text()
+
+
+def rooms_shown(app: Dashboard) -> list[str]:
+    return [row.room_id for row in app.query_one(RoomsTable).rows_shown]
+
+
+def worker_pids_shown(app: Dashboard) -> list[str]:
+    table = app.query_one(WorkersTable)
+    return [str(table.get_row_at(i)[0]) for i in range(table.row_count)]
+
+
+async def restart_on(config: ServerConfig) -> web.AppRunner:
+    pool = WorkerPool(config.workers, config.worker)
+    await pool.start()
+    runner = web.AppRunner(create_app(pool, config), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, config.host, config.port).start()
+    return runner
+
+
+async def test_worker_pid_and_room_appear(server: RunningServer) -> None:
+    client = await join(server, "lobby", "ada")
+    pid = str(server.app[keys.POOL].workers[0].pid)
+    try:
+        app = dashboard(server)
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: pid in worker_pids_shown(app) and "lobby" in rooms_shown(app))
+            await pilot.press("enter")
+            await until(pilot, lambda: "ada" in text_of(app.query_one(RoomDetailView)))
+            assert not app.query_one(ConnectionBanner).visible_now
+    finally:
+        await client.close()
+
+
+async def test_server_stopped_shows_banner_then_recovers() -> None:
+    server = await start_server()
+    client = await join(server, "lobby", "ada")
+    app = dashboard(server)
+    runner = server.runner
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: "lobby" in rooms_shown(app))
+            await client.close()
+            await runner.cleanup()
+            banner = app.query_one(ConnectionBanner)
+            await until(pilot, lambda: banner.visible_now)
+            assert "cannot reach" in text_of(banner)
+            assert "lobby" in rooms_shown(app)  # the last data stays on screen
+            await pilot.pause(0.5)  # more failed polls: still running
+            assert app.is_running
+            runner = await restart_on(server.config)
+            await until(pilot, lambda: not banner.visible_now)
+            await until(pilot, lambda: rooms_shown(app) == [])
+    finally:
+        await runner.cleanup()
+
+
+async def test_sort_filter_details_and_close_with_confirmation(server: RunningServer) -> None:
+    clients = [
+        await join(server, "alpha", "a1"),
+        await join(server, "beta", "b1"),
+        await join(server, "beta", "b2"),
+    ]
+    try:
+        app = dashboard(server)
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: rooms_shown(app) == ["alpha", "beta"])
+            await pilot.press("s")  # sort by peers, most first
+            await until(pilot, lambda: rooms_shown(app) == ["beta", "alpha"])
+            assert app.query_one(RoomsTable).sort_column == "peers"
+
+            await pilot.press("slash", "a", "l")
+            await until(pilot, lambda: rooms_shown(app) == ["alpha"])
+            await pilot.press("enter")  # leaves the filter box
+            await pilot.press("enter")  # details of the row under the cursor
+            await until(pilot, lambda: "a1" in text_of(app.query_one(RoomDetailView)))
+            await pilot.press("escape")
+            await until(pilot, lambda: rooms_shown(app) == ["beta", "alpha"])
+
+            await pilot.press("c")
+            await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+            await pilot.press("n")
+            await until(pilot, lambda: not isinstance(app.screen, ConfirmScreen))
+            assert app.query_one(RoomsTable).cursor_room == "alpha"  # the cursor stayed on its room
+            assert server.app[keys.REGISTRY].get("alpha") is not None
+
+            await pilot.press("c")
+            await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+            await pilot.press("y")
+            assert (await clients[0].wait_event("room-closed"))["reason"] == "admin"
+            await until(pilot, lambda: rooms_shown(app) == ["beta"])
+            assert all(event["type"] != "room-closed" for c in clients[1:] for event in c.events)
+    finally:
+        for client in clients:
+            await client.close()
+
+
+class BrokenSource:
+    """Replies that are wrong in every way a server (or a proxy in front of it) can be wrong."""
+
+    url = "http://test"
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def fetch(self) -> Snapshot:
+        self.calls += 1
+        if self.calls % 3 == 1:
+            raise ValueError("garbage")
+        if self.calls % 3 == 2:
+            raise CliError("unexpected reply (Health status)", "hint", ExitCode.BAD_REPLY)
+        health = Health(status="ok", version="9", uptime=1, workers=[], rooms=0, peers=0)
+        return Snapshot(health, rooms_error="no admin token: rooms are not shown")
+
+    async def close_room(self, room_id: str) -> None:
+        raise CliError("nope", "", ExitCode.REFUSED)
+
+    async def aclose(self) -> None:
+        pass
+
+
+async def test_bad_replies_never_crash_the_dashboard() -> None:
+    source = BrokenSource()
+    app = Dashboard(source, interval=0.1)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: source.calls >= 7)
+        await pilot.press("c", "r", "s", "enter")
+        assert app.is_running
+        assert "no admin token" in text_of(app.query_one("#rooms-title", Label))

@@ -1,0 +1,59 @@
+"""The detail pane of the selected room: peers, their producers/consumers, scores, bitrates."""
+
+from __future__ import annotations
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+from textual.widgets import Static
+
+from sfuctl.common import human_bitrate
+from tui.data import RoomRow
+
+SPEAKING_BPS = 8_000
+"""An audio producer's peer sending above this is shown as (probably) speaking."""
+
+
+def score_text(scores: list[int]) -> str:
+    return ",".join(str(s) for s in scores) if scores else "-"
+
+
+class RoomDetailView(Static):
+    def placeholder(self, text: str = "select a room and press enter") -> None:
+        self.update(Text(text, style="dim"))
+
+    def show(self, row: RoomRow | None, room_id: str) -> None:
+        if row is None:
+            self.placeholder(f"room {room_id!r} is gone")
+            return
+        detail = row.detail
+        if detail is None:
+            self.placeholder(f"{room_id}: no details (yet)")
+            return
+        title = Text.from_markup(
+            f"[b]{detail.roomId}[/b]  worker {detail.workerPid}  peers {len(detail.peers)}  "
+            f"in {human_bitrate(detail.bitrateIn)}  out {human_bitrate(detail.bitrateOut)}"
+        )
+        table = Table(expand=True, show_edge=False, pad_edge=False, box=None)
+        for column in ("peer", "sends", "receives", "in", "out"):
+            table.add_column(column)
+        for peer in detail.peers:
+            has_audio = any(p.kind == "audio" and not p.paused for p in peer.producers)
+            speaking = " [green]🔊[/]" if has_audio and peer.bitrateIn >= SPEAKING_BPS else ""
+            sends = "\n".join(
+                f"{p.kind}{' (paused)' if p.paused else ''} score {score_text([s.score for s in p.score])}"
+                for p in peer.producers
+            )
+            receives = "\n".join(
+                f"{c.kind}{' (paused)' if c.paused else ''} score {c.score.score}/{c.score.producerScore}"
+                for c in peer.consumers
+            )
+            table.add_row(
+                Text.from_markup(f"{peer.userName} [dim]{peer.userId}[/]{speaking}"),
+                sends or "-",
+                receives or "-",
+                human_bitrate(peer.bitrateIn),
+                human_bitrate(peer.bitrateOut),
+            )
+        body: RenderableType = table if detail.peers else Text("no peers", style="dim")
+        self.update(Group(title, body))
