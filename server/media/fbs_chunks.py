@@ -41,7 +41,7 @@ class Chunk:
 
     def Pack(self, builder: flatbuffers.Builder) -> int:
         builder.Prep(self.align, 0)
-        end = builder.Offset()
+        end: int = builder.Offset()
         size = len(self.data)
         builder.Prep(1, size)  # room for the bytes (grows the buffer if needed)
         builder.head -= size
