@@ -6,9 +6,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 VENV_STAMP := $(VENV)/.installed
 
-.PHONY: setup system venv worker serve test lint unit bench-control clean
+.PHONY: setup system venv worker web serve test lint unit bench-control clean
 
-setup: system venv worker
+setup: system venv worker web
 
 system:
 	@bash packaging/setup-system.sh
@@ -25,6 +25,10 @@ $(VENV_STAMP): pyproject.toml constraints.txt | system
 # Builds (or takes from the cache) mediasoup-worker and generates the FlatBuffers code.
 worker: $(VENV_STAMP)
 	@$(BIN)/python packaging/worker/build.py
+
+# The browser client: mediasoup-client bundled by esbuild into server/static (pinned in web/).
+web: | system
+	@cd web && node build.mjs --check 2>/dev/null || { npm ci --no-audit --no-fund --loglevel=error && node build.mjs; }
 
 serve: setup
 	$(BIN)/sfuctl serve
@@ -45,4 +49,4 @@ bench-control: setup
 	$(BIN)/python bench/control_plane.py
 
 clean:
-	rm -rf $(VENV) server/media/bin server/media/fbs .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) server/media/bin server/media/fbs server/static web/node_modules .mypy_cache .ruff_cache .pytest_cache

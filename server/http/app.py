@@ -65,8 +65,9 @@ def create_app(pool: WorkerPool, config: ServerConfig) -> web.Application:
     app.router.add_get("/health", get_health)
     app[keys.SIGNALING].on_request = setup_metrics(app, pool, registry).observe_request
     setup_webrtc_servers(app, pool, config)
-    from server.http import docs, rest
+    from server.http import client, docs, rest
 
+    client.setup_routes(app)
     rest.setup_routes(app)
     docs.setup_routes(app)
 
