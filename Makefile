@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 VENV_STAMP := $(VENV)/.installed
 
-.PHONY: setup system venv worker web serve test lint unit bench-control clean
+.PHONY: setup system venv worker web serve test lint unit bench-control dist wheel clean
 
 setup: system venv worker web
 
@@ -19,7 +19,7 @@ $(VENV_STAMP): pyproject.toml constraints.txt | system
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@echo "[setup] installing Python dependencies into $(VENV)"
 	@$(BIN)/python -m pip install -q --upgrade pip
-	@$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]'
+	@$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev,dist]'
 	@touch $@
 
 # Builds (or takes from the cache) mediasoup-worker and generates the FlatBuffers code.
@@ -48,5 +48,13 @@ unit: setup
 bench-control: setup
 	$(BIN)/python bench/control_plane.py
 
+# One file: Python, dependencies, web page, mediasoup-worker and its libraries in dist/sfuctl.
+dist: setup
+	$(BIN)/python packaging/pyinstaller/build.py --if-stale
+
+# Wheel + sdist for pipx (the worker comes separately, via SFUCTL_WORKER_BIN).
+wheel: setup
+	$(BIN)/python -m build --outdir dist .
+
 clean:
-	rm -rf $(VENV) server/media/bin server/media/fbs server/static web/node_modules .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) build dist server/media/bin server/media/fbs server/static web/node_modules .mypy_cache .ruff_cache .pytest_cache
