@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import socket
 from collections.abc import AsyncIterator
 from typing import Any
@@ -17,11 +18,22 @@ from server.media.pool import WorkerPool
 from server.media.worker import Worker, WorkerSettings
 
 
+FREE_PORTS = range(61000, 65536)
+"""Above the workers' RTC ranges (10000-59999 by default) and the kernel's ephemeral ports
+(32768-60999), so a port found free here is not taken by a worker or a client meanwhile."""
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    """A loopback port free for both TCP and UDP (WebRtcServers and the HTTP server use both)."""
+    for port in random.sample(FREE_PORTS, 500):
+        with socket.socket() as tcp, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            try:
+                tcp.bind(("127.0.0.1", port))
+                udp.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port in 61000-65535")
 
 
 def process_exists(pid: int) -> bool:
