@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from server.media.entity import Entity
+from server.media.entity import TransportChild
 from server.media.fbs.Consumer.ConsumerLayers import ConsumerLayersT
 from server.media.fbs.Consumer.EnableTraceEventRequest import EnableTraceEventRequestT
 from server.media.fbs.Consumer.SetPreferredLayersRequest import SetPreferredLayersRequestT
@@ -37,11 +37,14 @@ def layers_from_fbs(layers: Any) -> dict[str, int] | None:
     return out
 
 
-class Consumer(Entity):
+class Consumer(TransportChild):
     """Events: ``transportclose``, ``producerclose``, ``producerpause``, ``producerresume``,
     ``score(dict)``, ``layerschange(dict|None)``, ``trace(dict)``, ``rtp(bytes)``.
     Observer: ``close``, ``pause``, ``resume``, ``score``, ``layerschange``, ``trace``.
     """
+
+    close_method = Method.TRANSPORT_CLOSE_CONSUMER
+    close_body_type = RequestBody.Transport_CloseConsumerRequest
 
     kind_name = "consumer"
 
@@ -56,8 +59,7 @@ class Consumer(Entity):
         status: Any,
         app_data: dict[str, Any] | None,
     ) -> None:
-        super().__init__(consumer_id, transport.channel, app_data)
-        self.transport_id = transport.id
+        super().__init__(consumer_id, transport, app_data)
         self.producer_id = producer_id
         self.kind = kind
         self.rtp_parameters = rtp_parameters
@@ -72,25 +74,10 @@ class Consumer(Entity):
         self.current_layers: dict[str, int] | None = None
         self._listen()
 
-    def close(self) -> None:
-        if not self._set_closed():
-            return
+    def _close_request(self) -> CloseConsumerRequestT:
         request = CloseConsumerRequestT()
         request.consumerId = self.id
-        self.channel.fire(
-            Method.TRANSPORT_CLOSE_CONSUMER,
-            self.transport_id,
-            RequestBody.Transport_CloseConsumerRequest,
-            request,
-        )
-        self.emit("@close")
-        self.observer.emit("close")
-
-    def transport_closed(self) -> None:
-        if not self._set_closed():
-            return
-        self.emit("transportclose")
-        self.observer.emit("close")
+        return request
 
     async def dump(self) -> dict[str, Any]:
         body = await self._request(Method.CONSUMER_DUMP)

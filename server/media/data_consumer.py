@@ -11,7 +11,7 @@ from server.media.data_producer import (
     sctp_stream_parameters_from_fbs,
     subchannels_to_fbs,
 )
-from server.media.entity import Entity
+from server.media.entity import TransportChild
 from server.media.fbs.DataConsumer import SendRequest as SendRequestFbs
 from server.media.fbs.DataConsumer.AddSubchannelRequest import AddSubchannelRequestT
 from server.media.fbs.DataConsumer.RemoveSubchannelRequest import RemoveSubchannelRequestT
@@ -45,19 +45,21 @@ class _SendRequest(SendRequestFbs.SendRequestT):  # type: ignore[misc]
         return offset
 
 
-class DataConsumer(Entity):
+class DataConsumer(TransportChild):
     """Events: ``transportclose``, ``dataproducerclose``, ``dataproducerpause``, ``dataproducerresume``,
     ``message(bytes, ppid)``, ``bufferedamountlow(int)``, ``sctpsendbufferfull``.
     Observer: ``close``, ``pause``, ``resume``.
     """
+
+    close_method = Method.TRANSPORT_CLOSE_DATACONSUMER
+    close_body_type = RequestBody.Transport_CloseDataConsumerRequest
 
     kind_name = "data consumer"
 
     def __init__(
         self, data_consumer_id: str, transport: Transport, body: Any, app_data: dict[str, Any] | None
     ) -> None:
-        super().__init__(data_consumer_id, transport.channel, app_data)
-        self.transport_id = transport.id
+        super().__init__(data_consumer_id, transport, app_data)
         self.data_producer_id: str = body.dataProducerId.decode()
         self.type = data_type_name(body.type)
         self._sctp_stream_parameters = sctp_stream_parameters_from_fbs(body.sctpStreamParameters)
@@ -78,25 +80,10 @@ class DataConsumer(Entity):
     def subchannels(self) -> list[int]:
         return list(self._subchannels)
 
-    def close(self) -> None:
-        if not self._set_closed():
-            return
+    def _close_request(self) -> CloseDataConsumerRequestT:
         request = CloseDataConsumerRequestT()
         request.dataConsumerId = self.id
-        self.channel.fire(
-            Method.TRANSPORT_CLOSE_DATACONSUMER,
-            self.transport_id,
-            RequestBody.Transport_CloseDataConsumerRequest,
-            request,
-        )
-        self.emit("@close")
-        self.observer.emit("close")
-
-    def transport_closed(self) -> None:
-        if not self._set_closed():
-            return
-        self.emit("transportclose")
-        self.observer.emit("close")
+        return request
 
     async def dump(self) -> dict[str, Any]:
         body = await self._request(Method.DATACONSUMER_DUMP)

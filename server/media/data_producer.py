@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from server.media.entity import Entity
+from server.media.entity import TransportChild
 from server.media.fbs.DataProducer import SendNotification as SendNotificationFbs
 from server.media.fbs.DataProducer.Type import Type as DataType
 from server.media.fbs.Notification.Body import Body as NotificationBody
@@ -96,8 +96,11 @@ class _SendNotification(SendNotificationFbs.SendNotificationT):  # type: ignore[
         return offset
 
 
-class DataProducer(Entity):
+class DataProducer(TransportChild):
     """Events: ``transportclose``. Observer: ``close``, ``pause``, ``resume``."""
+
+    close_method = Method.TRANSPORT_CLOSE_DATAPRODUCER
+    close_body_type = RequestBody.Transport_CloseDataProducerRequest
 
     kind_name = "data producer"
 
@@ -109,8 +112,7 @@ class DataProducer(Entity):
         paused: bool,
         app_data: dict[str, Any] | None,
     ) -> None:
-        super().__init__(data_producer_id, transport.channel, app_data)
-        self.transport_id = transport.id
+        super().__init__(data_producer_id, transport, app_data)
         self.type = data_type_name(body.type)
         self._sctp_stream_parameters = sctp_stream_parameters_from_fbs(body.sctpStreamParameters)
         self.label: str = body.label.decode()
@@ -123,25 +125,10 @@ class DataProducer(Entity):
         params = self._sctp_stream_parameters
         return dict(params) if params is not None else None
 
-    def close(self) -> None:
-        if not self._set_closed():
-            return
+    def _close_request(self) -> CloseDataProducerRequestT:
         request = CloseDataProducerRequestT()
         request.dataProducerId = self.id
-        self.channel.fire(
-            Method.TRANSPORT_CLOSE_DATAPRODUCER,
-            self.transport_id,
-            RequestBody.Transport_CloseDataProducerRequest,
-            request,
-        )
-        self.emit("@close")
-        self.observer.emit("close")
-
-    def transport_closed(self) -> None:
-        if not self._set_closed():
-            return
-        self.emit("transportclose")
-        self.observer.emit("close")
+        return request
 
     async def dump(self) -> dict[str, Any]:
         body = await self._request(Method.DATAPRODUCER_DUMP)

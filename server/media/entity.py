@@ -54,3 +54,32 @@ class Entity(EventEmitter):
         self.closed = True
         self.channel.remove_handler(self.id)
         return True
+
+
+class TransportChild(Entity):
+    """What lives in a transport (producers and consumers, media and data): the transport closes
+    it with ``transport_closed()``, the application with ``close()``, which tells the worker."""
+
+    close_method: int
+    """The TRANSPORT_CLOSE_* request method; subclasses also implement ``_close_request``."""
+    close_body_type: int
+
+    def __init__(self, entity_id: str, transport: Any, app_data: dict[str, Any] | None) -> None:
+        super().__init__(entity_id, transport.channel, app_data)
+        self.transport_id: str = transport.id
+
+    def _close_request(self) -> Any:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        if not self._set_closed():
+            return
+        self.channel.fire(self.close_method, self.transport_id, self.close_body_type, self._close_request())
+        self.emit("@close")
+        self.observer.emit("close")
+
+    def transport_closed(self) -> None:
+        if not self._set_closed():
+            return
+        self.emit("transportclose")
+        self.observer.emit("close")

@@ -114,20 +114,6 @@ class PlainTransport(Transport):
         params: dict[str, Any] | None = self.data.get("srtpParameters")
         return params
 
-    def _mark_closed_states(self) -> None:
-        if self.data.get("sctpState"):
-            self.data["sctpState"] = "closed"
-
-    def close(self) -> None:
-        if not self.closed:
-            self._mark_closed_states()
-        super().close()
-
-    def router_closed(self) -> None:
-        if not self.closed:
-            self._mark_closed_states()
-        super().router_closed()
-
     async def dump(self) -> dict[str, Any]:
         body = await self._request(Method.TRANSPORT_DUMP)
         return plain_transport_data(body)

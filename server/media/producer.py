@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from server.media.entity import Entity
+from server.media.entity import TransportChild
 from server.media.fbs.Notification.Event import Event
 from server.media.fbs.Producer.EnableTraceEventRequest import EnableTraceEventRequestT
 from server.media.fbs.Producer.TraceEventType import TraceEventType
@@ -31,10 +31,13 @@ def trace_types_to_fbs(types: list[str], table: dict[str, int]) -> list[int]:
     return [table[t] for t in types if t in table]
 
 
-class Producer(Entity):
+class Producer(TransportChild):
     """Events: ``transportclose``, ``score(list)``, ``videoorientationchange(dict)``, ``trace(dict)``.
     Observer: ``close``, ``pause``, ``resume``, ``score``, ``videoorientationchange``, ``trace``.
     """
+
+    close_method = Method.TRANSPORT_CLOSE_PRODUCER
+    close_body_type = RequestBody.Transport_CloseProducerRequest
 
     kind_name = "producer"
 
@@ -49,8 +52,7 @@ class Producer(Entity):
         paused: bool,
         app_data: dict[str, Any] | None,
     ) -> None:
-        super().__init__(producer_id, transport.channel, app_data)
-        self.transport_id = transport.id
+        super().__init__(producer_id, transport, app_data)
         self.kind = kind
         self.rtp_parameters = rtp_parameters
         self.type = producer_type
@@ -59,25 +61,10 @@ class Producer(Entity):
         self.score: list[dict[str, Any]] = []
         self._listen()
 
-    def close(self) -> None:
-        if not self._set_closed():
-            return
+    def _close_request(self) -> CloseProducerRequestT:
         request = CloseProducerRequestT()
         request.producerId = self.id
-        self.channel.fire(
-            Method.TRANSPORT_CLOSE_PRODUCER,
-            self.transport_id,
-            RequestBody.Transport_CloseProducerRequest,
-            request,
-        )
-        self.emit("@close")
-        self.observer.emit("close")
-
-    def transport_closed(self) -> None:
-        if not self._set_closed():
-            return
-        self.emit("transportclose")
-        self.observer.emit("close")
+        return request
 
     async def dump(self) -> dict[str, Any]:
         body = await self._request(Method.PRODUCER_DUMP)

@@ -163,6 +163,17 @@ class Transport(Entity):
 
     # -- closing ---------------------------------------------------------------------------------
 
+    def _set_closed(self) -> bool:
+        if not super()._set_closed():
+            return False
+        self._mark_closed_states()
+        return True
+
+    def _mark_closed_states(self) -> None:
+        """States reported after close, whatever closed it (as mediasoup reports them)."""
+        if self.data.get("sctpState"):
+            self.data["sctpState"] = "closed"
+
     def close(self) -> None:
         if not self._set_closed():
             return

@@ -150,24 +150,8 @@ class WebRtcTransport(Transport):
         return cert
 
     def _mark_closed_states(self) -> None:
+        super()._mark_closed_states()
         self.data.update(iceState="closed", iceSelectedTuple=None, dtlsState="closed")
-        if self.data.get("sctpState"):
-            self.data["sctpState"] = "closed"
-
-    def close(self) -> None:
-        if not self.closed:
-            self._mark_closed_states()
-        super().close()
-
-    def router_closed(self) -> None:
-        if not self.closed:
-            self._mark_closed_states()
-        super().router_closed()
-
-    def listen_server_closed(self) -> None:
-        if not self.closed:
-            self._mark_closed_states()
-        super().listen_server_closed()
 
     async def dump(self) -> dict[str, Any]:
         body = await self._request(Method.TRANSPORT_DUMP)
