@@ -133,6 +133,9 @@ def fanout(
 ) -> None:
     """One publisher (real ICE/DTLS/SRTP, synthetic RTP), K cheap receivers: loss, jitter, CPU.
 
+    Loss is counted after the receivers have drained; packets more than 1 s behind the
+    publisher's schedule are reported as late (the SFU or the host fell behind), not as lost.
+
     All receivers are in one room: raise the server's max_peers_per_room above
     K / (consumers-per-transport x transports-per-peer) + 1.
 
@@ -145,20 +148,31 @@ def fanout(
     if as_json:
         return
     tool = result["tool"]
+    delay = result["delayMs"]
     table(f"fan-out: 1 → {result['consumers']} consumers, {pps} pps x {size} B", [
         ("packets sent", str(result["packetsSent"])),
         ("received / expected", f"{result['packetsReceived']} / {result['packetsExpected']}"),
         ("loss", f"{result['lossPercent']} % (worst consumer {result['worstLossPercent']} %)"),
+        ("late (after end + 1 s)", f"{result['latePackets']} packets, {result['latePercent']} %"),
+        ("delay mean p50 / p95 / max", f"{delay['meanP50']} / {delay['meanP95']} / {delay['max']} ms"),
         ("jitter p50 / p95", f"{result['jitterMs']['p50']} / {result['jitterMs']['p95']} ms"),
         ("forwarded", f"{result['forwardedPacketsPerSecond']} packets/s"),
         *server_rows(result["server"]),
         ("worker CPU per consumer", f"{result['workerCpuPercentPerConsumer']} % of a core"),
         ("bench tool CPU", f"{tool['cpuPercent']} % of a core"),
+        ("tool loop lag p99 / max", f"{tool['loopLagMs']['p99']} / {tool['loopLagMs']['max']} ms"),
+        ("publisher late at worst", f"{tool['publisherLateMs']} ms"),
+        ("drops on the tool's sockets", str(tool["socketDrops"])),
         ("UDP buffer drops (host)", str(tool["udpReceiveBufferDrops"])),
     ])  # fmt: skip
-    if tool["udpReceiveBufferDrops"] or tool["cpuPercent"] > 85:
+    if tool["socketDrops"] or tool["sendErrors"] or tool["cpuPercent"] > 85 or tool["publisherLateMs"] > 100:
         console.print(
             "[yellow]warning:[/] the bench tool was near its limit; loss may be the tool's, not the SFU's"
+        )
+    if result["latePackets"]:
+        console.print(
+            "[yellow]warning:[/] packets arrived more than 1 s late: the chain fell behind real time "
+            "(SFU worker short of CPU, or another load on this host); see the workers' CPU"
         )
 
 
