@@ -118,6 +118,12 @@ class Router(Entity):
         """The router's own capabilities, for read-only use on hot paths (no copy)."""
         return self._rtp_capabilities
 
+    def update_media_codecs(self, media_codecs: list[Any]) -> None:
+        """New router capabilities for clients that load them from now on; existing producers
+        and consumers keep what they negotiated."""
+        self._rtp_capabilities = dict(ortc.generate_router_rtp_capabilities(clone(media_codecs)))
+        self._caps_cache.clear()
+
     # -- closing ---------------------------------------------------------------------------------
 
     def close(self) -> None:

@@ -9,9 +9,7 @@ worker.createRouter() with wrong arguments rejects with TypeError               
 worker.createRouter() rejects with WorkerClosedError if Worker is closed          ported
                                                                                   (InvalidStateError)
 router.rtpCapabilities getter returns cloned RTP capabilities                     ported
-router.updateMediaCodecs() succeeds                                               skipped while our
-                                                                                  Router has no
-                                                                                  update_media_codecs()
+router.updateMediaCodecs() succeeds                                               ported
 router.close() succeeds                                                           ported
 Router emits "workerclose" if Worker is closed                                    ported
 ================================================================================  =====================
@@ -143,11 +141,8 @@ async def test_rtp_capabilities_getter_returns_a_copy(router: Router) -> None:
 
 
 async def test_update_media_codecs_succeeds(router: Router) -> None:
-    update = getattr(router, "update_media_codecs", None)
-    if update is None:
-        pytest.skip("feature gap: our Router has no update_media_codecs() (mediasoup 3.27 API)")
     assert len(router.rtp_capabilities["codecs"]) == 5
-    update([])
+    router.update_media_codecs([])
     assert router.rtp_capabilities["codecs"] == []
     assert isinstance(router.rtp_capabilities["headerExtensions"], list)
 
