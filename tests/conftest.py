@@ -17,7 +17,6 @@ from server.http.app import create_app
 from server.media.pool import WorkerPool
 from server.media.worker import Worker, WorkerSettings
 
-
 FREE_PORTS = range(61000, 65536)
 """Above the workers' RTC ranges (10000-59999 by default) and the kernel's ephemeral ports
 (32768-60999), so a port found free here is not taken by a worker or a client meanwhile."""
