@@ -66,7 +66,6 @@ class SignalingService:
     transport_options: dict[str, Any]
     draining: bool = False
     connections: dict[tuple[str, str], web.WebSocketResponse] = field(default_factory=dict)
-    sessions: set[Session] = field(default_factory=set)
     on_request: Callable[[str, float, p.ErrorCode | None], None] | None = None
     """Called after each request with (type, seconds, error code or None): the metrics hook."""
 
@@ -113,7 +112,6 @@ class Connection:
     async def run(self) -> None:
         await self._replace_previous()
         self.service.connections[self.key] = self.ws
-        self.service.sessions.add(self.session)
         writer = asyncio.get_running_loop().create_task(self._write())
         try:
             await self._read()
@@ -121,7 +119,6 @@ class Connection:
             self.peer.closed = True
             if self.service.connections.get(self.key) is self.ws:
                 del self.service.connections[self.key]
-            self.service.sessions.discard(self.session)
             await self.session.leave_room()
             with contextlib.suppress(asyncio.QueueFull):
                 self.outbox.put_nowait(None)
