@@ -2,7 +2,9 @@
 
 The process is started with posix_spawn (no preexec hook, safe beside threads) with the channel
 sockets placed on fds 3 and 4, and watched through a pidfd so that its exit is noticed at once,
-whatever the event loop.
+whatever the event loop. It gets its own process group: a terminal's Ctrl-C reaches the server,
+which closes its workers in order, instead of killing them under it (a worker whose channel
+closes, because the server died, exits by itself).
 """
 
 from __future__ import annotations
@@ -139,7 +141,7 @@ class Worker(EventEmitter):
         try:
             # posix_spawn returns at once; the exit is watched through a pidfd.
             pid = os.posix_spawn(  # noqa: ASYNC221
-                binary, [binary, *settings.args()], env, file_actions=actions
+                binary, [binary, *settings.args()], env, file_actions=actions, setpgroup=0
             )
         finally:
             for fd in (devnull, out_w):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -38,6 +39,7 @@ def test_serve_reports_health_and_shuts_down_cleanly(sig: signal.Signals) -> Non
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        start_new_session=True,  # its own process group, as in a terminal
     )
     try:
         health = wait_for_health(port, proc)
@@ -48,12 +50,15 @@ def test_serve_reports_health_and_shuts_down_cleanly(sig: signal.Signals) -> Non
         assert all(w["alive"] for w in workers)
         assert all(process_exists(pid) for pid in pids)
         assert all(w["maxRss"] > 0 for w in workers)
-        proc.send_signal(sig)
+        # Ctrl-C in a terminal signals the whole foreground group; the workers, in their own
+        # group, are closed by the server, not killed under it.
+        os.killpg(proc.pid, sig)
         output, _ = proc.communicate(timeout=15)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
     assert proc.returncode == 0, output
+    assert "died unexpectedly" not in output, output
     assert f"listening on http://127.0.0.1:{port}" in output
     assert not any(process_exists(pid) for pid in pids)
