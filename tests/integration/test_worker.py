@@ -105,3 +105,14 @@ async def test_close_leaves_no_process_behind() -> None:
     assert not any(process_exists(w.pid) for w in workers)
     with pytest.raises(InvalidStateError):
         await workers[0].dump()
+
+
+async def test_worker_exits_by_itself_when_its_channel_closes() -> None:
+    """Workers have their own process group; if the server dies, the closed channel ends them."""
+    worker = await Worker.start()
+    assert os.getpgid(worker.pid) == worker.pid != os.getpgid(0)
+    assert worker.channel._write is not None and worker.channel._read is not None
+    worker.channel._write.abort()  # what the kernel does to a SIGKILLed server's sockets
+    worker.channel._read.abort()
+    assert await worker.wait_closed(timeout=5) == 0
+    assert not process_exists(worker.pid)
