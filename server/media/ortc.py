@@ -569,9 +569,13 @@ def _consumers_may_get(ext: RtpHeaderExtension, kind: str, producer_uris: set[st
 # --- consumers --------------------------------------------------------------
 
 
-def can_consume(consumable_params: RtpParameters, caps: RtpCapabilities) -> bool:
-    """Whether an endpoint with ``caps`` can receive a producer; TypeError if caps are invalid."""
-    remote_codecs = validate_and_normalize_rtp_capabilities(caps).get("codecs", [])
+def can_consume(consumable_params: RtpParameters, caps: RtpCapabilities, *, normalized: bool = False) -> bool:
+    """Whether an endpoint with ``caps`` can receive a producer; TypeError if caps are invalid.
+
+    ``normalized``: ``caps`` already came out of :func:`validate_and_normalize_rtp_capabilities`.
+    """
+    remote = caps if normalized else validate_and_normalize_rtp_capabilities(caps)
+    remote_codecs = remote.get("codecs", [])
     matching = [
         codec
         for codec in consumable_params["codecs"]

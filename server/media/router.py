@@ -177,7 +177,7 @@ class Router(Entity):
             caps = self.normalized_capabilities(rtp_capabilities)
         except TypeError:
             return False
-        return ortc.can_consume(producer.consumable_rtp_parameters, caps)  # type: ignore[arg-type]
+        return ortc.can_consume(producer.consumable_rtp_parameters, caps, normalized=True)  # type: ignore[arg-type]
 
     def normalized_capabilities(self, rtp_capabilities: Any) -> Any:
         """Validated, normalised endpoint capabilities; read-only, shared, cached by content.
