@@ -247,8 +247,7 @@ class Session:
         if owner is None:
             raise fail(p.ErrorCode.NOT_FOUND, f"producer {req.producerId} not found in this room")
         self._check_limit(len(self.peer.consumers), self.limits.max_consumers_per_peer, "consumers")
-        if not room.router.can_consume(req.producerId, req.rtpCapabilities):
-            raise fail(p.ErrorCode.CANNOT_CONSUME, "these rtpCapabilities cannot receive this producer")
+        # Incompatible capabilities raise UnsupportedError, answered as cannot_consume by handle().
         consumer = await transport.consume(req.producerId, req.rtpCapabilities, paused=True)
         peer = self.peer
         peer.consumers[consumer.id] = consumer
