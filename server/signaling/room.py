@@ -100,7 +100,7 @@ class Room:
         log.info("room closed [room:%s reason:%s peers:%s]", self.id, reason, len(self.peers))
         for peer in list(self.peers.values()):
             peer.event("room-closed", {"reason": reason})
+            peer.room = None  # detached first: no per-producer events in a room that is going away
             peer.close_media()
-            peer.room = None
         self.peers.clear()
         self.router.close()

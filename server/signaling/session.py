@@ -170,13 +170,10 @@ class Session:
         room = peer.room
         if room is None:
             return {}
-        producer_ids = list(peer.producers)
-        peer.close_media()
+        peer.close_media()  # each producer's close tells the others 'producer-closed' (see produce)
         peer.room = None
         if room.peers.get(peer.user_id) is peer:
             del room.peers[peer.user_id]
-        for producer_id in producer_ids:
-            room.broadcast("producer-closed", {"producerId": producer_id})
         room.broadcast("peer-left", {"userId": peer.user_id})
         log.info("leave [room:%s user:%s peers:%s]", room.id, peer.user_id, len(room.peers))
         self.registry.release(room)

@@ -68,6 +68,8 @@ async def test_publish_consume_decode_and_cleanup(server: RunningServer) -> None
             await bob.signaling.wait_event(
                 "producer-closed", lambda d, pid=producer_id: d["producerId"] == pid
             )
+        closed_ids = [e["data"]["producerId"] for e in bob.signaling.events if e["type"] == "producer-closed"]
+        assert sorted(closed_ids) == sorted([second_id, video_id, audio_id])  # each exactly once
         await bob.close()
         await carol.close()
 
