@@ -141,7 +141,10 @@ def fanout(
 
     [b]Example[/b]: sfuctl bench fanout --receivers 500 --duration 10
     """
-    from sfuctl.bench.fanout import FanoutOptions, run_fanout
+    try:
+        from sfuctl.bench.fanout import FanoutOptions, run_fanout
+    except ImportError as error:  # its endpoints use aiortc's ICE/DTLS/SRTP pieces (dev extra)
+        fail(CliError(f"fanout needs aiortc: {error}", "pip install aiortc", ExitCode.USAGE))
 
     options = FanoutOptions(receivers, consumers_per_transport, transports_per_peer, duration, pps, size)
     result = run(lambda progress: run_fanout(target(url, secret), options, progress), as_json)
