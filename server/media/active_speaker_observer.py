@@ -20,5 +20,4 @@ class ActiveSpeakerObserver(RtpObserver):
         if producer is None:  # closed while the notification was in flight
             return
         dominant_speaker = {"producer": producer}
-        self.emit("dominantspeaker", dominant_speaker)
-        self.observer.emit("dominantspeaker", dominant_speaker)
+        self._announce("dominantspeaker", dominant_speaker)

@@ -19,11 +19,9 @@ class AudioLevelObserver(RtpObserver):
         if event == Event.AUDIOLEVELOBSERVER_VOLUMES:
             volumes = self._known_volumes(body.volumes or [])
             if volumes:
-                self.emit("volumes", volumes)
-                self.observer.emit("volumes", volumes)
+                self._announce("volumes", volumes)
         elif event == Event.AUDIOLEVELOBSERVER_SILENCE:
-            self.emit("silence")
-            self.observer.emit("silence")
+            self._announce("silence")
 
     def _known_volumes(self, entries: list[Any]) -> list[dict[str, Any]]:
         """Entries of producers still open here (one may close while the notification is in flight)."""

@@ -179,15 +179,12 @@ class Consumer(TransportChild):
                     self.observer.emit("resume")
         elif event == Event.CONSUMER_SCORE:
             self.score = to_plain(body.score)
-            self.emit("score", self.score)
-            self.observer.emit("score", self.score)
+            self._announce("score", self.score)
         elif event == Event.CONSUMER_LAYERS_CHANGE:
             self.current_layers = layers_from_fbs(body.layers)
-            self.emit("layerschange", self.current_layers)
-            self.observer.emit("layerschange", self.current_layers)
+            self._announce("layerschange", self.current_layers)
         elif event == Event.CONSUMER_TRACE:
             trace = to_plain(body, {"type": _trace_name})
-            self.emit("trace", trace)
-            self.observer.emit("trace", trace)
+            self._announce("trace", trace)
         elif event == Event.CONSUMER_RTP and not self.closed:
             self.emit("rtp", bytes(as_list(body.data)))

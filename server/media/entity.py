@@ -32,6 +32,11 @@ class Entity(EventEmitter):
         state = " closed" if self.closed else ""
         return f"<{type(self).__name__} {self.id}{state}>"
 
+    def _announce(self, event: str, *args: Any) -> None:
+        """Emit to the owner (the object's listeners) and to monitors (its observer) alike."""
+        self.emit(event, *args)
+        self.observer.emit(event, *args)
+
     def _check_open(self) -> None:
         if self.closed:
             raise InvalidStateError(f"{self.kind_name} {self.id} is closed")

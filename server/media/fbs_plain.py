@@ -21,6 +21,11 @@ def enum_names(enum_class: type, lower: bool = True) -> Callable[[int], str]:
     return lambda value: names.get(value, str(value))
 
 
+def text(value: Any) -> Any:
+    """A FlatBuffers string as str (flatc's object API leaves them as bytes); None stays None."""
+    return value.decode() if isinstance(value, bytes) else value
+
+
 def as_list(values: Any) -> list[Any]:
     """A FlatBuffers vector as a plain list: flatc unpacks scalar vectors to numpy arrays when
     numpy is importable and to lists otherwise, and an absent vector to None."""
@@ -67,10 +72,10 @@ def parameters_to_dict(parameters: list[Any] | None) -> dict[str, Any]:
     """RTP codec/header-extension parameters: a vector of (name, union value) → a dict."""
     out: dict[str, Any] = {}
     for parameter in parameters or []:
-        name = parameter.name.decode() if isinstance(parameter.name, bytes) else parameter.name
+        name = text(parameter.name)
         value = parameter.value.value
         if parameter.valueType == Value.String:
-            value = value.decode() if isinstance(value, bytes) else value
+            value = text(value)
         elif parameter.valueType == Value.Integer32Array:
             value = as_list(value)
         out[name] = value

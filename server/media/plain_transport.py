@@ -15,7 +15,7 @@ from server.media.fbs.Request.Body import Body as RequestBody
 from server.media.fbs.Request.Method import Method
 from server.media.fbs.SrtpParameters.SrtpCryptoSuite import SrtpCryptoSuite
 from server.media.fbs.SrtpParameters.SrtpParameters import SrtpParametersT
-from server.media.fbs_plain import enum_names
+from server.media.fbs_plain import enum_names, text
 from server.media.transport import Transport, tuple_to_plain
 
 SRTP_CRYPTO_SUITES: dict[str, int] = {
@@ -51,7 +51,7 @@ def srtp_parameters_to_fbs(params: dict[str, Any]) -> SrtpParametersT:
 def srtp_parameters_to_plain(p: Any) -> dict[str, Any] | None:
     if p is None:
         return None
-    key = p.keyBase64.decode() if isinstance(p.keyBase64, bytes) else p.keyBase64
+    key = text(p.keyBase64)
     return {"cryptoSuite": srtp_crypto_suite_name(p.cryptoSuite), "keyBase64": key}
 
 
@@ -163,5 +163,4 @@ class PlainTransport(Transport):
     def _set_tuple(self, key: str, event: str, fbs_tuple: Any) -> None:
         value = tuple_to_plain(fbs_tuple)
         self.data[key] = value
-        self.emit(event, value)
-        self.observer.emit(event, value)
+        self._announce(event, value)

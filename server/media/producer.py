@@ -105,13 +105,10 @@ class Producer(TransportChild):
     def _on_notification(self, event: int, body: Any) -> None:
         if event == Event.PRODUCER_SCORE:
             self.score = to_plain(body.scores) or []
-            self.emit("score", self.score)
-            self.observer.emit("score", self.score)
+            self._announce("score", self.score)
         elif event == Event.PRODUCER_VIDEO_ORIENTATION_CHANGE:
             orientation = to_plain(body)
-            self.emit("videoorientationchange", orientation)
-            self.observer.emit("videoorientationchange", orientation)
+            self._announce("videoorientationchange", orientation)
         elif event == Event.PRODUCER_TRACE:
             trace = to_plain(body, {"type": _trace_name})
-            self.emit("trace", trace)
-            self.observer.emit("trace", trace)
+            self._announce("trace", trace)

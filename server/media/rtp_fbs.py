@@ -25,7 +25,7 @@ from server.media.fbs.RtpParameters.String import StringT as StringValueT
 from server.media.fbs.RtpParameters.Type import Type as RtpType
 from server.media.fbs.RtpParameters.Value import Value
 from server.media.fbs_chunks import cached
-from server.media.fbs_plain import parameters_to_dict
+from server.media.fbs_plain import parameters_to_dict, text
 
 HEADER_EXTENSION_URIS: dict[str, int] = {
     "urn:ietf:params:rtp-hdrext:sdes:mid": RtpHeaderExtensionUri.Mid,
@@ -180,10 +180,6 @@ def _drop_none(d: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in d.items() if v is not None}
 
 
-def _s(value: Any) -> Any:
-    return value.decode() if isinstance(value, bytes) else value
-
-
 def rtp_parameters_from_fbs(t: Any) -> dict[str, Any]:
     """The inverse of :func:`rtp_parameters_to_fbs`, for dumps (absent fields are left out)."""
     codecs = []
@@ -191,13 +187,13 @@ def rtp_parameters_from_fbs(t: Any) -> dict[str, Any]:
         codecs.append(
             _drop_none(
                 {
-                    "mimeType": _s(c.mimeType),
+                    "mimeType": text(c.mimeType),
                     "payloadType": c.payloadType,
                     "clockRate": c.clockRate,
                     "channels": c.channels,
                     "parameters": parameters_to_dict(c.parameters),
                     "rtcpFeedback": [
-                        _drop_none({"type": _s(f.type), "parameter": _s(f.parameter)})
+                        _drop_none({"type": text(f.type), "parameter": text(f.parameter)})
                         for f in c.rtcpFeedback or []
                     ],
                 }
@@ -216,26 +212,26 @@ def rtp_parameters_from_fbs(t: Any) -> dict[str, Any]:
         _drop_none(
             {
                 "ssrc": e.ssrc,
-                "rid": _s(e.rid) or None,
+                "rid": text(e.rid) or None,
                 "codecPayloadType": e.codecPayloadType,
                 "rtx": {"ssrc": e.rtx.ssrc} if e.rtx else None,
                 "dtx": e.dtx,
-                "scalabilityMode": _s(e.scalabilityMode) or None,
+                "scalabilityMode": text(e.scalabilityMode) or None,
                 "maxBitrate": e.maxBitrate,
             }
         )
         for e in t.encodings or []
     ]
-    rtcp = (
-        _drop_none({"cname": _s(t.rtcp.cname) or None, "reducedSize": t.rtcp.reducedSize}) if t.rtcp else None
-    )
+    rtcp = None
+    if t.rtcp:
+        rtcp = _drop_none({"cname": text(t.rtcp.cname) or None, "reducedSize": t.rtcp.reducedSize})
     return _drop_none(
         {
-            "mid": _s(t.mid) or None,
+            "mid": text(t.mid) or None,
             "codecs": codecs,
             "headerExtensions": header_extensions,
             "encodings": encodings,
             "rtcp": rtcp,
-            "msid": _s(t.msid) or None,
+            "msid": text(t.msid) or None,
         }
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from server.media.fbs.RtpStream.StatsData import StatsData
-from server.media.fbs_plain import to_plain
+from server.media.fbs_plain import text, to_plain
 from server.media.rtp_fbs import kind_from_fbs
 
 
@@ -25,8 +25,5 @@ def rtp_stream_stats(stats: Any) -> dict[str, Any]:
         "bitrate": data.bitrate,
     }
     if stats.dataType == StatsData.RecvStats:
-        out["bitrateByLayer"] = {
-            layer.layer.decode() if isinstance(layer.layer, bytes) else layer.layer: layer.bitrate
-            for layer in data.bitrateByLayer or []
-        }
+        out["bitrateByLayer"] = {text(layer.layer): layer.bitrate for layer in data.bitrateByLayer or []}
     return out

@@ -38,7 +38,7 @@ from server.media.fbs.Transport.SetMinOutgoingBitrateRequest import SetMinOutgoi
 from server.media.fbs.Transport.SocketFlags import SocketFlagsT
 from server.media.fbs.Transport.TraceEventType import TraceEventType
 from server.media.fbs_chunks import cached
-from server.media.fbs_plain import enum_names, to_plain
+from server.media.fbs_plain import enum_names, text, to_plain
 from server.media.producer import Producer, trace_types_to_fbs
 from server.media.rtp_fbs import (
     KINDS,
@@ -99,7 +99,7 @@ def listen_info_to_fbs(info: dict[str, Any]) -> ListenInfoT:
 def tuple_to_plain(t: Any) -> dict[str, Any] | None:
     if t is None:
         return None
-    local = t.localAddress.decode() if isinstance(t.localAddress, bytes) else t.localAddress
+    local = text(t.localAddress)
     out = {
         "localIp": local,
         "localAddress": local,
@@ -107,7 +107,7 @@ def tuple_to_plain(t: Any) -> dict[str, Any] | None:
         "protocol": protocol_name(t.protocol),
     }
     if t.remoteIp:
-        out["remoteIp"] = t.remoteIp.decode() if isinstance(t.remoteIp, bytes) else t.remoteIp
+        out["remoteIp"] = text(t.remoteIp)
         out["remotePort"] = t.remotePort
     return out
 
@@ -575,16 +575,14 @@ class Transport(Entity):
         if event == Event.TRANSPORT_SCTP_STATE_CHANGE:
             state = sctp_state_name(body.sctpState)
             self.data["sctpState"] = state
-            self.emit("sctpstatechange", state)
-            self.observer.emit("sctpstatechange", state)
+            self._announce("sctpstatechange", state)
         elif event == Event.TRANSPORT_SCTP_NEGOTIATED_CAPABILITIES:
             caps = body.negotiatedCapabilities
             self._sctp_max_outbound_streams = caps.negotiatedMaxOutboundStreams
             self.data["sctpNegotiatedCapabilities"] = to_plain(caps)
         elif event == Event.TRANSPORT_TRACE:
             trace = to_plain(body, {"type": _trace_name})
-            self.emit("trace", trace)
-            self.observer.emit("trace", trace)
+            self._announce("trace", trace)
         else:
             self._on_own_notification(event, body)
 

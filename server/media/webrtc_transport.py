@@ -16,7 +16,7 @@ from server.media.fbs.WebRtcTransport.Fingerprint import FingerprintT
 from server.media.fbs.WebRtcTransport.FingerprintAlgorithm import FingerprintAlgorithm
 from server.media.fbs.WebRtcTransport.IceRole import IceRole
 from server.media.fbs.WebRtcTransport.IceState import IceState
-from server.media.fbs_plain import enum_names
+from server.media.fbs_plain import enum_names, text
 from server.media.transport import Transport, tuple_to_plain
 
 ice_state_name = enum_names(IceState)
@@ -34,19 +34,15 @@ FINGERPRINT_ALGORITHMS = {
 FINGERPRINT_NAMES = {v: k for k, v in FINGERPRINT_ALGORITHMS.items()}
 
 
-def _s(value: Any) -> Any:
-    return value.decode() if isinstance(value, bytes) else value
-
-
 def ice_parameters_to_plain(p: Any) -> dict[str, Any]:
-    return {"usernameFragment": _s(p.usernameFragment), "password": _s(p.password), "iceLite": p.iceLite}
+    return {"usernameFragment": text(p.usernameFragment), "password": text(p.password), "iceLite": p.iceLite}
 
 
 def ice_candidate_to_plain(c: Any) -> dict[str, Any]:
     """Both 'address' (mediasoup >= 3.13) and 'ip' (older clients, e.g. pymediasoup 1.5)."""
-    address = _s(c.address)
+    address = text(c.address)
     candidate = {
-        "foundation": _s(c.foundation),
+        "foundation": text(c.foundation),
         "priority": c.priority,
         "address": address,
         "ip": address,
@@ -62,7 +58,8 @@ def ice_candidate_to_plain(c: Any) -> dict[str, Any]:
 def dtls_parameters_to_plain(p: Any) -> dict[str, Any]:
     return {
         "fingerprints": [
-            {"algorithm": FINGERPRINT_NAMES[f.algorithm], "value": _s(f.value)} for f in p.fingerprints or []
+            {"algorithm": FINGERPRINT_NAMES[f.algorithm], "value": text(f.value)}
+            for f in p.fingerprints or []
         ],
         "role": dtls_role_name(p.role),
     }
@@ -189,19 +186,16 @@ class WebRtcTransport(Transport):
         if event == Event.WEBRTCTRANSPORT_ICE_STATE_CHANGE:
             state = ice_state_name(body.iceState)
             self.data["iceState"] = state
-            self.emit("icestatechange", state)
-            self.observer.emit("icestatechange", state)
+            self._announce("icestatechange", state)
         elif event == Event.WEBRTCTRANSPORT_ICE_SELECTED_TUPLE_CHANGE:
             selected = tuple_to_plain(body.tuple)
             self.data["iceSelectedTuple"] = selected
-            self.emit("iceselectedtuplechange", selected)
-            self.observer.emit("iceselectedtuplechange", selected)
+            self._announce("iceselectedtuplechange", selected)
         elif event == Event.WEBRTCTRANSPORT_DTLS_STATE_CHANGE:
             state = dtls_state_name(body.dtlsState)
             self.data["dtlsState"] = state
             if state == "connected":
-                self.data["dtlsRemoteCert"] = _s(body.remoteCert)
-            self.emit("dtlsstatechange", state)
-            self.observer.emit("dtlsstatechange", state)
+                self.data["dtlsRemoteCert"] = text(body.remoteCert)
+            self._announce("dtlsstatechange", state)
         else:
             super()._on_own_notification(event, body)
