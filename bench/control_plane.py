@@ -37,9 +37,9 @@ if str(ROOT) not in sys.path:
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from server.media.worker import Worker, WorkerSettings  # noqa: E402
-from server.media.worker_bin import find_worker_bin  # noqa: E402
-from server.serve import install_event_loop_policy  # noqa: E402
+from sfuctl.server.media.worker import Worker, WorkerSettings  # noqa: E402
+from sfuctl.server.media.worker_bin import find_worker_bin  # noqa: E402
+from sfuctl.server.serve import install_event_loop_policy  # noqa: E402
 
 NODE_DIR = Path(__file__).resolve().parent / "node"
 NODE_SCRIPT = NODE_DIR / "control_plane.mjs"

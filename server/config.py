@@ -10,8 +10,8 @@ from typing import Any, Literal
 
 import psutil
 
-from server.limits import Limits
-from server.media.worker import WorkerSettings
+from sfuctl.server.limits import Limits
+from sfuctl.server.media.worker import WorkerSettings
 
 LoginMode = Literal["open", "apikey", "off"]
 

@@ -23,10 +23,10 @@ from typing import Any, Literal, get_type_hints
 import platformdirs
 from pydantic import TypeAdapter, ValidationError
 
-from server.config import ServerConfig
-from server.limits import Limits
-from server.media.worker import LOG_LEVELS as WORKER_LOG_LEVELS
-from server.media.worker import WorkerSettings
+from sfuctl.server.config import ServerConfig
+from sfuctl.server.limits import Limits
+from sfuctl.server.media.worker import LOG_LEVELS as WORKER_LOG_LEVELS
+from sfuctl.server.media.worker import WorkerSettings
 
 CONFIG_ENV = "SFUCTL_CONFIG"
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")

@@ -13,7 +13,7 @@ import logging
 
 from aiohttp import WSCloseCode, web
 
-from server.http import keys
+from sfuctl.server.http import keys
 
 log = logging.getLogger("sfuctl.server")
 

@@ -10,10 +10,10 @@ from typing import Any
 
 import psutil
 
-from server import __version__
-from server.media.errors import MediaError
-from server.media.pool import WorkerPool
-from server.media.worker import Worker
+from sfuctl.server import __version__
+from sfuctl.server.media.errors import MediaError
+from sfuctl.server.media.pool import WorkerPool
+from sfuctl.server.media.worker import Worker
 
 HEALTH_REQUEST_TIMEOUT = 2.0
 

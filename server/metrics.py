@@ -27,14 +27,14 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from server.media.errors import MediaError
-from server.signaling import protocol as p
+from sfuctl.server.media.errors import MediaError
+from sfuctl.server.signaling import protocol as p
 
 if TYPE_CHECKING:
     from prometheus_client.core import Metric
 
-    from server.media.pool import WorkerPool
-    from server.signaling.registry import LocalRoomRegistry
+    from sfuctl.server.media.pool import WorkerPool
+    from sfuctl.server.signaling.registry import LocalRoomRegistry
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 STATS_MIN_INTERVAL = 5.0

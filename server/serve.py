@@ -10,10 +10,10 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from server.config import ServerConfig
-from server.drain import drain
-from server.http.app import create_app
-from server.media.pool import WorkerPool
+from sfuctl.server.config import ServerConfig
+from sfuctl.server.drain import drain
+from sfuctl.server.http.app import create_app
+from sfuctl.server.media.pool import WorkerPool
 
 log = logging.getLogger("sfuctl.server")
 

@@ -12,9 +12,9 @@ from typing import Any
 
 from aiohttp import web
 
-from server.config import ServerConfig
-from server.media.pool import WorkerPool
-from server.media.worker import Worker
+from sfuctl.server.config import ServerConfig
+from sfuctl.server.media.pool import WorkerPool
+from sfuctl.server.media.worker import Worker
 
 log = logging.getLogger("sfuctl.server")
 

@@ -15,9 +15,9 @@ import aiohttp
 import orjson
 from pydantic import BaseModel, ValidationError
 
-from server.auth import AuthError, Grants, mint_token, resolve_secret
-from server.http.models import Health, RoomDetail, RoomList
 from sfuctl.common import CliError, ExitCode
+from sfuctl.server.auth import AuthError, Grants, mint_token, resolve_secret
+from sfuctl.server.http.models import Health, RoomDetail, RoomList
 
 DEFAULT_URL = "http://127.0.0.1:3001"
 ADMIN_TTL = 3600

@@ -14,9 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
-from server.auth import AuthError, resolve_secret
-from server.config_file import ConfigError, find_config_file, load_file
-from server.media.worker_bin import WorkerBinaryNotFound, find_worker_bin
+from sfuctl.server.auth import AuthError, resolve_secret
+from sfuctl.server.config_file import ConfigError, find_config_file, load_file
+from sfuctl.server.media.worker_bin import WorkerBinaryNotFound, find_worker_bin
 
 Status = Literal["ok", "warn", "fail"]
 LIBRARY_PACKAGES = "apt-get install libuv1 libsrtp2-1 libssl3 libabsl20220623"
@@ -74,7 +74,7 @@ def check_shared_libraries(_: DoctorOptions) -> Check:
 def check_worker_starts(options: DoctorOptions) -> Check:
     if not options.start_worker:
         return Check("worker starts", "warn", "skipped (--no-start)")
-    from server.media.worker import Worker, WorkerSettings
+    from sfuctl.server.media.worker import Worker, WorkerSettings
 
     async def start_and_stop() -> int:
         worker = await Worker.start(WorkerSettings(log_level="error"))

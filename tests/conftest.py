@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from server.auth import Grants, mint_token
-from server.config import ServerConfig
-from server.http import keys
-from server.http.app import create_app
-from server.media.pool import WorkerPool
-from server.media.worker import Worker, WorkerSettings
+from sfuctl.server.auth import Grants, mint_token
+from sfuctl.server.config import ServerConfig
+from sfuctl.server.http import keys
+from sfuctl.server.http.app import create_app
+from sfuctl.server.media.pool import WorkerPool
+from sfuctl.server.media.worker import Worker, WorkerSettings
 
 FREE_PORTS = range(61000, 65536)
 """Above the workers' RTC ranges (10000-59999 by default) and the kernel's ephemeral ports

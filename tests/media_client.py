@@ -20,8 +20,8 @@ from av import AudioFrame, VideoFrame
 from pymediasoup import AiortcHandler, Device
 from pymediasoup.rtp_parameters import RtpCapabilities
 
-from server.media.router import Router
-from server.media.webrtc_transport import WebRtcTransport
+from sfuctl.server.media.router import Router
+from sfuctl.server.media.webrtc_transport import WebRtcTransport
 
 LISTEN_INFOS = [{"protocol": "udp", "ip": "127.0.0.1"}]
 

@@ -15,13 +15,13 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Footer, Input, Label
 
 from sfuctl.common import CliError
-from tui.data import RoomRow, Snapshot, Source
-from tui.widgets.charts import Charts
-from tui.widgets.confirm import ConfirmScreen
-from tui.widgets.detail import RoomDetailView
-from tui.widgets.rooms import RoomsTable
-from tui.widgets.status import ConnectionBanner, StatusBar
-from tui.widgets.workers import WorkersTable
+from sfuctl.tui.data import RoomRow, Snapshot, Source
+from sfuctl.tui.widgets.charts import Charts
+from sfuctl.tui.widgets.confirm import ConfirmScreen
+from sfuctl.tui.widgets.detail import RoomDetailView
+from sfuctl.tui.widgets.rooms import RoomsTable
+from sfuctl.tui.widgets.status import ConnectionBanner, StatusBar
+from sfuctl.tui.widgets.workers import WorkersTable
 
 log = logging.getLogger("sfuctl.top")
 

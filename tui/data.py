@@ -11,9 +11,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from server.http.models import Health, RoomDetail, RoomSummary
 from sfuctl.api import ApiClient, TokenSource
 from sfuctl.common import CliError, ExitCode
+from sfuctl.server.http.models import Health, RoomDetail, RoomSummary
 
 MAX_DETAILS = 50
 """Rooms whose detail (bitrates, scores) is fetched per poll; more rooms show counts only."""

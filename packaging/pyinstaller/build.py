@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """Build ``dist/sfuctl``: one executable with Python, every dependency and the media worker inside.
 
-PyInstaller (``--onefile``) bundles the interpreter, our packages (``sfuctl``, ``server``,
-``tui``, with the generated ``server.media.fbs`` collected whole: flatbuffers' union code imports
-its modules by name), their data (Textual's ``.tcss``, swagger-ui-py's assets, ``server/static``)
-and ``mediasoup-worker`` at ``server/media/bin/``, where ``find_worker_bin()`` looks next to the
+PyInstaller (``--onefile``) bundles the interpreter, our package ``sfuctl`` (with
+``sfuctl.server`` and ``sfuctl.tui``, the generated ``sfuctl.server.media.fbs`` collected whole:
+flatbuffers' union code imports its modules by name), their data (Textual's ``.tcss``,
+swagger-ui-py's assets, ``server/static``)
+and ``mediasoup-worker`` at ``sfuctl/server/media/bin/``, where ``find_worker_bin()`` looks next to the
 package. PyInstaller's dependency analysis of the worker collects the shared libraries it needs
 that are not part of the base system (libuv, libsrtp2 and the NSS it links, abseil, OpenSSL)
 into the top of the bundle; the one-file bootloader puts that directory on ``LD_LIBRARY_PATH``,
@@ -45,7 +46,8 @@ TARGET = DIST / "sfuctl"
 WORK = ROOT / "build" / "pyinstaller"
 WORKER_BIN = ROOT / "server" / "media" / "bin" / "mediasoup-worker"
 FBS = ROOT / "server" / "media" / "fbs"
-PACKAGES = ("sfuctl", "server", "tui")
+PACKAGES = {"sfuctl": "sfuctl", "server": "sfuctl/server", "tui": "sfuctl/tui"}
+"""Source folder -> where it lives in the bundle: one ``sfuctl`` namespace, as installed."""
 DATA_SUFFIXES_SKIPPED = {".py", ".pyc", ".pyi", ".partial"}
 DATA_DIRS_SKIPPED = {"__pycache__", "bin"}
 """``server/media/bin`` is added as a binary (analysed for its libraries), not as data."""
@@ -90,16 +92,16 @@ def is_stale(target: Path = TARGET) -> bool:
 
 def data_files() -> Iterator[tuple[Path, str]]:
     """Our packages' non-Python files (``server/static``, ``.tcss``...), as (file, bundle dir)."""
-    for package in PACKAGES:
-        for path in sorted((ROOT / package).rglob("*")):
-            relative = path.relative_to(ROOT)
+    for package, bundled in PACKAGES.items():
+        for path in sorted((ROOT / package).rglob("*")):  # rglob does not enter the links
+            relative = path.relative_to(ROOT / package)
             if (
                 path.is_file()
                 and path.suffix not in DATA_SUFFIXES_SKIPPED
                 and not DATA_DIRS_SKIPPED.intersection(relative.parts[:-1])
                 and path.name != ".stamp"
             ):
-                yield path, str(relative.parent)
+                yield path, str(Path(bundled, relative.parent))
 
 
 NSS_DLOPENED = ("libsoftokn3.so", "libfreeblpriv3.so")
@@ -147,12 +149,11 @@ def pyinstaller_args(entry: Path, strip: bool) -> list[str]:
         f"--workpath={WORK}",
         f"--specpath={WORK}",
         f"--paths={ROOT}",
-        f"--add-binary={WORKER_BIN}{os.pathsep}server/media/bin",
+        f"--add-binary={WORKER_BIN}{os.pathsep}sfuctl/server/media/bin",
         *(f"--add-binary={library}{os.pathsep}." for library in dlopened_libraries()),
     ]
-    for package in PACKAGES:
-        # Imports done inside functions (commands, the TUI, fbs unions) are all found this way.
-        args.append(f"--collect-submodules={package}")
+    # Imports done inside functions (commands, the TUI, fbs unions) are all found this way.
+    args.append("--collect-submodules=sfuctl")
     for package in THIRD_PARTY_DATA:
         args.append(f"--collect-data={package}")
     for path, destination in data_files():

@@ -7,14 +7,14 @@ import time
 import orjson
 from aiohttp import web
 
-from server.config import ServerConfig
-from server.health import health_report
-from server.http import keys
-from server.media.pool import WorkerPool
-from server.metrics import setup_metrics
-from server.signaling.connection import SignalingService, websocket_handler
-from server.signaling.registry import LocalRoomRegistry
-from server.single_port import setup_webrtc_servers
+from sfuctl.server.config import ServerConfig
+from sfuctl.server.health import health_report
+from sfuctl.server.http import keys
+from sfuctl.server.media.pool import WorkerPool
+from sfuctl.server.metrics import setup_metrics
+from sfuctl.server.signaling.connection import SignalingService, websocket_handler
+from sfuctl.server.signaling.registry import LocalRoomRegistry
+from sfuctl.server.single_port import setup_webrtc_servers
 
 
 def json_response(data: object, status: int = 200) -> web.Response:
@@ -42,7 +42,7 @@ async def root(request: web.Request) -> web.StreamResponse:
     """WebSocket signaling with an Upgrade header; otherwise the browser client."""
     if request.headers.get("Upgrade", "").lower() == "websocket":
         return await websocket_handler(request, request.app[keys.SIGNALING])
-    from server.http.client import serve_client
+    from sfuctl.server.http.client import serve_client
 
     return await serve_client(request)
 
@@ -65,7 +65,7 @@ def create_app(pool: WorkerPool, config: ServerConfig) -> web.Application:
     app.router.add_get("/health", get_health)
     app[keys.SIGNALING].on_request = setup_metrics(app, pool, registry).observe_request
     setup_webrtc_servers(app, pool, config)
-    from server.http import client, docs, rest
+    from sfuctl.server.http import client, docs, rest
 
     client.setup_routes(app)
     rest.setup_routes(app)

@@ -18,11 +18,11 @@ from typing import Any, Literal
 from aiohttp import web
 from pydantic import BaseModel, TypeAdapter
 
-from server import __version__
-from server.http import models as m
-from server.http.app import json_response
-from server.signaling import protocol as p
-from server.signaling.connection import CLOSE_REPLACED
+from sfuctl.server import __version__
+from sfuctl.server.http import models as m
+from sfuctl.server.http.app import json_response
+from sfuctl.server.signaling import protocol as p
+from sfuctl.server.signaling.connection import CLOSE_REPLACED
 
 SCHEMA_REF = "#/components/schemas/{model}"
 SchemaMode = Literal["validation", "serialization"]

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from server.config import ServerConfig
-from server.media.pool import WorkerPool
-from server.signaling.connection import SignalingService
-from server.signaling.registry import LocalRoomRegistry
+from sfuctl.server.config import ServerConfig
+from sfuctl.server.media.pool import WorkerPool
+from sfuctl.server.signaling.connection import SignalingService
+from sfuctl.server.signaling.registry import LocalRoomRegistry
 
 POOL: web.AppKey[WorkerPool] = web.AppKey("pool", WorkerPool)
 CONFIG: web.AppKey[ServerConfig] = web.AppKey("config", ServerConfig)

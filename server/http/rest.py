@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from server.auth import AuthError, Grants, mint_token, verify_token
-from server.http import keys
-from server.http.app import error_response, json_response
-from server.http.models import (
+from sfuctl.server.auth import AuthError, Grants, mint_token, verify_token
+from sfuctl.server.http import keys
+from sfuctl.server.http.app import error_response, json_response
+from sfuctl.server.http.models import (
     ConsumerDetail,
     ErrorCode,
     LoginRequest,
@@ -33,14 +33,14 @@ from server.http.models import (
     RoomSummary,
     TransportDetail,
 )
-from server.media.errors import MediaError
+from sfuctl.server.media.errors import MediaError
 
 if TYPE_CHECKING:
-    from server.media.consumer import Consumer
-    from server.media.producer import Producer
-    from server.media.webrtc_transport import WebRtcTransport
-    from server.signaling.peer import Peer
-    from server.signaling.room import Room
+    from sfuctl.server.media.consumer import Consumer
+    from sfuctl.server.media.producer import Producer
+    from sfuctl.server.media.webrtc_transport import WebRtcTransport
+    from sfuctl.server.signaling.peer import Peer
+    from sfuctl.server.signaling.room import Room
 
 log = logging.getLogger("sfuctl.http")
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from server.media.fbs.Notification.Event import Event
-from server.media.rtp_observer import RtpObserver
+from sfuctl.server.media.fbs.Notification.Event import Event
+from sfuctl.server.media.rtp_observer import RtpObserver
 
 
 class ActiveSpeakerObserver(RtpObserver):

@@ -16,7 +16,7 @@ from typing import Any
 
 import flatbuffers
 
-from server.media.errors import (
+from sfuctl.server.media.errors import (
     InvalidStateError,
     NotFoundError,
     RequestTimeoutError,
@@ -24,15 +24,15 @@ from server.media.errors import (
     WorkerError,
     WorkerTypeError,
 )
-from server.media.fbs.Log.Log import Log
-from server.media.fbs.Message import Body as MessageBody
-from server.media.fbs.Message import Message as MessageMod
-from server.media.fbs.Notification import Body as NotificationBody
-from server.media.fbs.Notification import Notification as NotificationMod
-from server.media.fbs.Request import Request as RequestMod
-from server.media.fbs.Request.Method import Method
-from server.media.fbs.Response import Body as ResponseBody
-from server.media.fbs.Response.Response import Response
+from sfuctl.server.media.fbs.Log.Log import Log
+from sfuctl.server.media.fbs.Message import Body as MessageBody
+from sfuctl.server.media.fbs.Message import Message as MessageMod
+from sfuctl.server.media.fbs.Notification import Body as NotificationBody
+from sfuctl.server.media.fbs.Notification import Notification as NotificationMod
+from sfuctl.server.media.fbs.Request import Request as RequestMod
+from sfuctl.server.media.fbs.Request.Method import Method
+from sfuctl.server.media.fbs.Response import Body as ResponseBody
+from sfuctl.server.media.fbs.Response.Response import Response
 
 MESSAGE_MAX_LEN = 8 * 1024 * 1024
 """Largest message, length prefix included (the worker's own limit)."""

@@ -4,23 +4,23 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from server.media.entity import TransportChild
-from server.media.fbs.Consumer.ConsumerLayers import ConsumerLayersT
-from server.media.fbs.Consumer.EnableTraceEventRequest import EnableTraceEventRequestT
-from server.media.fbs.Consumer.SetPreferredLayersRequest import SetPreferredLayersRequestT
-from server.media.fbs.Consumer.SetPriorityRequest import SetPriorityRequestT
-from server.media.fbs.Consumer.TraceEventType import TraceEventType
-from server.media.fbs.Notification.Event import Event
-from server.media.fbs.Request.Body import Body as RequestBody
-from server.media.fbs.Request.Method import Method
-from server.media.fbs.Transport.CloseConsumerRequest import CloseConsumerRequestT
-from server.media.fbs_plain import as_list, enum_names, to_plain
-from server.media.producer import trace_types_to_fbs
-from server.media.rtp_fbs import RTP_TYPE_NAMES, kind_from_fbs, rtp_parameters_from_fbs
-from server.media.stats import rtp_stream_stats
+from sfuctl.server.media.entity import TransportChild
+from sfuctl.server.media.fbs.Consumer.ConsumerLayers import ConsumerLayersT
+from sfuctl.server.media.fbs.Consumer.EnableTraceEventRequest import EnableTraceEventRequestT
+from sfuctl.server.media.fbs.Consumer.SetPreferredLayersRequest import SetPreferredLayersRequestT
+from sfuctl.server.media.fbs.Consumer.SetPriorityRequest import SetPriorityRequestT
+from sfuctl.server.media.fbs.Consumer.TraceEventType import TraceEventType
+from sfuctl.server.media.fbs.Notification.Event import Event
+from sfuctl.server.media.fbs.Request.Body import Body as RequestBody
+from sfuctl.server.media.fbs.Request.Method import Method
+from sfuctl.server.media.fbs.Transport.CloseConsumerRequest import CloseConsumerRequestT
+from sfuctl.server.media.fbs_plain import as_list, enum_names, to_plain
+from sfuctl.server.media.producer import trace_types_to_fbs
+from sfuctl.server.media.rtp_fbs import RTP_TYPE_NAMES, kind_from_fbs, rtp_parameters_from_fbs
+from sfuctl.server.media.stats import rtp_stream_stats
 
 if TYPE_CHECKING:
-    from server.media.transport import Transport
+    from sfuctl.server.media.transport import Transport
 
 TRACE_TYPES = {
     name.lower(): value for name, value in vars(TraceEventType).items() if not name.startswith("_")

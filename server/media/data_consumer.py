@@ -4,28 +4,28 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from server.media.data_producer import (
+from sfuctl.server.media.data_producer import (
     data_type_name,
     is_uint16,
     message_payload,
     sctp_stream_parameters_from_fbs,
     subchannels_to_fbs,
 )
-from server.media.entity import TransportChild
-from server.media.fbs.DataConsumer import SendRequest as SendRequestFbs
-from server.media.fbs.DataConsumer.AddSubchannelRequest import AddSubchannelRequestT
-from server.media.fbs.DataConsumer.RemoveSubchannelRequest import RemoveSubchannelRequestT
-from server.media.fbs.DataConsumer.SetBufferedAmountLowThresholdRequest import (
+from sfuctl.server.media.entity import TransportChild
+from sfuctl.server.media.fbs.DataConsumer import SendRequest as SendRequestFbs
+from sfuctl.server.media.fbs.DataConsumer.AddSubchannelRequest import AddSubchannelRequestT
+from sfuctl.server.media.fbs.DataConsumer.RemoveSubchannelRequest import RemoveSubchannelRequestT
+from sfuctl.server.media.fbs.DataConsumer.SetBufferedAmountLowThresholdRequest import (
     SetBufferedAmountLowThresholdRequestT,
 )
-from server.media.fbs.DataConsumer.SetSubchannelsRequest import SetSubchannelsRequestT
-from server.media.fbs.Notification.Event import Event
-from server.media.fbs.Request.Body import Body as RequestBody
-from server.media.fbs.Request.Method import Method
-from server.media.fbs.Transport.CloseDataConsumerRequest import CloseDataConsumerRequestT
+from sfuctl.server.media.fbs.DataConsumer.SetSubchannelsRequest import SetSubchannelsRequestT
+from sfuctl.server.media.fbs.Notification.Event import Event
+from sfuctl.server.media.fbs.Request.Body import Body as RequestBody
+from sfuctl.server.media.fbs.Request.Method import Method
+from sfuctl.server.media.fbs.Transport.CloseDataConsumerRequest import CloseDataConsumerRequestT
 
 if TYPE_CHECKING:
-    from server.media.transport import Transport
+    from sfuctl.server.media.transport import Transport
 
 
 def subchannels_from_fbs(vector: Any) -> list[int]:

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from server.media.entity import TransportChild
-from server.media.fbs.DataProducer import SendNotification as SendNotificationFbs
-from server.media.fbs.DataProducer.Type import Type as DataType
-from server.media.fbs.Notification.Body import Body as NotificationBody
-from server.media.fbs.Notification.Event import Event
-from server.media.fbs.Request.Body import Body as RequestBody
-from server.media.fbs.Request.Method import Method
-from server.media.fbs.Transport.CloseDataProducerRequest import CloseDataProducerRequestT
-from server.media.fbs_plain import enum_names
+from sfuctl.server.media.entity import TransportChild
+from sfuctl.server.media.fbs.DataProducer import SendNotification as SendNotificationFbs
+from sfuctl.server.media.fbs.DataProducer.Type import Type as DataType
+from sfuctl.server.media.fbs.Notification.Body import Body as NotificationBody
+from sfuctl.server.media.fbs.Notification.Event import Event
+from sfuctl.server.media.fbs.Request.Body import Body as RequestBody
+from sfuctl.server.media.fbs.Request.Method import Method
+from sfuctl.server.media.fbs.Transport.CloseDataProducerRequest import CloseDataProducerRequestT
+from sfuctl.server.media.fbs_plain import enum_names
 
 if TYPE_CHECKING:
-    from server.media.transport import Transport
+    from sfuctl.server.media.transport import Transport
 
 data_type_name = enum_names(DataType)
 """DataProducer.Type and DataConsumer.Type share values: 'sctp' / 'direct'."""

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from server.media.channel import Channel
-from server.media.emitter import EventEmitter
-from server.media.errors import InvalidStateError
+from sfuctl.server.media.channel import Channel
+from sfuctl.server.media.emitter import EventEmitter
+from sfuctl.server.media.errors import InvalidStateError
 
 
 class Entity(EventEmitter):

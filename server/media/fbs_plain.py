@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from server.media.fbs.RtpParameters.Value import Value
+from sfuctl.server.media.fbs.RtpParameters.Value import Value
 
 EnumMap = Mapping[str, Callable[[int], Any]]
 

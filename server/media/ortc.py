@@ -25,10 +25,10 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Final, TypeGuard, TypeVar, cast
 
-from server.media import h264_profile_level_id as h264
-from server.media.errors import UnsupportedError
-from server.media.jsonclone import clone
-from server.media.rtp_types import (
+from sfuctl.server.media import h264_profile_level_id as h264
+from sfuctl.server.media.errors import UnsupportedError
+from sfuctl.server.media.jsonclone import clone
+from sfuctl.server.media.rtp_types import (
     EncodingMapping,
     RouterRtpCodecCapability,
     RtcpFeedback,
@@ -45,8 +45,8 @@ from server.media.rtp_types import (
     SctpParameters,
     SctpStreamParameters,
 )
-from server.media.scalability_modes import parse_scalability_mode
-from server.media.supported_rtp_capabilities import (
+from sfuctl.server.media.scalability_modes import parse_scalability_mode
+from sfuctl.server.media.supported_rtp_capabilities import (
     URI_ABS_CAPTURE_TIME,
     URI_ABS_SEND_TIME,
     URI_DEPENDENCY_DESCRIPTOR,

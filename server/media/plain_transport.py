@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from server.media.fbs.Notification.Event import Event
-from server.media.fbs.PlainTransport.ConnectRequest import ConnectRequestT
-from server.media.fbs.Request.Body import Body as RequestBody
-from server.media.fbs.Request.Method import Method
-from server.media.fbs.SrtpParameters.SrtpCryptoSuite import SrtpCryptoSuite
-from server.media.fbs.SrtpParameters.SrtpParameters import SrtpParametersT
-from server.media.fbs_plain import enum_names, text
-from server.media.transport import Transport, tuple_to_plain
+from sfuctl.server.media.fbs.Notification.Event import Event
+from sfuctl.server.media.fbs.PlainTransport.ConnectRequest import ConnectRequestT
+from sfuctl.server.media.fbs.Request.Body import Body as RequestBody
+from sfuctl.server.media.fbs.Request.Method import Method
+from sfuctl.server.media.fbs.SrtpParameters.SrtpCryptoSuite import SrtpCryptoSuite
+from sfuctl.server.media.fbs.SrtpParameters.SrtpParameters import SrtpParametersT
+from sfuctl.server.media.fbs_plain import enum_names, text
+from sfuctl.server.media.transport import Transport, tuple_to_plain
 
 SRTP_CRYPTO_SUITES: dict[str, int] = {
     name: value for name, value in vars(SrtpCryptoSuite).items() if not name.startswith("_")

@@ -7,8 +7,8 @@ import logging
 import os
 from typing import Protocol
 
-from server.media.emitter import EventEmitter
-from server.media.worker import Worker, WorkerSettings
+from sfuctl.server.media.emitter import EventEmitter
+from sfuctl.server.media.worker import Worker, WorkerSettings
 
 log = logging.getLogger("sfuctl.pool")
 

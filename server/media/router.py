@@ -7,33 +7,33 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from server.media import ortc
-from server.media.entity import Entity
-from server.media.errors import InvalidStateError
-from server.media.fbs.Request.Body import Body as RequestBody
-from server.media.fbs.Request.Method import Method
-from server.media.fbs.Router.CreateWebRtcTransportRequest import CreateWebRtcTransportRequestT
-from server.media.fbs.Transport.Options import OptionsT
-from server.media.fbs.WebRtcTransport.Listen import Listen
-from server.media.fbs.WebRtcTransport.ListenIndividual import ListenIndividualT
-from server.media.fbs.WebRtcTransport.ListenServer import ListenServerT
-from server.media.fbs.WebRtcTransport.WebRtcTransportOptions import WebRtcTransportOptionsT
-from server.media.fbs.Worker.CloseRouterRequest import CloseRouterRequestT
-from server.media.fbs.Worker.CreateRouterRequest import CreateRouterRequestT
-from server.media.fbs_plain import to_plain
-from server.media.jsonclone import clone
-from server.media.transport import Transport, listen_info_to_fbs, new_id
-from server.media.webrtc_transport import WebRtcTransport, webrtc_transport_data
+from sfuctl.server.media import ortc
+from sfuctl.server.media.entity import Entity
+from sfuctl.server.media.errors import InvalidStateError
+from sfuctl.server.media.fbs.Request.Body import Body as RequestBody
+from sfuctl.server.media.fbs.Request.Method import Method
+from sfuctl.server.media.fbs.Router.CreateWebRtcTransportRequest import CreateWebRtcTransportRequestT
+from sfuctl.server.media.fbs.Transport.Options import OptionsT
+from sfuctl.server.media.fbs.WebRtcTransport.Listen import Listen
+from sfuctl.server.media.fbs.WebRtcTransport.ListenIndividual import ListenIndividualT
+from sfuctl.server.media.fbs.WebRtcTransport.ListenServer import ListenServerT
+from sfuctl.server.media.fbs.WebRtcTransport.WebRtcTransportOptions import WebRtcTransportOptionsT
+from sfuctl.server.media.fbs.Worker.CloseRouterRequest import CloseRouterRequestT
+from sfuctl.server.media.fbs.Worker.CreateRouterRequest import CreateRouterRequestT
+from sfuctl.server.media.fbs_plain import to_plain
+from sfuctl.server.media.jsonclone import clone
+from sfuctl.server.media.transport import Transport, listen_info_to_fbs, new_id
+from sfuctl.server.media.webrtc_transport import WebRtcTransport, webrtc_transport_data
 
 if TYPE_CHECKING:
-    from server.media.active_speaker_observer import ActiveSpeakerObserver
-    from server.media.audio_level_observer import AudioLevelObserver
-    from server.media.data_producer import DataProducer
-    from server.media.plain_transport import PlainTransport
-    from server.media.producer import Producer
-    from server.media.rtp_observer import RtpObserver
-    from server.media.webrtc_server import WebRtcServer
-    from server.media.worker import Worker
+    from sfuctl.server.media.active_speaker_observer import ActiveSpeakerObserver
+    from sfuctl.server.media.audio_level_observer import AudioLevelObserver
+    from sfuctl.server.media.data_producer import DataProducer
+    from sfuctl.server.media.plain_transport import PlainTransport
+    from sfuctl.server.media.producer import Producer
+    from sfuctl.server.media.rtp_observer import RtpObserver
+    from sfuctl.server.media.webrtc_server import WebRtcServer
+    from sfuctl.server.media.worker import Worker
 
 CAPS_CACHE_SIZE = 64
 """Distinct client capabilities remembered per router (a handful of browser versions)."""
@@ -286,9 +286,9 @@ class Router(Entity):
         app_data: dict[str, Any] | None = None,
     ) -> PlainTransport:
         """Plain RTP/RTCP (optionally SRTP) for ingest, recording and cheap load generation."""
-        from server.media.fbs.PlainTransport.PlainTransportOptions import PlainTransportOptionsT
-        from server.media.fbs.Router.CreatePlainTransportRequest import CreatePlainTransportRequestT
-        from server.media.plain_transport import (
+        from sfuctl.server.media.fbs.PlainTransport.PlainTransportOptions import PlainTransportOptionsT
+        from sfuctl.server.media.fbs.Router.CreatePlainTransportRequest import CreatePlainTransportRequestT
+        from sfuctl.server.media.plain_transport import (
             PlainTransport,
             plain_transport_data,
             srtp_crypto_suite_to_fbs,
@@ -328,11 +328,11 @@ class Router(Entity):
         self, *, interval: int = 300, app_data: dict[str, Any] | None = None
     ) -> ActiveSpeakerObserver:
         """Emits 'dominantspeaker' with the producer that talks most (audio producers added to it)."""
-        from server.media.active_speaker_observer import ActiveSpeakerObserver
-        from server.media.fbs.ActiveSpeakerObserver.ActiveSpeakerObserverOptions import (
+        from sfuctl.server.media.active_speaker_observer import ActiveSpeakerObserver
+        from sfuctl.server.media.fbs.ActiveSpeakerObserver.ActiveSpeakerObserverOptions import (
             ActiveSpeakerObserverOptionsT,
         )
-        from server.media.fbs.Router.CreateActiveSpeakerObserverRequest import (
+        from sfuctl.server.media.fbs.Router.CreateActiveSpeakerObserverRequest import (
             CreateActiveSpeakerObserverRequestT,
         )
 
@@ -363,9 +363,13 @@ class Router(Entity):
         app_data: dict[str, Any] | None = None,
     ) -> AudioLevelObserver:
         """Emits 'volumes' with the loudest producers above ``threshold`` dBov, or 'silence'."""
-        from server.media.audio_level_observer import AudioLevelObserver
-        from server.media.fbs.AudioLevelObserver.AudioLevelObserverOptions import AudioLevelObserverOptionsT
-        from server.media.fbs.Router.CreateAudioLevelObserverRequest import CreateAudioLevelObserverRequestT
+        from sfuctl.server.media.audio_level_observer import AudioLevelObserver
+        from sfuctl.server.media.fbs.AudioLevelObserver.AudioLevelObserverOptions import (
+            AudioLevelObserverOptionsT,
+        )
+        from sfuctl.server.media.fbs.Router.CreateAudioLevelObserverRequest import (
+            CreateAudioLevelObserverRequestT,
+        )
 
         self._check_open()
         if not isinstance(max_entries, int) or isinstance(max_entries, bool) or max_entries <= 0:

@@ -4,28 +4,28 @@ from __future__ import annotations
 
 from typing import Any
 
-from server.media.fbs.RtpParameters.Boolean import BooleanT
-from server.media.fbs.RtpParameters.CodecMapping import CodecMappingT
-from server.media.fbs.RtpParameters.Double import DoubleT
-from server.media.fbs.RtpParameters.EncodingMapping import EncodingMappingT
-from server.media.fbs.RtpParameters.Integer32 import Integer32T
-from server.media.fbs.RtpParameters.Integer32Array import Integer32ArrayT
-from server.media.fbs.RtpParameters.MediaKind import MediaKind
-from server.media.fbs.RtpParameters.Parameter import ParameterT
-from server.media.fbs.RtpParameters.RtcpFeedback import RtcpFeedbackT
-from server.media.fbs.RtpParameters.RtcpParameters import RtcpParametersT
-from server.media.fbs.RtpParameters.RtpCodecParameters import RtpCodecParametersT
-from server.media.fbs.RtpParameters.RtpEncodingParameters import RtpEncodingParametersT
-from server.media.fbs.RtpParameters.RtpHeaderExtensionParameters import RtpHeaderExtensionParametersT
-from server.media.fbs.RtpParameters.RtpHeaderExtensionUri import RtpHeaderExtensionUri
-from server.media.fbs.RtpParameters.RtpMapping import RtpMappingT
-from server.media.fbs.RtpParameters.RtpParameters import RtpParametersT
-from server.media.fbs.RtpParameters.Rtx import RtxT
-from server.media.fbs.RtpParameters.String import StringT as StringValueT
-from server.media.fbs.RtpParameters.Type import Type as RtpType
-from server.media.fbs.RtpParameters.Value import Value
-from server.media.fbs_chunks import cached
-from server.media.fbs_plain import parameters_to_dict, text
+from sfuctl.server.media.fbs.RtpParameters.Boolean import BooleanT
+from sfuctl.server.media.fbs.RtpParameters.CodecMapping import CodecMappingT
+from sfuctl.server.media.fbs.RtpParameters.Double import DoubleT
+from sfuctl.server.media.fbs.RtpParameters.EncodingMapping import EncodingMappingT
+from sfuctl.server.media.fbs.RtpParameters.Integer32 import Integer32T
+from sfuctl.server.media.fbs.RtpParameters.Integer32Array import Integer32ArrayT
+from sfuctl.server.media.fbs.RtpParameters.MediaKind import MediaKind
+from sfuctl.server.media.fbs.RtpParameters.Parameter import ParameterT
+from sfuctl.server.media.fbs.RtpParameters.RtcpFeedback import RtcpFeedbackT
+from sfuctl.server.media.fbs.RtpParameters.RtcpParameters import RtcpParametersT
+from sfuctl.server.media.fbs.RtpParameters.RtpCodecParameters import RtpCodecParametersT
+from sfuctl.server.media.fbs.RtpParameters.RtpEncodingParameters import RtpEncodingParametersT
+from sfuctl.server.media.fbs.RtpParameters.RtpHeaderExtensionParameters import RtpHeaderExtensionParametersT
+from sfuctl.server.media.fbs.RtpParameters.RtpHeaderExtensionUri import RtpHeaderExtensionUri
+from sfuctl.server.media.fbs.RtpParameters.RtpMapping import RtpMappingT
+from sfuctl.server.media.fbs.RtpParameters.RtpParameters import RtpParametersT
+from sfuctl.server.media.fbs.RtpParameters.Rtx import RtxT
+from sfuctl.server.media.fbs.RtpParameters.String import StringT as StringValueT
+from sfuctl.server.media.fbs.RtpParameters.Type import Type as RtpType
+from sfuctl.server.media.fbs.RtpParameters.Value import Value
+from sfuctl.server.media.fbs_chunks import cached
+from sfuctl.server.media.fbs_plain import parameters_to_dict, text
 
 HEADER_EXTENSION_URIS: dict[str, int] = {
     "urn:ietf:params:rtp-hdrext:sdes:mid": RtpHeaderExtensionUri.Mid,

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from server.media.entity import Entity
-from server.media.errors import NotFoundError
-from server.media.fbs.Request.Body import Body as RequestBody
-from server.media.fbs.Request.Method import Method
-from server.media.fbs.Router.CloseRtpObserverRequest import CloseRtpObserverRequestT
-from server.media.fbs.RtpObserver.AddProducerRequest import AddProducerRequestT
-from server.media.fbs.RtpObserver.RemoveProducerRequest import RemoveProducerRequestT
+from sfuctl.server.media.entity import Entity
+from sfuctl.server.media.errors import NotFoundError
+from sfuctl.server.media.fbs.Request.Body import Body as RequestBody
+from sfuctl.server.media.fbs.Request.Method import Method
+from sfuctl.server.media.fbs.Router.CloseRtpObserverRequest import CloseRtpObserverRequestT
+from sfuctl.server.media.fbs.RtpObserver.AddProducerRequest import AddProducerRequestT
+from sfuctl.server.media.fbs.RtpObserver.RemoveProducerRequest import RemoveProducerRequestT
 
 if TYPE_CHECKING:
-    from server.media.producer import Producer
-    from server.media.router import Router
+    from sfuctl.server.media.producer import Producer
+    from sfuctl.server.media.router import Router
 
 
 class RtpObserver(Entity):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from server.media.fbs.RtpStream.StatsData import StatsData
-from server.media.fbs_plain import text, to_plain
-from server.media.rtp_fbs import kind_from_fbs
+from sfuctl.server.media.fbs.RtpStream.StatsData import StatsData
+from sfuctl.server.media.fbs_plain import text, to_plain
+from sfuctl.server.media.rtp_fbs import kind_from_fbs
 
 
 def rtp_stream_stats(stats: Any) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 from typing import Final
 
-from server.media.rtp_types import (
+from sfuctl.server.media.rtp_types import (
     CodecParameters,
     MediaKind,
     RouterRtpCapabilities,

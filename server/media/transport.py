@@ -12,35 +12,35 @@ import logging
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from server.media import ortc
-from server.media.consumer import Consumer
-from server.media.entity import Entity
-from server.media.errors import NotFoundError
-from server.media.fbs.Consumer.ConsumerLayers import ConsumerLayersT
-from server.media.fbs.DataProducer.Type import Type as DataType
-from server.media.fbs.Notification.Event import Event
-from server.media.fbs.Request.Body import Body as RequestBody
-from server.media.fbs.Request.Method import Method
-from server.media.fbs.Router.CloseTransportRequest import CloseTransportRequestT
-from server.media.fbs.SctpAssociation.SctpState import SctpState
-from server.media.fbs.SctpParameters.SctpStreamParameters import SctpStreamParametersT
-from server.media.fbs.Transport.ConsumeDataRequest import ConsumeDataRequestT
-from server.media.fbs.Transport.ConsumeRequest import ConsumeRequestT
-from server.media.fbs.Transport.EnableTraceEventRequest import EnableTraceEventRequestT
-from server.media.fbs.Transport.ListenInfo import ListenInfoT
-from server.media.fbs.Transport.PortRange import PortRangeT
-from server.media.fbs.Transport.ProduceDataRequest import ProduceDataRequestT
-from server.media.fbs.Transport.ProduceRequest import ProduceRequestT
-from server.media.fbs.Transport.Protocol import Protocol
-from server.media.fbs.Transport.SetMaxIncomingBitrateRequest import SetMaxIncomingBitrateRequestT
-from server.media.fbs.Transport.SetMaxOutgoingBitrateRequest import SetMaxOutgoingBitrateRequestT
-from server.media.fbs.Transport.SetMinOutgoingBitrateRequest import SetMinOutgoingBitrateRequestT
-from server.media.fbs.Transport.SocketFlags import SocketFlagsT
-from server.media.fbs.Transport.TraceEventType import TraceEventType
-from server.media.fbs_chunks import cached
-from server.media.fbs_plain import enum_names, text, to_plain
-from server.media.producer import Producer, trace_types_to_fbs
-from server.media.rtp_fbs import (
+from sfuctl.server.media import ortc
+from sfuctl.server.media.consumer import Consumer
+from sfuctl.server.media.entity import Entity
+from sfuctl.server.media.errors import NotFoundError
+from sfuctl.server.media.fbs.Consumer.ConsumerLayers import ConsumerLayersT
+from sfuctl.server.media.fbs.DataProducer.Type import Type as DataType
+from sfuctl.server.media.fbs.Notification.Event import Event
+from sfuctl.server.media.fbs.Request.Body import Body as RequestBody
+from sfuctl.server.media.fbs.Request.Method import Method
+from sfuctl.server.media.fbs.Router.CloseTransportRequest import CloseTransportRequestT
+from sfuctl.server.media.fbs.SctpAssociation.SctpState import SctpState
+from sfuctl.server.media.fbs.SctpParameters.SctpStreamParameters import SctpStreamParametersT
+from sfuctl.server.media.fbs.Transport.ConsumeDataRequest import ConsumeDataRequestT
+from sfuctl.server.media.fbs.Transport.ConsumeRequest import ConsumeRequestT
+from sfuctl.server.media.fbs.Transport.EnableTraceEventRequest import EnableTraceEventRequestT
+from sfuctl.server.media.fbs.Transport.ListenInfo import ListenInfoT
+from sfuctl.server.media.fbs.Transport.PortRange import PortRangeT
+from sfuctl.server.media.fbs.Transport.ProduceDataRequest import ProduceDataRequestT
+from sfuctl.server.media.fbs.Transport.ProduceRequest import ProduceRequestT
+from sfuctl.server.media.fbs.Transport.Protocol import Protocol
+from sfuctl.server.media.fbs.Transport.SetMaxIncomingBitrateRequest import SetMaxIncomingBitrateRequestT
+from sfuctl.server.media.fbs.Transport.SetMaxOutgoingBitrateRequest import SetMaxOutgoingBitrateRequestT
+from sfuctl.server.media.fbs.Transport.SetMinOutgoingBitrateRequest import SetMinOutgoingBitrateRequestT
+from sfuctl.server.media.fbs.Transport.SocketFlags import SocketFlagsT
+from sfuctl.server.media.fbs.Transport.TraceEventType import TraceEventType
+from sfuctl.server.media.fbs_chunks import cached
+from sfuctl.server.media.fbs_plain import enum_names, text, to_plain
+from sfuctl.server.media.producer import Producer, trace_types_to_fbs
+from sfuctl.server.media.rtp_fbs import (
     KINDS,
     RTP_TYPE_NAMES,
     RTP_TYPES,
@@ -50,9 +50,9 @@ from server.media.rtp_fbs import (
 )
 
 if TYPE_CHECKING:
-    from server.media.data_consumer import DataConsumer
-    from server.media.data_producer import DataProducer
-    from server.media.router import Router
+    from sfuctl.server.media.data_consumer import DataConsumer
+    from sfuctl.server.media.data_producer import DataProducer
+    from sfuctl.server.media.router import Router
 
 log = logging.getLogger("sfuctl.transport")
 
@@ -447,7 +447,7 @@ class Transport(Entity):
         paused: bool = False,
         app_data: dict[str, Any] | None = None,
     ) -> DataProducer:
-        from server.media.data_producer import DataProducer
+        from sfuctl.server.media.data_producer import DataProducer
 
         self._check_open()
         if data_producer_id is not None and data_producer_id in self.router.data_producers:
@@ -490,8 +490,8 @@ class Transport(Entity):
         subchannels: list[int] | None = None,
         app_data: dict[str, Any] | None = None,
     ) -> DataConsumer:
-        from server.media.data_consumer import DataConsumer
-        from server.media.data_producer import subchannels_to_fbs
+        from sfuctl.server.media.data_consumer import DataConsumer
+        from sfuctl.server.media.data_producer import subchannels_to_fbs
 
         self._check_open()
         if not isinstance(data_producer_id, str) or not data_producer_id:

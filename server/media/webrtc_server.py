@@ -9,17 +9,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from server.media.entity import Entity
-from server.media.fbs.Request.Body import Body as RequestBody
-from server.media.fbs.Request.Method import Method
-from server.media.fbs.Worker.CloseWebRtcServerRequest import CloseWebRtcServerRequestT
-from server.media.fbs.Worker.CreateWebRtcServerRequest import CreateWebRtcServerRequestT
-from server.media.fbs_plain import to_plain
-from server.media.transport import listen_info_to_fbs, new_id
+from sfuctl.server.media.entity import Entity
+from sfuctl.server.media.fbs.Request.Body import Body as RequestBody
+from sfuctl.server.media.fbs.Request.Method import Method
+from sfuctl.server.media.fbs.Worker.CloseWebRtcServerRequest import CloseWebRtcServerRequestT
+from sfuctl.server.media.fbs.Worker.CreateWebRtcServerRequest import CreateWebRtcServerRequestT
+from sfuctl.server.media.fbs_plain import to_plain
+from sfuctl.server.media.transport import listen_info_to_fbs, new_id
 
 if TYPE_CHECKING:
-    from server.media.webrtc_transport import WebRtcTransport
-    from server.media.worker import Worker
+    from sfuctl.server.media.webrtc_transport import WebRtcTransport
+    from sfuctl.server.media.worker import Worker
 
 
 def webrtc_server_dump(body: Any) -> dict[str, Any]:

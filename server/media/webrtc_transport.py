@@ -4,20 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from server.media.fbs.Notification.Event import Event
-from server.media.fbs.Request.Body import Body as RequestBody
-from server.media.fbs.Request.Method import Method
-from server.media.fbs.Transport.Protocol import Protocol
-from server.media.fbs.WebRtcTransport.ConnectRequest import ConnectRequestT
-from server.media.fbs.WebRtcTransport.DtlsParameters import DtlsParametersT
-from server.media.fbs.WebRtcTransport.DtlsRole import DtlsRole
-from server.media.fbs.WebRtcTransport.DtlsState import DtlsState
-from server.media.fbs.WebRtcTransport.Fingerprint import FingerprintT
-from server.media.fbs.WebRtcTransport.FingerprintAlgorithm import FingerprintAlgorithm
-from server.media.fbs.WebRtcTransport.IceRole import IceRole
-from server.media.fbs.WebRtcTransport.IceState import IceState
-from server.media.fbs_plain import enum_names, text
-from server.media.transport import Transport, tuple_to_plain
+from sfuctl.server.media.fbs.Notification.Event import Event
+from sfuctl.server.media.fbs.Request.Body import Body as RequestBody
+from sfuctl.server.media.fbs.Request.Method import Method
+from sfuctl.server.media.fbs.Transport.Protocol import Protocol
+from sfuctl.server.media.fbs.WebRtcTransport.ConnectRequest import ConnectRequestT
+from sfuctl.server.media.fbs.WebRtcTransport.DtlsParameters import DtlsParametersT
+from sfuctl.server.media.fbs.WebRtcTransport.DtlsRole import DtlsRole
+from sfuctl.server.media.fbs.WebRtcTransport.DtlsState import DtlsState
+from sfuctl.server.media.fbs.WebRtcTransport.Fingerprint import FingerprintT
+from sfuctl.server.media.fbs.WebRtcTransport.FingerprintAlgorithm import FingerprintAlgorithm
+from sfuctl.server.media.fbs.WebRtcTransport.IceRole import IceRole
+from sfuctl.server.media.fbs.WebRtcTransport.IceState import IceState
+from sfuctl.server.media.fbs_plain import enum_names, text
+from sfuctl.server.media.transport import Transport, tuple_to_plain
 
 ice_state_name = enum_names(IceState)
 ice_role_name = enum_names(IceRole)

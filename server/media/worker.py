@@ -19,18 +19,18 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from server.media.channel import DEFAULT_REQUEST_TIMEOUT, Channel
-from server.media.emitter import EventEmitter
-from server.media.errors import InvalidStateError, MediaError, WorkerDiedError
-from server.media.fbs.Notification.Event import Event
-from server.media.fbs.Request.Body import Body as RequestBody
-from server.media.fbs.Request.Method import Method
-from server.media.fbs.Worker.UpdateSettingsRequest import UpdateSettingsRequestT
-from server.media.router import Router
-from server.media.worker_bin import MEDIASOUP_VERSION, find_worker_bin
+from sfuctl.server.media.channel import DEFAULT_REQUEST_TIMEOUT, Channel
+from sfuctl.server.media.emitter import EventEmitter
+from sfuctl.server.media.errors import InvalidStateError, MediaError, WorkerDiedError
+from sfuctl.server.media.fbs.Notification.Event import Event
+from sfuctl.server.media.fbs.Request.Body import Body as RequestBody
+from sfuctl.server.media.fbs.Request.Method import Method
+from sfuctl.server.media.fbs.Worker.UpdateSettingsRequest import UpdateSettingsRequestT
+from sfuctl.server.media.router import Router
+from sfuctl.server.media.worker_bin import MEDIASOUP_VERSION, find_worker_bin
 
 if TYPE_CHECKING:
-    from server.media.webrtc_server import WebRtcServer
+    from sfuctl.server.media.webrtc_server import WebRtcServer
 
 log = logging.getLogger("sfuctl.worker")
 
@@ -334,7 +334,7 @@ class Worker(EventEmitter):
         self, listen_infos: list[dict[str, Any]], app_data: dict[str, Any] | None = None
     ) -> WebRtcServer:
         """One set of UDP/TCP ports that every WebRtcTransport of this worker can share."""
-        from server.media.webrtc_server import WebRtcServer
+        from sfuctl.server.media.webrtc_server import WebRtcServer
 
         self._check_open()
         server = await WebRtcServer.create(self, listen_infos, app_data)

@@ -18,12 +18,12 @@ import orjson
 from aiohttp import WSCloseCode, WSMsgType, web
 from pydantic import ValidationError
 
-from server.auth import AuthError, Claims, verify_token
-from server.limits import Limits
-from server.signaling import protocol as p
-from server.signaling.peer import Peer
-from server.signaling.registry import RoomRegistry
-from server.signaling.session import (
+from sfuctl.server.auth import AuthError, Claims, verify_token
+from sfuctl.server.limits import Limits
+from sfuctl.server.signaling import protocol as p
+from sfuctl.server.signaling.peer import Peer
+from sfuctl.server.signaling.registry import RoomRegistry
+from sfuctl.server.signaling.session import (
     Session,
     SignalingError,
     error_event,

@@ -14,15 +14,15 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from server.auth import Grants
+from sfuctl.server.auth import Grants
 
 if TYPE_CHECKING:
-    from server.media.consumer import Consumer
-    from server.media.data_consumer import DataConsumer
-    from server.media.data_producer import DataProducer
-    from server.media.producer import Producer
-    from server.media.webrtc_transport import WebRtcTransport
-    from server.signaling.room import Room
+    from sfuctl.server.media.consumer import Consumer
+    from sfuctl.server.media.data_consumer import DataConsumer
+    from sfuctl.server.media.data_producer import DataProducer
+    from sfuctl.server.media.producer import Producer
+    from sfuctl.server.media.webrtc_transport import WebRtcTransport
+    from sfuctl.server.signaling.room import Room
 
 log = logging.getLogger("sfuctl.signaling")
 

@@ -8,8 +8,8 @@ import asyncio
 import logging
 from typing import Any, Protocol
 
-from server.media.pool import WorkerPlacement
-from server.signaling.room import Room
+from sfuctl.server.media.pool import WorkerPlacement
+from sfuctl.server.signaling.room import Room
 
 log = logging.getLogger("sfuctl.signaling")
 

@@ -8,10 +8,10 @@ import time
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from server.media.active_speaker_observer import ActiveSpeakerObserver
-    from server.media.producer import Producer
-    from server.media.router import Router
-    from server.signaling.peer import Peer
+    from sfuctl.server.media.active_speaker_observer import ActiveSpeakerObserver
+    from sfuctl.server.media.producer import Producer
+    from sfuctl.server.media.router import Router
+    from sfuctl.server.signaling.peer import Peer
 
 log = logging.getLogger("sfuctl.signaling")
 

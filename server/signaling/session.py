@@ -10,13 +10,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from server.limits import Limits
-from server.media.errors import InvalidStateError, MediaError, NotFoundError, UnsupportedError
-from server.media.webrtc_transport import WebRtcTransport
-from server.signaling import protocol as p
-from server.signaling.peer import Peer
-from server.signaling.registry import RoomRegistry
-from server.signaling.room import Room
+from sfuctl.server.limits import Limits
+from sfuctl.server.media.errors import InvalidStateError, MediaError, NotFoundError, UnsupportedError
+from sfuctl.server.media.webrtc_transport import WebRtcTransport
+from sfuctl.server.signaling import protocol as p
+from sfuctl.server.signaling.peer import Peer
+from sfuctl.server.signaling.registry import RoomRegistry
+from sfuctl.server.signaling.room import Room
 
 log = logging.getLogger("sfuctl.signaling")
 

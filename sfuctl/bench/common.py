@@ -8,7 +8,7 @@ from typing import Any
 
 import aiohttp
 
-from server.auth import Grants, mint_token
+from sfuctl.server.auth import Grants, mint_token
 
 
 @dataclass

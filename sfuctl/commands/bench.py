@@ -10,9 +10,9 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from server.auth import AuthError, resolve_secret
 from sfuctl.bench.common import Target
 from sfuctl.common import CliError, ExitCode, console, fail, print_json
+from sfuctl.server.auth import AuthError, resolve_secret
 
 NAME = "bench"
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
-from server.http.models import Health
 from sfuctl.api import DEFAULT_URL, ApiClient, run_or_fail
 from sfuctl.common import ExitCode, human_duration, human_kib, print_json
 from sfuctl.common import console as err_console
+from sfuctl.server.http.models import Health
 
 NAME = "health"
 

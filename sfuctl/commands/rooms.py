@@ -8,9 +8,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from server.http.models import RoomDetail, RoomList
 from sfuctl.api import DEFAULT_URL, ApiClient, admin_token_source, run_or_fail
 from sfuctl.common import ExitCode, console, human_bitrate, print_json
+from sfuctl.server.http.models import RoomDetail, RoomList
 
 NAME = "rooms"
 

@@ -7,10 +7,12 @@ from typing import Any
 
 import typer
 
-from server import __version__
-from server.auth import AuthError, resolve_secret
-from server.config import ServerConfig
-from server.config_file import (
+from sfuctl.common import CliError, ExitCode, console, fail
+from sfuctl.logs import setup_logging
+from sfuctl.server import __version__
+from sfuctl.server.auth import AuthError, resolve_secret
+from sfuctl.server.config import ServerConfig
+from sfuctl.server.config_file import (
     ConfigError,
     build_server_config,
     default_config_path,
@@ -20,9 +22,7 @@ from server.config_file import (
     parse_assignment,
     schema,
 )
-from server.media.worker_bin import WorkerBinaryNotFound
-from sfuctl.common import CliError, ExitCode, console, fail
-from sfuctl.logs import setup_logging
+from sfuctl.server.media.worker_bin import WorkerBinaryNotFound
 
 NAME = "serve"
 
@@ -209,7 +209,7 @@ def resolve(
 
 
 def start(config: ServerConfig, config_path: Path | None) -> None:
-    from server.serve import run
+    from sfuctl.server.serve import run
 
     def ready(urls: list[str]) -> None:
         for line in banner(config, urls, config_path):

@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 
 import typer
 
-from server.auth import AuthError, Grants, mint_token, resolve_secret
-from server.http.models import ROOM_ID_PATTERN
 from sfuctl.common import CliError, ExitCode, fail, parse_duration, print_json
+from sfuctl.server.auth import AuthError, Grants, mint_token, resolve_secret
+from sfuctl.server.http.models import ROOM_ID_PATTERN
 
 NAME = "token"
 

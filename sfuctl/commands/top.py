@@ -32,8 +32,8 @@ def top(
     ),
 ) -> None:
     """Live dashboard: workers, rooms, bitrates, peers; close rooms from it."""
-    from tui.app import Dashboard
-    from tui.data import ApiSource
+    from sfuctl.tui.app import Dashboard
+    from sfuctl.tui.data import ApiSource
 
     Dashboard(ApiSource(url, admin_token_source(token, secret_file)), interval=interval).run()
 

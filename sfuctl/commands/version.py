@@ -6,9 +6,9 @@ import platform
 
 import typer
 
-from server import __version__
-from server.media.worker_bin import MEDIASOUP_VERSION, WorkerBinaryNotFound, find_worker_bin
 from sfuctl.common import print_json
+from sfuctl.server import __version__
+from sfuctl.server.media.worker_bin import MEDIASOUP_VERSION, WorkerBinaryNotFound, find_worker_bin
 
 NAME = "version"
 

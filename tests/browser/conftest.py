@@ -21,8 +21,8 @@ from aiohttp import web
 from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright
 
 import tests.conftest as root_conftest
-from server.http import app as server_app
-from server.http import client
+from sfuctl.server.http import app as server_app
+from sfuctl.server.http import client
 
 ROOT = Path(__file__).resolve().parents[2]
 WEB = ROOT / "web"

@@ -11,8 +11,8 @@ import json
 from playwright.async_api import async_playwright
 
 import tests.conftest as root_conftest
-from server.http import app as server_app
-from server.http import client
+from sfuctl.server.http import app as server_app
+from sfuctl.server.http import client
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, ROOT
 
 OUT = ROOT / "docs" / "screenshots"

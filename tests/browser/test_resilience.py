@@ -9,7 +9,7 @@ import pytest
 from aiohttp import WSCloseCode
 
 import tests.conftest as root_conftest
-from server.http import keys
+from sfuctl.server.http import keys
 from tests.browser.conftest import OpenCall
 from tests.conftest import RunningServer, process_exists
 

@@ -13,13 +13,13 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from server.auth import verify_token
-from server.config import ServerConfig
-from server.config_file import ConfigError, load_file
 from sfuctl.cli import app
 from sfuctl.commands import serve as serve_command
 from sfuctl.common import parse_duration
 from sfuctl.logs import JsonFormatter
+from sfuctl.server.auth import verify_token
+from sfuctl.server.config import ServerConfig
+from sfuctl.server.config_file import ConfigError, load_file
 from tests.conftest import TEST_SECRET, free_port
 
 NO_SECRET_ENV: dict[str, str | None] = {"SFUCTL_SECRET": None, "SFUCTL_SECRET_FILE": "/nonexistent/secret"}

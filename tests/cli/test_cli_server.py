@@ -12,9 +12,9 @@ from typing import Any
 
 from typer.testing import CliRunner
 
-from server.auth import verify_token
-from server.http import keys
 from sfuctl.cli import app
+from sfuctl.server.auth import verify_token
+from sfuctl.server.http import keys
 from tests.conftest import TEST_SECRET, RunningServer
 from tests.signaling_client import SignalingClient
 

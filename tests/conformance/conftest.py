@@ -24,14 +24,14 @@ from typing import Any
 import flatbuffers
 import pytest
 
-from server.media.emitter import EventEmitter
-from server.media.entity import Entity
-from server.media.fbs.Message.Body import Body as MessageBody
-from server.media.fbs.Message.Message import MessageT
-from server.media.fbs.Notification.Notification import NotificationT
-from server.media.router import Router
-from server.media.webrtc_transport import WebRtcTransport
-from server.media.worker import Worker
+from sfuctl.server.media.emitter import EventEmitter
+from sfuctl.server.media.entity import Entity
+from sfuctl.server.media.fbs.Message.Body import Body as MessageBody
+from sfuctl.server.media.fbs.Message.Message import MessageT
+from sfuctl.server.media.fbs.Notification.Notification import NotificationT
+from sfuctl.server.media.router import Router
+from sfuctl.server.media.webrtc_transport import WebRtcTransport
+from sfuctl.server.media.worker import Worker
 
 LOOPBACK = "127.0.0.1"
 UDP_LOOPBACK: dict[str, Any] = {"protocol": "udp", "ip": LOOPBACK}

@@ -10,16 +10,16 @@ from typing import Any
 
 import pytest
 
-from server.media.active_speaker_observer import ActiveSpeakerObserver
-from server.media.errors import InvalidStateError, NotFoundError
-from server.media.fbs.ActiveSpeakerObserver.DominantSpeakerNotification import (
+from sfuctl.server.media.active_speaker_observer import ActiveSpeakerObserver
+from sfuctl.server.media.errors import InvalidStateError, NotFoundError
+from sfuctl.server.media.fbs.ActiveSpeakerObserver.DominantSpeakerNotification import (
     DominantSpeakerNotificationT,
 )
-from server.media.fbs.Notification.Body import Body as NotificationBody
-from server.media.fbs.Notification.Event import Event
-from server.media.producer import Producer
-from server.media.router import Router
-from server.media.worker import Worker
+from sfuctl.server.media.fbs.Notification.Body import Body as NotificationBody
+from sfuctl.server.media.fbs.Notification.Event import Event
+from sfuctl.server.media.producer import Producer
+from sfuctl.server.media.router import Router
+from sfuctl.server.media.worker import Worker
 from tests.conformance.conftest import Recorder, inject_notification, wait_event
 
 OPUS_CODECS: list[dict[str, Any]] = [

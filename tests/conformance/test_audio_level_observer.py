@@ -10,14 +10,14 @@ from typing import Any
 
 import pytest
 
-from server.media.audio_level_observer import AudioLevelObserver
-from server.media.errors import InvalidStateError, NotFoundError
-from server.media.fbs.AudioLevelObserver.Volume import VolumeT
-from server.media.fbs.AudioLevelObserver.VolumesNotification import VolumesNotificationT
-from server.media.fbs.Notification.Body import Body as NotificationBody
-from server.media.fbs.Notification.Event import Event
-from server.media.router import Router
-from server.media.worker import Worker
+from sfuctl.server.media.audio_level_observer import AudioLevelObserver
+from sfuctl.server.media.errors import InvalidStateError, NotFoundError
+from sfuctl.server.media.fbs.AudioLevelObserver.Volume import VolumeT
+from sfuctl.server.media.fbs.AudioLevelObserver.VolumesNotification import VolumesNotificationT
+from sfuctl.server.media.fbs.Notification.Body import Body as NotificationBody
+from sfuctl.server.media.fbs.Notification.Event import Event
+from sfuctl.server.media.router import Router
+from sfuctl.server.media.worker import Worker
 from tests.conformance.conftest import Recorder, inject_notification, wait_event
 from tests.conformance.test_active_speaker_observer import OPUS_CODECS, audio_producer
 

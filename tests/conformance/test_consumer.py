@@ -52,16 +52,16 @@ from typing import Any
 
 import pytest
 
-from server.media.consumer import Consumer
-from server.media.errors import InvalidStateError, NotFoundError, UnsupportedError
-from server.media.fbs.Consumer.ConsumerScore import ConsumerScoreT
-from server.media.fbs.Consumer.ScoreNotification import ScoreNotificationT
-from server.media.fbs.Notification.Body import Body as NotificationBody
-from server.media.fbs.Notification.Event import Event
-from server.media.producer import Producer
-from server.media.router import Router
-from server.media.webrtc_transport import WebRtcTransport
-from server.media.worker import Worker
+from sfuctl.server.media.consumer import Consumer
+from sfuctl.server.media.errors import InvalidStateError, NotFoundError, UnsupportedError
+from sfuctl.server.media.fbs.Consumer.ConsumerScore import ConsumerScoreT
+from sfuctl.server.media.fbs.Consumer.ScoreNotification import ScoreNotificationT
+from sfuctl.server.media.fbs.Notification.Body import Body as NotificationBody
+from sfuctl.server.media.fbs.Notification.Event import Event
+from sfuctl.server.media.producer import Producer
+from sfuctl.server.media.router import Router
+from sfuctl.server.media.webrtc_transport import WebRtcTransport
+from sfuctl.server.media.worker import Worker
 from tests.conformance.conftest import (
     EVENT_TIMEOUT,
     UDP_LOOPBACK,

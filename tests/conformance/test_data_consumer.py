@@ -14,15 +14,15 @@ from typing import Any
 
 import pytest
 
-from server.media.data_producer import DataProducer
-from server.media.errors import InvalidStateError, NotFoundError
-from server.media.fbs.DataConsumer.BufferedAmountLowNotification import BufferedAmountLowNotificationT
-from server.media.fbs.DataConsumer.MessageNotification import MessageNotificationT
-from server.media.fbs.Notification.Body import Body as NotificationBody
-from server.media.fbs.Notification.Event import Event
-from server.media.router import Router
-from server.media.webrtc_transport import WebRtcTransport
-from server.media.worker import Worker
+from sfuctl.server.media.data_producer import DataProducer
+from sfuctl.server.media.errors import InvalidStateError, NotFoundError
+from sfuctl.server.media.fbs.DataConsumer.BufferedAmountLowNotification import BufferedAmountLowNotificationT
+from sfuctl.server.media.fbs.DataConsumer.MessageNotification import MessageNotificationT
+from sfuctl.server.media.fbs.Notification.Body import Body as NotificationBody
+from sfuctl.server.media.fbs.Notification.Event import Event
+from sfuctl.server.media.router import Router
+from sfuctl.server.media.webrtc_transport import WebRtcTransport
+from sfuctl.server.media.worker import Worker
 from tests.conformance.conftest import inject_notification
 
 LISTEN_INFOS = [{"protocol": "udp", "ip": "127.0.0.1"}]

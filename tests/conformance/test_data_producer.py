@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
-from server.media.data_producer import DataProducer
-from server.media.errors import InvalidStateError
-from server.media.router import Router
-from server.media.webrtc_transport import WebRtcTransport
-from server.media.worker import Worker
+from sfuctl.server.media.data_producer import DataProducer
+from sfuctl.server.media.errors import InvalidStateError
+from sfuctl.server.media.router import Router
+from sfuctl.server.media.webrtc_transport import WebRtcTransport
+from sfuctl.server.media.worker import Worker
 
 LISTEN_INFOS = [{"protocol": "udp", "ip": "127.0.0.1"}]
 

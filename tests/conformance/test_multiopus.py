@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 
-from server.media.errors import MediaError, UnsupportedError
-from server.media.producer import Producer
-from server.media.router import Router
-from server.media.webrtc_transport import WebRtcTransport
+from sfuctl.server.media.errors import MediaError, UnsupportedError
+from sfuctl.server.media.producer import Producer
+from sfuctl.server.media.router import Router
+from sfuctl.server.media.webrtc_transport import WebRtcTransport
 
 MULTIOPUS_PARAMETERS: dict[str, Any] = {
     "channel_mapping": "0,4,1,2,3,5",

@@ -14,10 +14,14 @@ from typing import Any
 
 import pytest
 
-from server.media.errors import InvalidStateError, MediaError
-from server.media.plain_transport import PlainTransport, srtp_crypto_suite_to_fbs, srtp_parameters_to_fbs
-from server.media.router import Router
-from server.media.worker import Worker
+from sfuctl.server.media.errors import InvalidStateError, MediaError
+from sfuctl.server.media.plain_transport import (
+    PlainTransport,
+    srtp_crypto_suite_to_fbs,
+    srtp_parameters_to_fbs,
+)
+from sfuctl.server.media.router import Router
+from sfuctl.server.media.worker import Worker
 from tests.conftest import free_port
 
 MEDIA_CODECS: list[dict[str, Any]] = [

@@ -37,14 +37,14 @@ from typing import Any
 
 import pytest
 
-from server.media.errors import InvalidStateError, MediaError, UnsupportedError
-from server.media.fbs.Notification.Body import Body as NotificationBody
-from server.media.fbs.Notification.Event import Event
-from server.media.fbs.Producer.Score import ScoreT
-from server.media.fbs.Producer.ScoreNotification import ScoreNotificationT
-from server.media.producer import Producer
-from server.media.router import Router
-from server.media.webrtc_transport import WebRtcTransport
+from sfuctl.server.media.errors import InvalidStateError, MediaError, UnsupportedError
+from sfuctl.server.media.fbs.Notification.Body import Body as NotificationBody
+from sfuctl.server.media.fbs.Notification.Event import Event
+from sfuctl.server.media.fbs.Producer.Score import ScoreT
+from sfuctl.server.media.fbs.Producer.ScoreNotification import ScoreNotificationT
+from sfuctl.server.media.producer import Producer
+from sfuctl.server.media.router import Router
+from sfuctl.server.media.webrtc_transport import WebRtcTransport
 from tests.conformance.conftest import Recorder, inject_notification, wait_event
 
 MEDIA_CODECS: list[dict[str, Any]] = [

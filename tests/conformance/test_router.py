@@ -22,9 +22,9 @@ from typing import Any
 
 import pytest
 
-from server.media.errors import InvalidStateError, UnsupportedError
-from server.media.router import Router
-from server.media.worker import Worker
+from sfuctl.server.media.errors import InvalidStateError, UnsupportedError
+from sfuctl.server.media.router import Router
+from sfuctl.server.media.worker import Worker
 from tests.conformance.conftest import Recorder, wait_event
 
 MEDIA_CODECS: list[dict[str, Any]] = [

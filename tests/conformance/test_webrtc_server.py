@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from server.media.errors import InvalidStateError, MediaError
-from server.media.webrtc_server import WebRtcServer
-from server.media.worker import Worker, WorkerSettings
+from sfuctl.server.media.errors import InvalidStateError, MediaError
+from sfuctl.server.media.webrtc_server import WebRtcServer
+from sfuctl.server.media.worker import Worker, WorkerSettings
 from tests.conftest import free_port
 
 

@@ -43,21 +43,21 @@ from typing import Any
 
 import pytest
 
-from server.media.errors import InvalidStateError, MediaError
-from server.media.fbs.Notification.Body import Body as NotificationBody
-from server.media.fbs.Notification.Event import Event
-from server.media.fbs.Transport.Protocol import Protocol
-from server.media.fbs.Transport.Tuple import TupleT
-from server.media.fbs.WebRtcTransport.DtlsState import DtlsState
-from server.media.fbs.WebRtcTransport.DtlsStateChangeNotification import DtlsStateChangeNotificationT
-from server.media.fbs.WebRtcTransport.IceSelectedTupleChangeNotification import (
+from sfuctl.server.media.errors import InvalidStateError, MediaError
+from sfuctl.server.media.fbs.Notification.Body import Body as NotificationBody
+from sfuctl.server.media.fbs.Notification.Event import Event
+from sfuctl.server.media.fbs.Transport.Protocol import Protocol
+from sfuctl.server.media.fbs.Transport.Tuple import TupleT
+from sfuctl.server.media.fbs.WebRtcTransport.DtlsState import DtlsState
+from sfuctl.server.media.fbs.WebRtcTransport.DtlsStateChangeNotification import DtlsStateChangeNotificationT
+from sfuctl.server.media.fbs.WebRtcTransport.IceSelectedTupleChangeNotification import (
     IceSelectedTupleChangeNotificationT,
 )
-from server.media.fbs.WebRtcTransport.IceState import IceState
-from server.media.fbs.WebRtcTransport.IceStateChangeNotification import IceStateChangeNotificationT
-from server.media.router import Router
-from server.media.webrtc_transport import WebRtcTransport
-from server.media.worker import Worker
+from sfuctl.server.media.fbs.WebRtcTransport.IceState import IceState
+from sfuctl.server.media.fbs.WebRtcTransport.IceStateChangeNotification import IceStateChangeNotificationT
+from sfuctl.server.media.router import Router
+from sfuctl.server.media.webrtc_transport import WebRtcTransport
+from sfuctl.server.media.worker import Worker
 from tests.conformance.conftest import (
     LOOPBACK,
     Recorder,

@@ -38,9 +38,9 @@ from pathlib import Path
 
 import pytest
 
-from server.media.errors import InvalidStateError
-from server.media.worker import EXIT_WRONG_SETTINGS, Worker, WorkerSettings, WorkerStartError
-from server.media.worker_bin import find_worker_bin
+from sfuctl.server.media.errors import InvalidStateError
+from sfuctl.server.media.worker import EXIT_WRONG_SETTINGS, Worker, WorkerSettings, WorkerStartError
+from sfuctl.server.media.worker_bin import find_worker_bin
 from tests.conformance.conftest import EVENT_TIMEOUT, Recorder
 from tests.conftest import process_exists
 

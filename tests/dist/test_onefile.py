@@ -25,8 +25,8 @@ import aiohttp
 import psutil
 import pytest
 
-from server import __version__
-from server.auth import mint_token
+from sfuctl.server import __version__
+from sfuctl.server.auth import mint_token
 from tests.conftest import free_port, process_exists
 from tests.media_client import MovingVideoTrack, loopback_ice, receive_frames
 from tests.signaling_client import Peer
@@ -203,7 +203,7 @@ async def test_serve_publish_consume_and_stop(
     # The worker and the libraries a bare Debian host lacks come from the extracted bundle.
     (bundle,) = bundle_dirs(install_dir)
     worker = worker_pids[0]
-    assert os.readlink(f"/proc/{worker}/exe") == str(bundle / "server/media/bin/mediasoup-worker")
+    assert os.readlink(f"/proc/{worker}/exe") == str(bundle / "sfuctl/server/media/bin/mediasoup-worker")
     libraries = mapped_libraries(worker)
     for name in ("libuv.so.1", "libsrtp2.so.1", "libabsl_strings.so.20220623", "libssl.so.3"):
         assert libraries[name] == str(bundle / name), libraries

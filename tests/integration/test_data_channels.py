@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from server.media.data_producer import DataProducer
-from server.media.router import Router
-from server.media.webrtc_transport import WebRtcTransport
-from server.media.worker import Worker
+from sfuctl.server.media.data_producer import DataProducer
+from sfuctl.server.media.router import Router
+from sfuctl.server.media.webrtc_transport import WebRtcTransport
+from sfuctl.server.media.worker import Worker
 from tests.media_client import LISTEN_INFOS, MEDIA_CODECS, MediaClient, loopback_ice, transport_options
 
 TIMEOUT = 20.0

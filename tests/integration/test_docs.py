@@ -17,7 +17,7 @@ import pytest
 from jsonschema import Draft7Validator  # type: ignore[import-untyped]
 from openapi_spec_validator import validate as validate_openapi
 
-from server.signaling import protocol
+from sfuctl.server.signaling import protocol
 from tests.conftest import RunningServer
 
 pytestmark = pytest.mark.worker
@@ -105,7 +105,7 @@ async def test_openapi_is_valid_3_1(server: RunningServer, http: aiohttp.ClientS
 async def test_openapi_health_schema_matches_the_live_answer(
     server: RunningServer, http: aiohttp.ClientSession
 ) -> None:
-    from server.http.models import Health
+    from sfuctl.server.http.models import Health
 
     Health.model_validate(await get_json(http, server.url + "/health"))
 

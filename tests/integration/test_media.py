@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from server.media.router import Router
-from server.media.worker import Worker
+from sfuctl.server.media.router import Router
+from sfuctl.server.media.worker import Worker
 from tests.media_client import (
     MEDIA_CODECS,
     MediaClient,

@@ -6,8 +6,8 @@ import asyncio
 import os
 import signal
 
-from server.media.pool import WorkerPool
-from server.media.worker import Worker
+from sfuctl.server.media.pool import WorkerPool
+from sfuctl.server.media.worker import Worker
 from tests.conftest import process_exists
 
 

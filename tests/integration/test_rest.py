@@ -9,8 +9,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from server.auth import verify_token
-from server.http import keys, models
+from sfuctl.server.auth import verify_token
+from sfuctl.server.http import keys, models
 from tests.conftest import TEST_SECRET, RunningServer, start_server
 
 pytestmark = pytest.mark.worker

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from server.http import keys
+from sfuctl.server.http import keys
 from tests.conftest import RunningServer
 from tests.media_client import MovingVideoTrack, ToneAudioTrack, loopback_ice, receive_frames
 from tests.signaling_client import Peer

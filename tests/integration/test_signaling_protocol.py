@@ -11,9 +11,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from server.http import keys
-from server.limits import Limits
-from server.signaling import protocol
+from sfuctl.server.http import keys
+from sfuctl.server.limits import Limits
+from sfuctl.server.signaling import protocol
 from tests.conftest import RunningServer, start_server
 from tests.media_client import MovingVideoTrack, loopback_ice
 from tests.signaling_client import Peer, RequestFailed, SignalingClient

@@ -9,9 +9,9 @@ import signal
 
 import pytest
 
-from server.media.errors import InvalidStateError, RequestTimeoutError, WorkerDiedError
-from server.media.fbs.Request.Method import Method
-from server.media.worker import Worker, WorkerSettings, WorkerStartError
+from sfuctl.server.media.errors import InvalidStateError, RequestTimeoutError, WorkerDiedError
+from sfuctl.server.media.fbs.Request.Method import Method
+from sfuctl.server.media.worker import Worker, WorkerSettings, WorkerStartError
 from tests.conftest import process_exists
 
 

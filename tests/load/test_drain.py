@@ -10,11 +10,11 @@ import subprocess
 import aiohttp
 import pytest
 
-from server.auth import mint_token
-from server.drain import drain
-from server.http import keys
-from server.limits import Limits
 from sfuctl.bench.peer import SignalingPeer
+from sfuctl.server.auth import mint_token
+from sfuctl.server.drain import drain
+from sfuctl.server.http import keys
+from sfuctl.server.limits import Limits
 from tests.conftest import TEST_SECRET, free_port, process_exists, start_server
 from tests.integration.test_serve import SFUCTL, wait_for_health
 

@@ -12,9 +12,9 @@ import struct
 import aiohttp
 import orjson
 
-from server.http import keys
-from server.limits import Limits
 from sfuctl.bench.peer import SignalingPeer
+from sfuctl.server.http import keys
+from sfuctl.server.limits import Limits
 from tests.conftest import RunningServer, start_server
 from tests.load.helpers import eventually, session_group
 

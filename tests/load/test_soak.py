@@ -9,8 +9,8 @@ import itertools
 import aiohttp
 import psutil
 
-from server.http import keys
-from server.limits import Limits
+from sfuctl.server.http import keys
+from sfuctl.server.limits import Limits
 from tests.conftest import start_server
 from tests.load.helpers import eventually, session_group
 

@@ -10,22 +10,22 @@ from rich.console import Console
 from textual.pilot import Pilot
 from textual.widgets import Label, Static
 
-from server.config import ServerConfig
-from server.http import keys
-from server.http.app import create_app
-from server.http.models import Health
-from server.media.pool import WorkerPool
 from sfuctl.api import admin_token_source
 from sfuctl.common import CliError, ExitCode
+from sfuctl.server.config import ServerConfig
+from sfuctl.server.http import keys
+from sfuctl.server.http.app import create_app
+from sfuctl.server.http.models import Health
+from sfuctl.server.media.pool import WorkerPool
+from sfuctl.tui.app import Dashboard
+from sfuctl.tui.data import ApiSource, Snapshot
+from sfuctl.tui.widgets.confirm import ConfirmScreen
+from sfuctl.tui.widgets.detail import RoomDetailView
+from sfuctl.tui.widgets.rooms import RoomsTable
+from sfuctl.tui.widgets.status import ConnectionBanner
+from sfuctl.tui.widgets.workers import WorkersTable
 from tests.conftest import RunningServer, start_server
 from tests.signaling_client import SignalingClient
-from tui.app import Dashboard
-from tui.data import ApiSource, Snapshot
-from tui.widgets.confirm import ConfirmScreen
-from tui.widgets.detail import RoomDetailView
-from tui.widgets.rooms import RoomsTable
-from tui.widgets.status import ConnectionBanner
-from tui.widgets.workers import WorkersTable
 
 SIZE = (150, 45)
 

@@ -6,7 +6,7 @@ import struct
 
 import pytest
 
-from server.media.channel import FrameDecoder
+from sfuctl.server.media.channel import FrameDecoder
 
 
 def frame(payload: bytes) -> bytes:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from server.media.h264_profile_level_id import (
+from sfuctl.server.media.h264_profile_level_id import (
     DEFAULT_PROFILE_LEVEL_ID,
     Level,
     Profile,

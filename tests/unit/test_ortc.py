@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from server.media import ortc
-from server.media.errors import UnsupportedError
-from server.media.rtp_types import RouterRtpCodecCapability, RtpCapabilities, RtpParameters
-from server.media.supported_rtp_capabilities import (
+from sfuctl.server.media import ortc
+from sfuctl.server.media.errors import UnsupportedError
+from sfuctl.server.media.rtp_types import RouterRtpCodecCapability, RtpCapabilities, RtpParameters
+from sfuctl.server.media.supported_rtp_capabilities import (
     URI_ABS_CAPTURE_TIME,
     URI_ABS_SEND_TIME,
     URI_DEPENDENCY_DESCRIPTOR,

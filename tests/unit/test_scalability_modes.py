@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from server.media.scalability_modes import ScalabilityMode, parse_scalability_mode
+from sfuctl.server.media.scalability_modes import ScalabilityMode, parse_scalability_mode
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from server.media.supported_rtp_capabilities import (
+from sfuctl.server.media.supported_rtp_capabilities import (
     URI_DEPENDENCY_DESCRIPTOR,
     URI_TRANSPORT_WIDE_CC,
     supported_rtp_capabilities,

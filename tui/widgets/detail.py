@@ -8,7 +8,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from sfuctl.common import human_bitrate
-from tui.data import RoomRow
+from sfuctl.tui.data import RoomRow
 
 SPEAKING_BPS = 8_000
 """An audio producer's peer sending above this is shown as (probably) speaking."""

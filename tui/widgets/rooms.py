@@ -8,7 +8,7 @@ from textual.binding import Binding
 from textual.widgets import DataTable
 
 from sfuctl.common import human_bitrate
-from tui.data import RoomRow
+from sfuctl.tui.data import RoomRow
 
 COLUMNS: list[tuple[str, str, Callable[[RoomRow], object]]] = [
     ("room", "room", lambda r: r.room_id),

@@ -6,8 +6,8 @@ from datetime import datetime
 
 from textual.widgets import Static
 
-from server.http.models import Health
 from sfuctl.common import human_duration
+from sfuctl.server.http.models import Health
 
 STATUS_STYLE = {"ok": "bold green", "degraded": "bold yellow", "draining": "bold yellow"}
 

@@ -6,9 +6,9 @@ import time
 
 from textual.widgets import DataTable
 
-from server.http.models import Health
 from sfuctl.common import human_kib
-from tui.data import CpuTracker
+from sfuctl.server.http.models import Health
+from sfuctl.tui.data import CpuTracker
 
 
 class WorkersTable(DataTable[str]):
