@@ -11,9 +11,10 @@ import asyncio
 import contextlib
 import logging
 
-from aiohttp import WSCloseCode, web
+from aiohttp import WSCloseCode
 
-from sfuctl.server.http import keys
+from sfuctl.server.signaling.connection import SignalingService
+from sfuctl.server.signaling.registry import RoomRegistry
 
 log = logging.getLogger("sfuctl.server")
 
@@ -21,10 +22,10 @@ CLOSE_TIMEOUT = 2.0
 POLL_SECONDS = 0.05
 
 
-async def drain(app: web.Application, deadline: float, skip: asyncio.Event | None = None) -> None:
+async def drain(
+    service: SignalingService, registry: RoomRegistry, deadline: float, skip: asyncio.Event | None = None
+) -> None:
     """Return when every peer has left, ``deadline`` seconds have passed, or ``skip`` is set."""
-    service = app[keys.SIGNALING]
-    registry = app[keys.REGISTRY]
     service.draining = True  # upgrades answer 503, /health says "draining", join-room is refused
     rooms = [room for room in registry.all() if not room.closed]
     peers = sum(len(room.peers) for room in rooms)

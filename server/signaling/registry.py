@@ -44,6 +44,8 @@ class RoomRegistry(Protocol):
 
     def close(self, room_id: str, reason: str) -> bool: ...
 
+    def close_all(self, reason: str) -> None: ...
+
 
 class LocalRoomRegistry:
     """Rooms of this process, each with a Router on the worker the placement picks."""

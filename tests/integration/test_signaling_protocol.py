@@ -11,7 +11,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sfuctl.server.http import keys
 from sfuctl.server.limits import Limits
 from sfuctl.server.signaling import protocol
 from tests.conftest import RunningServer, start_server
@@ -273,7 +272,7 @@ async def test_limits() -> None:
         for c in (second, third):
             await c.close()
     finally:
-        await running.runner.cleanup()
+        await running.stop()
 
 
 async def test_same_user_reconnecting_replaces_the_old_connection(server: RunningServer) -> None:
@@ -281,7 +280,7 @@ async def test_same_user_reconnecting_replaces_the_old_connection(server: Runnin
     watcher = await joined(server, "r", "watcher")
     second = await joined(server, "r", "same")
     assert await first.wait_closed() == 4001
-    room = server.app[keys.REGISTRY].get("r")
+    room = server.sfu.registry.get("r")
     assert room is not None and set(room.peers) == {"same", "watcher"}
     assert (await second.request("create-transport", {"direction": "recv"}))["id"]
     await watcher.wait_event("peer-left", lambda d: d["userId"] == "same")
@@ -297,7 +296,7 @@ async def test_worker_killed_mid_session_closes_its_rooms_and_service_recovers()
     try:
         client = await joined(running, "doomed", "u1")
         await client.request("create-transport", {"direction": "recv"})
-        pool = running.app[keys.POOL]
+        pool = running.sfu.pool
         victim = pool.workers[0]
         os.kill(victim.pid, signal.SIGKILL)
         assert (await client.wait_event("room-closed"))["reason"] == "worker-died"
@@ -316,4 +315,4 @@ async def test_worker_killed_mid_session_closes_its_rooms_and_service_recovers()
         await again.close()
         await client.close()
     finally:
-        await running.runner.cleanup()
+        await running.stop()

@@ -12,8 +12,6 @@ import pytest
 
 from sfuctl.bench.peer import SignalingPeer
 from sfuctl.server.auth import mint_token
-from sfuctl.server.drain import drain
-from sfuctl.server.http import keys
 from sfuctl.server.limits import Limits
 from tests.conftest import TEST_SECRET, free_port, process_exists, start_server
 from tests.integration.test_serve import SFUCTL, wait_for_health
@@ -72,7 +70,7 @@ async def test_drain_disconnects_peers_still_there_at_the_deadline() -> None:
             await stubborn.join()
             idle = SignalingPeer(http)  # connected, not joined: join-room is refused while draining
             await idle.connect(running.ws_url, running.token("r2", "idle"))
-            draining = asyncio.get_running_loop().create_task(drain(running.app, deadline=0.5))
+            draining = asyncio.get_running_loop().create_task(running.sfu.drain(deadline=0.5))
             assert (await stubborn.wait_event("room-closed"))["reason"] == "shutdown"
             with pytest.raises(Exception, match="not_joined"):
                 await idle.join()
@@ -80,7 +78,7 @@ async def test_drain_disconnects_peers_still_there_at_the_deadline() -> None:
             assert stubborn.ws is not None and idle.ws is not None
             await asyncio.wait_for(stubborn._reader, 5)  # type: ignore[arg-type]
             assert stubborn.close_code == aiohttp.WSCloseCode.GOING_AWAY
-            assert not running.app[keys.REGISTRY].rooms
-            assert not running.app[keys.SIGNALING].connections
+            assert not running.sfu.registry.all()
+            assert not running.sfu.signaling.connections
     finally:
-        await running.runner.cleanup()
+        await running.stop()
