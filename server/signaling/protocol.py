@@ -133,13 +133,14 @@ REQUESTS: dict[str, type[Model]] = {
 
 
 class RequestFrame(BaseModel):
-    """Client -> server. ``data`` is validated separately, by the model of ``type``."""
+    """Client -> server. ``data`` is checked apart (an object, then the model of ``type``), so
+    that a bad ``data`` still gets a response to ``requestId``."""
 
     model_config = ConfigDict(extra="forbid")
 
     type: Annotated[str, Field(min_length=1, max_length=64)]
     requestId: Annotated[str, Field(min_length=1, max_length=128)]
-    data: dict[str, Any] = Field(default_factory=dict)
+    data: Any = Field(default_factory=dict)
 
 
 class ErrorBody(BaseModel):

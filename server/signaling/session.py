@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
+import orjson
 from pydantic import ValidationError
 
 from sfuctl.server.limits import Limits
@@ -41,6 +42,10 @@ def validation_message(error: ValidationError) -> str:
 
 
 Handler = Callable[[Any], Awaitable[dict[str, Any]]]
+
+
+class Closable(Protocol):
+    def close(self) -> None: ...
 
 
 class Session:
@@ -135,6 +140,20 @@ class Session:
         if current >= limit:
             raise fail(p.ErrorCode.LIMIT_EXCEEDED, f"at most {limit} {what} per peer")
 
+    def _check_app_data(self, app_data: dict[str, Any]) -> None:
+        """appData is echoed to every peer of the room: its size is bounded before anything is made."""
+        size = len(orjson.dumps(app_data))
+        if size > self.limits.max_app_data_bytes:
+            raise fail(
+                p.ErrorCode.BAD_REQUEST, f"appData is {size} bytes; at most {self.limits.max_app_data_bytes}"
+            )
+
+    def _still_joined(self, created: Closable) -> None:
+        """After an await: a peer that left (or was dropped) meanwhile does not keep what it made."""
+        if self.peer.room is None or self.peer.closed:
+            created.close()
+            raise fail(p.ErrorCode.NOT_JOINED, "left the room")
+
     # -- handlers ------------------------------------------------------------------------------
 
     async def join_room(self, _: p.JoinRoom) -> dict[str, Any]:
@@ -165,11 +184,15 @@ class Session:
         }
 
     async def leave_room(self, _: p.LeaveRoom | None = None) -> dict[str, Any]:
-        """Close all the peer's objects and tell the others. Safe to call more than once."""
+        self.leave()
+        return {}
+
+    def leave(self) -> None:
+        """Close all the peer's objects and tell the others, at once. Safe to call more than once."""
         peer = self.peer
         room = peer.room
         if room is None:
-            return {}
+            return
         peer.close_media()  # each producer's close tells the others 'producer-closed' (see produce)
         peer.room = None
         if room.peers.get(peer.user_id) is peer:
@@ -177,7 +200,6 @@ class Session:
         room.broadcast("peer-left", {"userId": peer.user_id})
         log.info("leave [room:%s user:%s peers:%s]", room.id, peer.user_id, len(room.peers))
         self.registry.release(room)
-        return {}
 
     async def create_transport(self, req: p.CreateTransport) -> dict[str, Any]:
         self._need("publish" if req.direction == "send" else "subscribe")
@@ -188,9 +210,7 @@ class Session:
         transport = await router.create_webrtc_transport(
             **where, enable_sctp=req.sctp, app_data={"direction": req.direction}
         )
-        if self.peer.room is None:  # left meanwhile
-            transport.close()
-            raise fail(p.ErrorCode.NOT_JOINED, "left the room")
+        self._still_joined(transport)
         self.peer.transports[transport.id] = transport
         transport.on("@close", lambda: self.peer.transports.pop(transport.id, None))
         result: dict[str, Any] = {
@@ -216,7 +236,9 @@ class Session:
         if transport.app_data.get("direction") != "send":
             raise fail(p.ErrorCode.BAD_REQUEST, "produce needs a send transport")
         self._check_limit(len(self.peer.producers), self.limits.max_producers_per_peer, "producers")
+        self._check_app_data(req.appData)
         producer = await transport.produce(req.kind, req.rtpParameters, app_data=req.appData)
+        self._still_joined(producer)
         peer, room = self.peer, self.room
         peer.producers[producer.id] = producer
 
@@ -246,6 +268,7 @@ class Session:
         self._check_limit(len(self.peer.consumers), self.limits.max_consumers_per_peer, "consumers")
         # Incompatible capabilities raise UnsupportedError, answered as cannot_consume by handle().
         consumer = await transport.consume(req.producerId, req.rtpCapabilities, paused=True)
+        self._still_joined(consumer)
         peer = self.peer
         peer.consumers[consumer.id] = consumer
         consumer.on("@close", lambda: peer.consumers.pop(consumer.id, None))
@@ -311,9 +334,11 @@ class Session:
         self._check_limit(
             len(self.peer.data_producers), self.limits.max_data_producers_per_peer, "data producers"
         )
+        self._check_app_data(req.appData)
         data_producer = await transport.produce_data(
             req.sctpStreamParameters, label=req.label, protocol=req.protocol, app_data=req.appData
         )
+        self._still_joined(data_producer)
         peer, room = self.peer, self.room
         peer.data_producers[data_producer.id] = data_producer
         data_producer.on("@close", lambda: peer.data_producers.pop(data_producer.id, None))
@@ -337,6 +362,7 @@ class Session:
             len(self.peer.data_consumers), self.limits.max_data_consumers_per_peer, "data consumers"
         )
         data_consumer = await transport.consume_data(req.dataProducerId)
+        self._still_joined(data_consumer)
         peer = self.peer
         peer.data_consumers[data_consumer.id] = data_consumer
         for event in ("@close", "transportclose", "dataproducerclose"):

@@ -18,8 +18,7 @@ pytestmark = [pytest.mark.worker, pytest.mark.timeout(150)]
 async def stop(running: RunningServer) -> None:
     """Go away as a stopping server does: 1001 to every WebSocket, then close rooms and workers."""
     pids = [w.pid for w in running.sfu.pool.workers]
-    connections = list(running.sfu.signaling.connections.values())
-    await asyncio.gather(*(ws.close(code=WSCloseCode.GOING_AWAY, message=b"shutdown") for ws in connections))
+    await running.sfu.signaling.drop_all(WSCloseCode.GOING_AWAY, b"shutdown")
     await running.stop()
     assert not any(process_exists(pid) for pid in pids)
 

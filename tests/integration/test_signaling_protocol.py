@@ -15,7 +15,7 @@ from sfuctl.server.limits import Limits
 from sfuctl.server.signaling import protocol
 from tests.conftest import RunningServer, start_server
 from tests.media_client import MovingVideoTrack, loopback_ice
-from tests.signaling_client import Peer, RequestFailed, SignalingClient
+from tests.signaling_client import Peer, RequestError, SignalingClient
 
 
 async def joined(server: RunningServer, room: str, user: str, **grants: bool) -> SignalingClient:
@@ -28,7 +28,7 @@ async def joined(server: RunningServer, room: str, user: str, **grants: bool) ->
 async def expect_error(
     client: SignalingClient, request_type: str, data: dict[str, object], code: str
 ) -> None:
-    with pytest.raises(RequestFailed) as info:
+    with pytest.raises(RequestError) as info:
         await client.request(request_type, data)
     assert info.value.code == code, info.value
 

@@ -12,7 +12,7 @@ import struct
 import aiohttp
 import orjson
 
-from sfuctl.bench.peer import SignalingPeer
+from sfuctl.client import SignalingClient
 from sfuctl.server.limits import Limits
 from tests.conftest import RunningServer, start_server
 from tests.load.helpers import eventually, session_group
@@ -24,9 +24,9 @@ async def test_worker_killed_under_load_affects_only_its_rooms_which_can_be_rejo
     stop = asyncio.Event()
     try:
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
-            residents: dict[str, SignalingPeer] = {}
+            residents: dict[str, SignalingClient] = {}
             for n in range(4):  # placement is least-loaded: two rooms land on each worker
-                peer = SignalingPeer(http)
+                peer = SignalingClient(http)
                 await peer.connect(running.ws_url, running.token(f"stay-{n}", "resident"))
                 await peer.join()
                 send = await peer.create_transport("send")
@@ -71,7 +71,7 @@ async def test_worker_killed_under_load_affects_only_its_rooms_which_can_be_rejo
 
             await eventually(replaced, what="the dead worker to be replaced")
             for room_id in doomed:  # rejoin: a new router on a live worker, media works again
-                peer = SignalingPeer(http)
+                peer = SignalingClient(http)
                 await peer.connect(running.ws_url, running.token(room_id, "back"))
                 await peer.join()
                 send = await peer.create_transport("send")
@@ -116,7 +116,7 @@ async def test_a_silent_client_is_dropped_by_the_heartbeat_and_its_peer_cleaned_
     registry = running.sfu.registry
     try:
         async with aiohttp.ClientSession() as http:
-            watcher = SignalingPeer(http)
+            watcher = SignalingClient(http)
             await watcher.connect(running.ws_url, running.token("hb", "watcher"))
             await watcher.join()
             ghost = await raw_websocket(running, "hb", "ghost")  # joins, then never answers a ping
@@ -142,7 +142,7 @@ async def test_a_client_whose_tcp_connection_is_reset_is_cleaned_up() -> None:
     registry = running.sfu.registry
     try:
         async with aiohttp.ClientSession() as http:
-            watcher = SignalingPeer(http)
+            watcher = SignalingClient(http)
             await watcher.connect(running.ws_url, running.token("rst", "watcher"))
             await watcher.join()
             ghost = await raw_websocket(running, "rst", "ghost")
