@@ -13,6 +13,15 @@ class Limits:
     """Deepest nesting of a request's ``data`` (mediasoup's own structures need 6)."""
     max_app_data_bytes: int = 8 * 1024
     """Largest ``appData`` of a producer or data producer (as JSON); it is echoed to the room."""
+    max_rooms: int = 1000
+    """Rooms open at once on this server."""
+    max_peers: int = 2000
+    """Peers joined at once on this server, all rooms together."""
+    max_transports: int = 4000
+    """WebRTC transports on this server (each holds a media port of the RTC range)."""
+    logins_per_minute: float = 30.0
+    login_burst: int = 10
+    """POST /login per client address: sustained rate and the burst allowed above it."""
     max_peers_per_room: int = 100
     max_transports_per_peer: int = 4
     max_producers_per_peer: int = 8

@@ -32,7 +32,7 @@ class Sfu:
         self.config = config
         self.pool = WorkerPool(config.workers, config.worker)
         self.registry: RoomRegistry = LocalRoomRegistry(
-            self.pool, grace_seconds=config.limits.room_grace_seconds
+            self.pool, grace_seconds=config.limits.room_grace_seconds, max_rooms=config.limits.max_rooms
         )
         self.metrics = Metrics(self.pool, self.registry)
         self.signaling = SignalingService(

@@ -83,7 +83,7 @@ async def start_server(**overrides: Any) -> RunningServer:
         rtc_listen_ip="127.0.0.1",
         announced_address="127.0.0.1",
         enable_tcp=False,
-        worker=WorkerSettings(log_level="warn"),
+        worker=overrides.pop("worker", WorkerSettings(log_level="warn")),
         **overrides,
     )
     return RunningServer(config, await start(config))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import math
 import secrets
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, TypeVar
@@ -33,6 +34,7 @@ from sfuctl.server.http.models import (
     TransportDetail,
 )
 from sfuctl.server.media.errors import MediaError
+from sfuctl.server.rate import KeyedBuckets
 
 if TYPE_CHECKING:
     from sfuctl.server.media.consumer import Consumer
@@ -59,6 +61,7 @@ STATUS_CODES: dict[int, ErrorCode] = {
     404: ErrorCode.NOT_FOUND,
     405: ErrorCode.METHOD_NOT_ALLOWED,
     413: ErrorCode.PAYLOAD_TOO_LARGE,
+    429: ErrorCode.TOO_MANY_REQUESTS,
     503: ErrorCode.UNAVAILABLE,
 }
 
@@ -66,11 +69,12 @@ STATUS_CODES: dict[int, ErrorCode] = {
 class ApiError(Exception):
     """Raised by handlers and helpers; turned into an ``ErrorResponse`` by the middleware."""
 
-    def __init__(self, status: int, code: ErrorCode, message: str) -> None:
+    def __init__(self, status: int, code: ErrorCode, message: str, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
+        self.retry_after = retry_after
 
 
 # -- plumbing ----------------------------------------------------------------------------------
@@ -106,6 +110,8 @@ def api_error_response(error: ApiError) -> web.Response:
     response = error_response(error.status, error.code, error.message)
     if error.status == 401:
         response.headers["WWW-Authenticate"] = "Bearer"
+    if error.retry_after is not None:
+        response.headers["Retry-After"] = str(max(1, math.ceil(error.retry_after)))
     return response
 
 
@@ -146,6 +152,9 @@ class RestApi:
 
     def __init__(self, sfu: Sfu) -> None:
         self.sfu = sfu
+        limits = sfu.config.limits
+        self.logins = KeyedBuckets(limits.logins_per_minute / 60, limits.login_burst)
+        """Per client address as the socket sees it (behind a proxy: the proxy's, see README)."""
 
     def check_login_allowed(self, request: web.Request) -> None:
         config = self.sfu.config
@@ -160,6 +169,10 @@ class RestApi:
     async def login(self, request: web.Request) -> web.Response:
         """Self-service token: a fresh user id in the named room, may publish and subscribe."""
         self.check_login_allowed(request)
+        bucket = self.logins.bucket(request.remote or "")
+        if not bucket.take():
+            raise ApiError(429, ErrorCode.TOO_MANY_REQUESTS, "too many logins from this address; slow down",
+                           retry_after=bucket.retry_after())  # fmt: skip
         body = await read_body(request, LoginRequest)
         config = self.sfu.config
         user_id = secrets.token_urlsafe(8)

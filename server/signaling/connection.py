@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from sfuctl.server.auth import AuthError, Claims, verify_token
 from sfuctl.server.limits import Limits
+from sfuctl.server.rate import TokenBucket
 from sfuctl.server.signaling import protocol as p
 from sfuctl.server.signaling.json_shape import too_deep
 from sfuctl.server.signaling.outbox import Outbox
@@ -39,25 +40,6 @@ log = logging.getLogger("sfuctl.signaling")
 CLOSE_REPLACED = 4001
 CLOSE_TIMEOUT = 2.0
 """How long a dropped client has to take its close frame before its socket is aborted."""
-
-
-class TokenBucket:
-    """Requests allowed per connection: ``rate`` per second on average, ``burst`` at once."""
-
-    def __init__(self, rate: float, burst: int) -> None:
-        self.rate = rate
-        self.capacity = float(burst)
-        self.tokens = float(burst)
-        self.stamp = time.monotonic()
-
-    def take(self) -> bool:
-        now = time.monotonic()
-        self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
-        self.stamp = now
-        if self.tokens < 1:
-            return False
-        self.tokens -= 1
-        return True
 
 
 @dataclass

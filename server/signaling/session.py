@@ -12,14 +12,24 @@ import orjson
 from pydantic import ValidationError
 
 from sfuctl.server.limits import Limits
-from sfuctl.server.media.errors import InvalidStateError, MediaError, NotFoundError, UnsupportedError
+from sfuctl.server.media.errors import (
+    InvalidStateError,
+    MediaError,
+    NotFoundError,
+    UnsupportedError,
+    WorkerError,
+)
 from sfuctl.server.media.webrtc_transport import WebRtcTransport
 from sfuctl.server.signaling import protocol as p
 from sfuctl.server.signaling.peer import Peer
-from sfuctl.server.signaling.registry import RoomRegistry
+from sfuctl.server.signaling.registry import RoomLimitError, RoomRegistry
 from sfuctl.server.signaling.room import Room
 
 log = logging.getLogger("sfuctl.signaling")
+
+
+PORTS_EXHAUSTED = "no more available ports"
+"""How the worker says that its RTC port range is used up (RTC::PortManager)."""
 
 
 class SignalingError(Exception):
@@ -160,7 +170,14 @@ class Session:
         peer = self.peer
         if peer.joined:
             raise fail(p.ErrorCode.ALREADY_JOINED, "already in the room")
-        room = await self.registry.get_or_create(self.room_id)
+        if sum(len(room.peers) for room in self.registry.all()) >= self.limits.max_peers:
+            raise fail(
+                p.ErrorCode.LIMIT_EXCEEDED, f"this server has its maximum of {self.limits.max_peers} peers"
+            )
+        try:
+            room = await self.registry.get_or_create(self.room_id)
+        except RoomLimitError as error:
+            raise fail(p.ErrorCode.LIMIT_EXCEEDED, str(error)) from None
         if peer.closed:  # the connection went away while the router was being created
             self.registry.release(room)
             raise fail(p.ErrorCode.NOT_JOINED, "connection closed")
@@ -204,12 +221,25 @@ class Session:
     async def create_transport(self, req: p.CreateTransport) -> dict[str, Any]:
         self._need("publish" if req.direction == "send" else "subscribe")
         self._check_limit(len(self.peer.transports), self.limits.max_transports_per_peer, "transports")
+        if sum(len(room.router.transports) for room in self.registry.all()) >= self.limits.max_transports:
+            raise fail(
+                p.ErrorCode.LIMIT_EXCEEDED,
+                f"this server has its maximum of {self.limits.max_transports} transports; try again later",
+            )
         router = self.room.router
         servers = [s for s in router.worker.webrtc_servers.values() if not s.closed]
         where: dict[str, Any] = {"webrtc_server": servers[0]} if servers else self.transport_options
-        transport = await router.create_webrtc_transport(
-            **where, enable_sctp=req.sctp, app_data={"direction": req.direction}
-        )
+        try:
+            transport = await router.create_webrtc_transport(
+                **where, enable_sctp=req.sctp, app_data={"direction": req.direction}
+            )
+        except WorkerError as error:
+            if PORTS_EXHAUSTED in str(error):
+                log.warning("no free media port [room:%s user:%s]", self.room_id, self.peer.user_id)
+                raise fail(
+                    p.ErrorCode.LIMIT_EXCEEDED, "no media port is free on this server; try again later"
+                ) from None
+            raise
         self._still_joined(transport)
         self.peer.transports[transport.id] = transport
         transport.on("@close", lambda: self.peer.transports.pop(transport.id, None))
