@@ -203,12 +203,18 @@ class Connection:
 
     async def _on_text(self, text: str) -> None:
         try:
-            frame = p.RequestFrame.model_validate(orjson.loads(text))
+            raw = orjson.loads(text)
+            frame = p.RequestFrame.model_validate(raw)
         except orjson.JSONDecodeError:
             self.peer.send(error_event(p.ErrorCode.BAD_REQUEST, "frame is not JSON"))
             return
         except ValidationError as error:
-            self.peer.send(error_event(p.ErrorCode.BAD_REQUEST, validation_message(error)))
+            # Whenever the requestId is usable, the client's pending request gets its answer.
+            request_id = raw.get("requestId") if type(raw) is dict else None
+            if type(request_id) is str and 0 < len(request_id) <= p.MAX_REQUEST_ID:
+                self.peer.send(response_error(request_id, p.ErrorCode.BAD_REQUEST, validation_message(error)))
+            else:
+                self.peer.send(error_event(p.ErrorCode.BAD_REQUEST, validation_message(error)))
             return
         started = time.perf_counter()
         code: p.ErrorCode | None = None

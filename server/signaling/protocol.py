@@ -132,6 +132,9 @@ REQUESTS: dict[str, type[Model]] = {
 # -- frames ------------------------------------------------------------------------------------
 
 
+MAX_REQUEST_ID = 128
+
+
 class RequestFrame(BaseModel):
     """Client -> server. ``data`` is checked apart (an object, then the model of ``type``), so
     that a bad ``data`` still gets a response to ``requestId``."""
@@ -139,7 +142,7 @@ class RequestFrame(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     type: Annotated[str, Field(min_length=1, max_length=64)]
-    requestId: Annotated[str, Field(min_length=1, max_length=128)]
+    requestId: Annotated[str, Field(min_length=1, max_length=MAX_REQUEST_ID)]
     data: Any = Field(default_factory=dict)
 
 
