@@ -91,9 +91,8 @@ async def websocket_handler(request: web.Request, service: SignalingService) -> 
         await ws.prepare(request)
         await Connection(ws, claims, service, request.transport).run()
     except ConnectionError as error:  # the client went away mid-write: nothing to report but that
-        log.info(
-            "connection lost: %s [room:%s user:%s]", error or type(error).__name__, claims.room, claims.sub
-        )
+        why = error or type(error).__name__
+        log.info("connection lost: %s", why, extra={"room": claims.room, "user": claims.sub})
     return ws
 
 
@@ -113,6 +112,8 @@ class Connection:
         self.service = service
         self.transport = transport
         self.key = (claims.room, claims.sub)
+        self.fields = {"room": claims.room, "user": claims.sub}
+        """Structured log fields of every line about this connection."""
         limits = service.limits
         self.write_timeout = limits.heartbeat_seconds
         self.outbox = Outbox(limits.outbound_queue, limits.max_outbox_bytes)
@@ -131,7 +132,7 @@ class Connection:
         previous = self.service.connections.get(self.key)
         self.service.connections[self.key] = self
         if previous is not None:
-            log.info("replacing connection [room:%s user:%s]", *self.key)
+            log.info("replacing connection", extra=self.fields)
             previous.drop(CLOSE_REPLACED, b"replaced")
         writer = asyncio.get_running_loop().create_task(self._write())
         try:
@@ -180,8 +181,8 @@ class Connection:
             try:
                 await asyncio.wait_for(self.ws.send_frame(frame, WSMsgType.TEXT), self.write_timeout)
             except TimeoutError:
-                log.warning("peer's socket took nothing for %ss; dropping it [room:%s user:%s]",
-                            self.write_timeout, *self.key)  # fmt: skip
+                log.warning("peer's socket took nothing for %ss; dropping it", self.write_timeout,
+                            extra=self.fields)  # fmt: skip
                 self.drop(WSCloseCode.POLICY_VIOLATION, b"not reading")
                 return
             except ConnectionError:
@@ -199,7 +200,7 @@ class Connection:
                     error_event(p.ErrorCode.BAD_REQUEST, "binary frames are not part of the protocol")
                 )
             elif message.type == WSMsgType.ERROR:
-                log.debug("websocket error [room:%s user:%s]: %s", *self.key, self.ws.exception())
+                log.debug("websocket error: %s", self.ws.exception(), extra=self.fields)
 
     async def _on_text(self, text: str) -> None:
         try:
@@ -240,7 +241,7 @@ class Connection:
                 self.peer.send(response_error(frame.requestId, error.code, error.message))
             except Exception:
                 code = p.ErrorCode.INTERNAL
-                log.exception("request failed [room:%s user:%s type:%s]", *self.key, frame.type)
+                log.exception("request failed", extra={**self.fields, "type": frame.type})
                 self.peer.send(response_error(frame.requestId, code, "internal error"))
             else:
                 self.peer.send(response_ok(frame.requestId, result))

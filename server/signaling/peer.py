@@ -56,16 +56,21 @@ class Peer:
         try:
             data = orjson.dumps(frame)
         except TypeError as error:  # input is checked at the edge; this is a bug, not a client's doing
-            log.error("event not sent, cannot serialise it: %s [user:%s]", error, self.user_id)
+            log.error("event not sent, cannot serialise it: %s", error, extra=self.fields)
             return
         if not self.outbox.put(data):
             log.warning(
-                "peer is not reading its events (%s frames, %s bytes queued); dropping it [user:%s]",
-                len(self.outbox), self.outbox.bytes, self.user_id,
+                "peer is not reading its events (%s frames, %s bytes queued); dropping it",
+                len(self.outbox), self.outbox.bytes, extra=self.fields,
             )  # fmt: skip
             self.closed = True
             if self.on_overflow is not None:
                 self.on_overflow()
+
+    @property
+    def fields(self) -> dict[str, Any]:
+        """Structured log fields of lines about this peer."""
+        return {"room": self.room.id if self.room is not None else None, "user": self.user_id}
 
     def event(self, event_type: str, data: dict[str, Any]) -> None:
         self.send({"type": event_type, "data": data})

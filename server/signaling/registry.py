@@ -87,7 +87,7 @@ class LocalRoomRegistry:
             router.on("workerclose", lambda: self._on_worker_died(room))
             await room.observe_speakers()
             self.rooms[room_id] = room
-            log.info("room created [room:%s worker:%s]", room_id, worker.pid)
+            log.info("room created", extra={"room": room_id, "worker": worker.pid})
             future.set_result(room)
             return room
         except BaseException as error:

@@ -191,7 +191,7 @@ class Session:
         room.peers[peer.user_id] = peer
         peer.room = room
         room.broadcast("peer-joined", {"userId": peer.user_id, "userName": peer.user_name}, exclude=peer)
-        log.info("join [room:%s user:%s peers:%s]", room.id, peer.user_id, len(room.peers))
+        log.info("join", extra={"room": room.id, "user": peer.user_id, "peers": len(room.peers)})
         return {
             "roomId": room.id,
             "userId": peer.user_id,
@@ -215,7 +215,7 @@ class Session:
         if room.peers.get(peer.user_id) is peer:
             del room.peers[peer.user_id]
         room.broadcast("peer-left", {"userId": peer.user_id})
-        log.info("leave [room:%s user:%s peers:%s]", room.id, peer.user_id, len(room.peers))
+        log.info("leave", extra={"room": room.id, "user": peer.user_id, "peers": len(room.peers)})
         self.registry.release(room)
 
     async def create_transport(self, req: p.CreateTransport) -> dict[str, Any]:
@@ -235,7 +235,7 @@ class Session:
             )
         except WorkerError as error:
             if PORTS_EXHAUSTED in str(error):
-                log.warning("no free media port [room:%s user:%s]", self.room_id, self.peer.user_id)
+                log.warning("no free media port", extra={"room": self.room_id, "user": self.peer.user_id})
                 raise fail(
                     p.ErrorCode.LIMIT_EXCEEDED, "no media port is free on this server; try again later"
                 ) from None
@@ -282,7 +282,8 @@ class Session:
             await room.speaker_observer.add_producer(producer.id)
         room.broadcast("new-producer", room.producer_info(producer, peer), exclude=peer)
         log.info(
-            "produce [room:%s user:%s kind:%s producer:%s]", room.id, peer.user_id, req.kind, producer.id
+            "produce",
+            extra={"room": room.id, "user": peer.user_id, "kind": req.kind, "producer": producer.id},
         )
         return {"id": producer.id}
 
@@ -315,13 +316,8 @@ class Session:
         consumer.on(
             "producerresume", lambda: peer.event("producer-resumed", {"producerId": consumer.producer_id})
         )
-        log.info(
-            "consume [room:%s user:%s producer:%s consumer:%s]",
-            room.id,
-            peer.user_id,
-            req.producerId,
-            consumer.id,
-        )
+        log.info("consume", extra={"room": room.id, "user": peer.user_id, "producer": req.producerId,
+                                   "consumer": consumer.id})  # fmt: skip
         return {
             "id": consumer.id,
             "producerId": consumer.producer_id,
