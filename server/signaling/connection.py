@@ -61,9 +61,10 @@ class SignalingService:
         connections = list(self.connections.values())
         for connection in connections:
             connection.drop(code, message)
-        if connections:
-            await asyncio.wait([asyncio.ensure_future(c.finished.wait()) for c in connections],
-                               timeout=CLOSE_TIMEOUT + 1.0)  # fmt: skip
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(
+                asyncio.gather(*(c.finished.wait() for c in connections)), CLOSE_TIMEOUT + 1.0
+            )
 
 
 def unauthorized(message: str, status: int = 401) -> web.Response:

@@ -51,7 +51,14 @@ def peer_transports(running: RunningServer, room_id: str) -> int:
     return 0 if room is None else sum(len(peer.transports) for peer in room.peers.values())
 
 
-async def test_clients_that_stop_reading_are_dropped_and_memory_stays_bounded_in_bytes() -> None:
+def tracebacks(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """Log records with a traceback, from the server or from aiohttp under it."""
+    return [r.getMessage() for r in caplog.records if r.exc_info and r.name.startswith(("sfuctl", "aiohttp"))]
+
+
+async def test_clients_that_stop_reading_are_dropped_and_memory_stays_bounded_in_bytes(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     """Breaks 1 and 3: overflowing outboxes drop their clients, objects closed, others told."""
     running = await start_server(limits=Limits(**FAST, room_grace_seconds=0.2))
     try:
@@ -82,11 +89,14 @@ async def test_clients_that_stop_reading_are_dropped_and_memory_stays_bounded_in
         for client in slow:
             client.close()
         await watcher.close()
+        assert not tracebacks(caplog)
     finally:
         await running.stop()
 
 
-async def test_a_client_whose_socket_takes_nothing_is_dropped_after_the_heartbeat_period() -> None:
+async def test_a_client_whose_socket_takes_nothing_is_dropped_after_the_heartbeat_period(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     """Break 1, second half: an outbox far from full, but a socket that accepts no byte for long."""
     limits = Limits(**FAST, heartbeat_seconds=1.0, outbound_queue=100_000, room_grace_seconds=0.2)
     running = await start_server(limits=limits)
@@ -105,6 +115,7 @@ async def test_a_client_whose_socket_takes_nothing_is_dropped_after_the_heartbea
         assert (await watcher.wait_event("peer-left", timeout=30))["userId"] == "stuck"
         client.close()
         await watcher.close()
+        assert not tracebacks(caplog)
     finally:
         await running.stop()
 
