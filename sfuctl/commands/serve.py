@@ -13,6 +13,7 @@ from sfuctl.server import __version__
 from sfuctl.server.auth import AuthError, resolve_secret
 from sfuctl.server.config import ServerConfig
 from sfuctl.server.config_file import (
+    LOG_LEVELS,
     ConfigError,
     build_server_config,
     default_config_path,
@@ -22,6 +23,9 @@ from sfuctl.server.config_file import (
     parse_assignment,
     schema,
 )
+from sfuctl.server.limits import Limits
+from sfuctl.server.media.worker import LOG_LEVELS as WORKER_LOG_LEVELS
+from sfuctl.server.media.worker import WorkerSettings
 from sfuctl.server.media.worker_bin import WorkerBinaryNotFound
 
 NAME = "serve"
@@ -68,6 +72,18 @@ with \\[worker] (log_level, rtc_min_port, rtc_max_port, ...) and \\[limits] tabl
 """
 
 
+SERVER = ServerConfig()
+WORKER = WorkerSettings()
+LIMITS = Limits()
+"""The defaults shown and used by the options: the dataclasses' own, never copies."""
+
+
+def limit_help(name: str, text: str) -> str:
+    value = getattr(LIMITS, name)
+    shown = int(value) if isinstance(value, float) and value.is_integer() else value
+    return f"{text}  \\[default: {shown}]"
+
+
 def gather(ctx: typer.Context, values: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """Split parameters into the default layer and the flag/env layer (click knows which is which)."""
     defaults: dict[str, Any] = {}
@@ -87,37 +103,51 @@ def serve(
     config_file: str = typer.Option(
         None, "--config", "-c", envvar="SFUCTL_CONFIG", help="TOML config file.", show_default=False
     ),
-    host: str = typer.Option("0.0.0.0", envvar="SFUCTL_HOST", help="Address to listen on."),
-    port: int = typer.Option(3001, envvar="SFUCTL_PORT", help="HTTP and WebSocket port."),
+    host: str = typer.Option(SERVER.host, envvar="SFUCTL_HOST", help="Address to listen on."),
+    port: int = typer.Option(SERVER.port, envvar="SFUCTL_PORT", help="HTTP and WebSocket port."),
     workers: int = typer.Option(
         None,
         envvar="SFUCTL_WORKERS",
         help="mediasoup workers to run.  \\[default: CPU count]",
         show_default=False,
     ),
-    rtc_min_port: int = typer.Option(40000, envvar="SFUCTL_RTC_MIN_PORT", help="Lowest RTC (media) port."),
-    rtc_max_port: int = typer.Option(49999, envvar="SFUCTL_RTC_MAX_PORT", help="Highest RTC (media) port."),
-    rtc_ip: str = typer.Option("0.0.0.0", envvar="SFUCTL_RTC_IP", help="Address media sockets bind to."),
+    rtc_min_port: int = typer.Option(
+        WORKER.rtc_min_port, envvar="SFUCTL_RTC_MIN_PORT", help="Lowest RTC (media) port."
+    ),
+    rtc_max_port: int = typer.Option(
+        WORKER.rtc_max_port, envvar="SFUCTL_RTC_MAX_PORT", help="Highest RTC (media) port."
+    ),
+    rtc_ip: str = typer.Option(
+        SERVER.rtc_listen_ip, envvar="SFUCTL_RTC_IP", help="Address media sockets bind to."
+    ),
     announced_address: str = typer.Option(
         None,
         envvar="SFUCTL_ANNOUNCED_ADDRESS",
         help="Address or hostname put in ICE candidates (NAT/cloud).  \\[default: detected]",
         show_default=False,
     ),
-    tcp: bool = typer.Option(True, "--tcp/--no-tcp", envvar="SFUCTL_TCP", help="Also offer ICE over TCP."),
+    tcp: bool = typer.Option(
+        SERVER.enable_tcp, "--tcp/--no-tcp", envvar="SFUCTL_TCP", help="Also offer ICE over TCP."
+    ),
     webrtc_server_port: int = typer.Option(
         None,
         envvar="SFUCTL_WEBRTC_SERVER_PORT",
         help="Single-port mode: worker i shares UDP/TCP port N+i for all its transports.",
         show_default=False,
     ),
-    log_level: str = typer.Option("info", envvar="SFUCTL_LOG_LEVEL", help="debug, info, warning, error."),
+    log_level: str = typer.Option(
+        SERVER.log_level, envvar="SFUCTL_LOG_LEVEL", help=f"{', '.join(LOG_LEVELS)}."
+    ),
     log_format: str = typer.Option("text", envvar="SFUCTL_LOG_FORMAT", help="text, or json (JSON lines)."),
     worker_log_level: str = typer.Option(
-        "warn", envvar="SFUCTL_WORKER_LOG_LEVEL", help="mediasoup worker log level: debug, warn, error, none."
+        WORKER.log_level,
+        envvar="SFUCTL_WORKER_LOG_LEVEL",
+        help=f"mediasoup worker log level: {', '.join(WORKER_LOG_LEVELS)}.",
     ),
     login_mode: str = typer.Option(
-        "open", envvar="SFUCTL_LOGIN_MODE", help="POST /login: open, apikey (needs --api-key) or off."
+        SERVER.login_mode,
+        envvar="SFUCTL_LOGIN_MODE",
+        help="POST /login: open, apikey (needs --api-key) or off.",
     ),
     api_key: str = typer.Option(
         None, envvar="SFUCTL_API_KEY", help="API key for --login-mode apikey.", show_default=False
@@ -134,31 +164,31 @@ def serve(
     max_peers_per_room: int = typer.Option(
         None,
         envvar="SFUCTL_MAX_PEERS_PER_ROOM",
-        help="Limit: peers per room.  \\[default: 100]",
+        help=limit_help("max_peers_per_room", "Limit: peers per room."),
         show_default=False,
     ),
     max_producers_per_peer: int = typer.Option(
         None,
         envvar="SFUCTL_MAX_PRODUCERS_PER_PEER",
-        help="Limit: producers per peer.  \\[default: 8]",
+        help=limit_help("max_producers_per_peer", "Limit: producers per peer."),
         show_default=False,
     ),
     max_consumers_per_peer: int = typer.Option(
         None,
         envvar="SFUCTL_MAX_CONSUMERS_PER_PEER",
-        help="Limit: consumers per peer.  \\[default: 1000]",
+        help=limit_help("max_consumers_per_peer", "Limit: consumers per peer."),
         show_default=False,
     ),
     requests_per_second: float = typer.Option(
         None,
         envvar="SFUCTL_REQUESTS_PER_SECOND",
-        help="Limit: signaling requests/s per connection.  \\[default: 50]",
+        help=limit_help("requests_per_second", "Limit: signaling requests/s per connection."),
         show_default=False,
     ),
     max_message_bytes: int = typer.Option(
         None,
         envvar="SFUCTL_MAX_MESSAGE_BYTES",
-        help="Limit: largest WebSocket message.  \\[default: 262144]",
+        help=limit_help("max_message_bytes", "Limit: largest WebSocket message (bytes)."),
         show_default=False,
     ),
     limit: list[str] = typer.Option(  # noqa: B008

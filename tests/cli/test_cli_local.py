@@ -220,7 +220,11 @@ def test_serve_banner_lists_urls_workers_ports_and_secret() -> None:
     text = "\n".join(lines)
     assert "listening on http://0.0.0.0:3001" in text
     assert "docs: http://127.0.0.1:3001/docs" in text and "workers: 2" in text
-    assert "RTC ports: 10000-59999" in text and "secret: /etc/sfuctl/secret" in text
+    worker = config.worker
+    assert (
+        f"RTC ports: {worker.rtc_min_port}-{worker.rtc_max_port}" in text
+        and "secret: /etc/sfuctl/secret" in text
+    )
 
 
 # -- doctor, health without a server, logs ------------------------------------------------------
