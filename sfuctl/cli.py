@@ -7,12 +7,14 @@ exposes either ``app`` (a Typer group, e.g. ``rooms``) or ``command`` (a functio
 
 from __future__ import annotations
 
+import os
+import sys
 from types import ModuleType
 
 import typer
 
 from sfuctl.commands import bench, doctor, health, rooms, serve, token, top, version
-from sfuctl.common import EXIT_CODES_HELP
+from sfuctl.common import EXIT_CODES_HELP, CliError, ExitCode, print_error
 
 COMMANDS: list[ModuleType] = [
     serve,
@@ -76,5 +78,22 @@ def main_options(
     """sfuctl: run and operate the SFU."""
 
 
+DEBUG_ENV = "SFUCTL_DEBUG"
+"""Set to 1 to see the traceback of an unexpected error instead of its one line."""
+
+
 def main() -> None:
-    app()
+    """The entry point: a failure nobody foresaw is still one line and a hint, never a traceback."""
+    try:
+        app()
+    except Exception as error:
+        if os.environ.get(DEBUG_ENV) == "1":
+            raise
+        detail = str(error).splitlines()[0] if str(error) else ""
+        message = (
+            f"unexpected {type(error).__name__}: {detail}" if detail else f"unexpected {type(error).__name__}"
+        )
+        print_error(
+            CliError(message, f"run again with {DEBUG_ENV}=1 for the traceback, and report it as a bug")
+        )
+        sys.exit(int(ExitCode.FAILED))
