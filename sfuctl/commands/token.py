@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 import typer
 
 from sfuctl.common import CliError, ExitCode, fail, parse_duration, print_json
-from sfuctl.server.auth import AuthError, Grants, mint_token, resolve_secret
+from sfuctl.server.auth import MAX_CLAIM_CHARS, AuthError, Grants, SecretFileError, mint_token, resolve_secret
 from sfuctl.server.http.models import ROOM_ID_PATTERN
 
 NAME = "token"
@@ -23,6 +24,26 @@ EPILOG = """[b]Examples[/b]
 Only the JWT goes to stdout. The secret is found as `sfuctl serve` finds it: --secret, SFUCTL_SECRET,
 --secret-file / SFUCTL_SECRET_FILE, or the file in the config directory that `serve` created.
 """
+
+
+def bad_id(flag: str, value: str | None) -> CliError | None:
+    """Why the server would refuse this room, user or name in a token (None: it would not)."""
+    if value is None:
+        return None
+    if flag == "--room":
+        if re.fullmatch(ROOM_ID_PATTERN, value):
+            return None
+        why = "must not be empty" if not value else f"{value!r} is not a room id"
+        return CliError(f"--room {why}", "--room takes 1-64 of A-Z a-z 0-9 _ . -", ExitCode.USAGE)
+    if not value.strip():
+        why = "must not be empty"
+    elif len(value) > MAX_CLAIM_CHARS:
+        why = f"is longer than {MAX_CLAIM_CHARS} characters"
+    else:
+        return None
+    return CliError(
+        f"{flag} {why}", f"give {flag} 1-{MAX_CLAIM_CHARS} characters, e.g. {flag} ada", ExitCode.USAGE
+    )
 
 
 def token(
@@ -42,13 +63,15 @@ def token(
     ),
 ) -> None:
     """Mint an access token (HS256 JWT) for a room."""
-    import re
-
-    if not re.fullmatch(ROOM_ID_PATTERN, room):
-        raise typer.BadParameter("1-64 of A-Z a-z 0-9 _ . -", param_hint="--room")
+    for flag, value in (("--room", room), ("--user", user), ("--name", name)):
+        problem = bad_id(flag, value)
+        if problem is not None:
+            fail(problem)
     seconds = parse_duration(ttl)
     try:
         resolved = resolve_secret(secret, secret_file)
+    except SecretFileError as error:
+        fail(CliError(str(error), error.hint, ExitCode.USAGE))
     except AuthError as error:
         fail(CliError(str(error), "run `sfuctl serve` once on this host, or pass --secret", ExitCode.USAGE))
     grants = Grants(publish=publish, subscribe=subscribe, admin=admin)
