@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import errno
+import os
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -9,8 +12,9 @@ import typer
 
 from sfuctl.common import CliError, ExitCode, console, fail
 from sfuctl.logs import setup_logging
+from sfuctl.preflight import bind_problem, preflight, where
 from sfuctl.server import __version__
-from sfuctl.server.auth import AuthError, resolve_secret
+from sfuctl.server.auth import AuthError, SecretFileError, resolve_secret
 from sfuctl.server.config import ServerConfig
 from sfuctl.server.config_file import (
     LOG_LEVELS,
@@ -24,9 +28,13 @@ from sfuctl.server.config_file import (
     schema,
 )
 from sfuctl.server.limits import Limits
+from sfuctl.server.media.errors import MediaError
+from sfuctl.server.media.worker import EXIT_WRONG_SETTINGS, WorkerSettings, WorkerStartError
 from sfuctl.server.media.worker import LOG_LEVELS as WORKER_LOG_LEVELS
-from sfuctl.server.media.worker import WorkerSettings
-from sfuctl.server.media.worker_bin import WorkerBinaryNotFound
+from sfuctl.server.media.worker_bin import MEDIASOUP_VERSION, WorkerBinaryNotFound, find_worker_bin
+
+EXIT_WRONG_VERSION = 41
+"""mediasoup-worker's exit code when MEDIASOUP_VERSION is not its own version."""
 
 NAME = "serve"
 
@@ -230,28 +238,97 @@ def resolve(
         merged = layered({**layered({}, defaults), **file_values}, given)
         try:
             resolved = resolve_secret(secret, merged.get("secret_file"), create=True)
+        except SecretFileError as error:
+            raise CliError(str(error), error.hint, ExitCode.USAGE) from None
         except AuthError as error:
             raise CliError(str(error), "give a secret of 32+ bytes", ExitCode.USAGE) from None
         config = build_server_config(merged, resolved.value, resolved.source)
     except ConfigError as error:
-        raise CliError(str(error), "see `sfuctl serve --help`", ExitCode.USAGE) from None
+        raise CliError(str(error), error.hint or "see `sfuctl serve --help`", ExitCode.USAGE) from None
     return config, path, str(merged.get("log_format", "text"))
 
 
 def start(config: ServerConfig, config_path: Path | None) -> None:
+    """Check the machine (as doctor does), then run; every failure is one line with its hint."""
     from sfuctl.server.serve import run
 
+    problems = preflight(config)
+    if problems:
+        fail(CliError(problems[0].message, problems[0].hint, ExitCode.USAGE))
+
+    started = False
+
     def ready(urls: list[str]) -> None:
+        nonlocal started
+        started = True
         for line in banner(config, urls, config_path):
             console.print(line, soft_wrap=True, highlight=False)
 
     try:
         run(config, ready)
-    except WorkerBinaryNotFound as error:
-        fail(CliError(str(error), "`sfuctl doctor` checks the set-up", ExitCode.USAGE))
-    except OSError as error:
-        fail(CliError(f"cannot listen on {config.host}:{config.port}: {error.strerror or error}",
-                      "choose another --port, or stop what uses it", ExitCode.USAGE))  # fmt: skip
+    except Exception as error:  # a start-up failure in the words of its cause; the rest: main's last resort
+        known = None if started else start_error(config, error)
+        if known is None:
+            raise
+        fail(known)
+
+
+def worker_binary(config: ServerConfig) -> str | None:
+    try:
+        return config.worker.worker_bin or find_worker_bin()
+    except WorkerBinaryNotFound:
+        return None
+
+
+def start_error(config: ServerConfig, error: Exception) -> CliError | None:
+    """What start-up failed on, in the words of its cause; None when it is none of the known ones."""
+    usage = ExitCode.USAGE
+    override = os.environ.get("SFUCTL_WORKER_BIN")
+    other_bin = f"point SFUCTL_WORKER_BIN at a mediasoup-worker {MEDIASOUP_VERSION} binary"
+    if isinstance(error, WorkerBinaryNotFound):
+        if override and os.path.isfile(override):
+            return CliError(str(error), f"chmod +x {shlex.quote(override)}, or {other_bin}", usage)
+        if override:
+            return CliError(str(error), other_bin, usage)
+        return CliError(str(error), "run `make setup` (builds it), or " + other_bin, usage)
+    binary = worker_binary(config)
+    if isinstance(error, OSError) and binary is not None and error.filename == binary:
+        why = error.strerror or str(error)
+        source = f"SFUCTL_WORKER_BIN={binary}" if override else binary
+        hint = f"chmod +x {shlex.quote(binary)}, or {other_bin}" if error.errno == errno.EACCES else other_bin
+        return CliError(f"cannot run the worker {source}: {why}", hint, usage)
+    if isinstance(error, WorkerStartError):
+        source = f" (SFUCTL_WORKER_BIN={override})" if override else ""
+        if error.exit_code == EXIT_WRONG_SETTINGS:
+            hint = (
+                "the worker refused its settings (its log line is above): check --worker-log-level, RTC ports"
+            )
+        elif error.exit_code == EXIT_WRONG_VERSION:
+            hint = f"this worker is not version {MEDIASOUP_VERSION}: {other_bin}"
+        else:
+            hint = f"its output is logged above; `sfuctl doctor` runs it once; or {other_bin}"
+        return CliError(f"{error}{source}", hint, usage)
+    if (
+        isinstance(error, MediaError)
+        and config.webrtc_server_port is not None
+        and "already in use" in str(error)
+    ):
+        base = config.webrtc_server_port
+        return CliError(
+            f"single-port mode (--webrtc-server-port {base}): {error}",
+            "choose another --webrtc-server-port, or stop what uses it",
+            usage,
+        )
+    if isinstance(error, MediaError | TimeoutError):
+        return CliError(
+            f"the media worker failed at start-up: {type(error).__name__}: {error}",
+            "`sfuctl doctor` checks the worker and the set-up",
+            ExitCode.FAILED,
+        )
+    if isinstance(error, OSError):
+        problem = bind_problem(error, where(config.host, config.port), "--port")
+        return CliError(problem.message, problem.hint, usage)
+    return None
 
 
 def banner(config: ServerConfig, urls: list[str], config_path: Path | None) -> list[str]:
