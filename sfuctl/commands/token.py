@@ -67,7 +67,14 @@ def token(
         problem = bad_id(flag, value)
         if problem is not None:
             fail(problem)
-    seconds = parse_duration(ttl)
+    try:
+        seconds = parse_duration(ttl)
+    except typer.BadParameter as error:
+        fail(
+            CliError(
+                f"--ttl {ttl!r}: {error.message}", "--ttl takes e.g. 90s, 30m, 1h, 1h30m, 2d", ExitCode.USAGE
+            )
+        )
     try:
         resolved = resolve_secret(secret, secret_file)
     except SecretFileError as error:

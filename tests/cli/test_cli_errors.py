@@ -247,6 +247,31 @@ def test_token_refuses_an_empty_user_or_room(home: Path, flag: str, other: str) 
     assert run.stdout == ""
 
 
+# -- click's own errors: worded like every other ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "message", "hint"),
+    [
+        (["serve", "--port", "abc"], "--port", "sfuctl serve --help"),
+        (["tokn"], "No such command 'tokn'", "sfuctl --help"),
+        (["token"], "Missing option '--room'", "sfuctl token --help"),
+        (["token", "--room", "x", "--user", "y", "--ttl", "0"], "--ttl", "--ttl takes"),
+    ],
+    ids=["bad-value", "unknown-command", "missing-option", "bad-ttl"],
+)
+def test_usage_errors_are_one_line_and_a_hint(home: Path, args: list[str], message: str, hint: str) -> None:
+    run = sfuctl(*args, home=home)
+    assert_one_error(run, 2, message=message, hint=hint)
+    assert "╭" not in run.stderr  # not typer's boxed form
+
+
+def test_no_command_still_shows_the_help(home: Path) -> None:
+    run = sfuctl(home=home)
+    assert "Usage: sfuctl" in run.stdout and "error:" not in run.output, run.output
+    assert run.code == 2
+
+
 # -- the last resort ------------------------------------------------------------------------------
 
 FAILING_COMMAND = """
