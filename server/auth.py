@@ -31,12 +31,16 @@ class AuthError(Exception):
     """The token is missing or not acceptable; the message says why (safe to show)."""
 
 
-class SecretFileError(AuthError):
-    """The secret file cannot be used as it is; ``hint`` is what to do (e.g. the chmod to run)."""
+class SecretError(AuthError):
+    """The secret cannot be used as it is; ``hint`` is what to do (e.g. the chmod to run)."""
 
     def __init__(self, message: str, hint: str) -> None:
         super().__init__(message)
         self.hint = hint
+
+
+class SecretFileError(SecretError):
+    """The secret file is not a file, not readable, not text, or open to group/others."""
 
 
 class Grants(BaseModel):
@@ -185,5 +189,8 @@ def read_secret_file(path: Path) -> str:
 
 def _checked(value: str, where: str) -> str:
     if len(value.encode()) < MIN_SECRET_BYTES:
-        raise AuthError(f"the secret from {where} is too short: use at least {MIN_SECRET_BYTES} bytes")
+        raise SecretError(
+            f"the secret from {where} is too short: use at least {MIN_SECRET_BYTES} bytes",
+            f"use a random secret of {MIN_SECRET_BYTES}+ bytes, e.g. `openssl rand -base64 48`",
+        )
     return value

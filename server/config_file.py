@@ -119,8 +119,14 @@ def find_config_file(flag: str | None) -> Path | None:
     explicit = flag or os.environ.get(CONFIG_ENV)
     if explicit:
         path = Path(explicit).expanduser()
+        if path.is_dir():
+            raise ConfigError(
+                f"config file {path} is a directory", "--config (SFUCTL_CONFIG) takes a TOML file"
+            )
         if not path.is_file():
-            raise ConfigError(f"config file {path} does not exist")
+            raise ConfigError(
+                f"config file {path} does not exist", "--config (SFUCTL_CONFIG) takes a TOML file"
+            )
         return path
     default = default_config_path()
     return default if default.is_file() else None

@@ -16,7 +16,7 @@ import orjson
 from pydantic import BaseModel, ValidationError
 
 from sfuctl.common import CliError, ExitCode
-from sfuctl.server.auth import AuthError, Grants, mint_token, resolve_secret
+from sfuctl.server.auth import AuthError, Grants, SecretError, mint_token, resolve_secret
 from sfuctl.server.http.models import Health, RoomDetail, RoomList
 
 DEFAULT_URL = "http://127.0.0.1:3001"
@@ -41,6 +41,8 @@ def admin_token_source(token: str | None = None, secret_file: str | None = None)
         if cache["exp"] - time.time() < 60:
             try:
                 secret = resolve_secret(None, secret_file).value
+            except SecretError as error:
+                raise CliError(f"cannot mint an admin token: {error}", error.hint, ExitCode.USAGE) from None
             except AuthError as error:
                 raise CliError(
                     f"cannot mint an admin token: {error}",

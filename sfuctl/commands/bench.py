@@ -12,7 +12,7 @@ from rich.table import Table
 
 from sfuctl.bench.common import Target
 from sfuctl.common import CliError, ExitCode, console, fail, print_json
-from sfuctl.server.auth import AuthError, resolve_secret
+from sfuctl.server.auth import AuthError, SecretError, resolve_secret
 
 NAME = "bench"
 
@@ -33,6 +33,8 @@ JSON = typer.Option(False, "--json", help="Print the result as JSON on stdout.")
 def target(url: str, secret: str | None) -> Target:
     try:
         return Target(url, resolve_secret(secret).value)
+    except SecretError as error:
+        fail(CliError(str(error), error.hint, ExitCode.USAGE))
     except AuthError as error:
         fail(
             CliError(str(error), "pass --secret or set SFUCTL_SECRET to the server's secret", ExitCode.USAGE)

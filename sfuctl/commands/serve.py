@@ -14,7 +14,7 @@ from sfuctl.common import CliError, ExitCode, console, fail
 from sfuctl.logs import setup_logging
 from sfuctl.preflight import bind_problem, preflight, where
 from sfuctl.server import __version__
-from sfuctl.server.auth import AuthError, SecretFileError, resolve_secret
+from sfuctl.server.auth import AuthError, SecretError, resolve_secret
 from sfuctl.server.config import ServerConfig
 from sfuctl.server.config_file import (
     LOG_LEVELS,
@@ -238,7 +238,7 @@ def resolve(
         merged = layered({**layered({}, defaults), **file_values}, given)
         try:
             resolved = resolve_secret(secret, merged.get("secret_file"), create=True)
-        except SecretFileError as error:
+        except SecretError as error:
             raise CliError(str(error), error.hint, ExitCode.USAGE) from None
         except AuthError as error:
             raise CliError(str(error), "give a secret of 32+ bytes", ExitCode.USAGE) from None

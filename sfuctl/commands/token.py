@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import typer
 
 from sfuctl.common import CliError, ExitCode, fail, parse_duration, print_json
-from sfuctl.server.auth import MAX_CLAIM_CHARS, AuthError, Grants, SecretFileError, mint_token, resolve_secret
+from sfuctl.server.auth import MAX_CLAIM_CHARS, AuthError, Grants, SecretError, mint_token, resolve_secret
 from sfuctl.server.http.models import ROOM_ID_PATTERN
 
 NAME = "token"
@@ -77,10 +77,15 @@ def token(
         )
     try:
         resolved = resolve_secret(secret, secret_file)
-    except SecretFileError as error:
+    except SecretError as error:
         fail(CliError(str(error), error.hint, ExitCode.USAGE))
     except AuthError as error:
-        fail(CliError(str(error), "run `sfuctl serve` once on this host, or pass --secret", ExitCode.USAGE))
+        hint = (
+            "use a secret of 32+ bytes"
+            if "too short" in str(error)
+            else "run `sfuctl serve` once here, or pass --secret"
+        )
+        fail(CliError(str(error), hint, ExitCode.USAGE))
     grants = Grants(publish=publish, subscribe=subscribe, admin=admin)
     jwt, claims = mint_token(resolved.value, room, user, name, ttl=seconds, grants=grants)
     if as_json:

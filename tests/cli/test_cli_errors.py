@@ -203,6 +203,28 @@ def test_doctor_says_the_same_of_a_loose_secret_file(home: Path, tmp_path: Path)
     assert "Traceback" not in run.output
 
 
+def test_every_command_refuses_a_loose_secret_file_alike(home: Path, tmp_path: Path) -> None:
+    secret = tmp_path / "secret"
+    secret.write_text(TEST_SECRET + "\n")
+    secret.chmod(0o604)
+    env = {"SFUCTL_SECRET": None, "SFUCTL_SECRET_FILE": str(secret)}
+    token = sfuctl("token", "--room", "lobby", "--user", "ada", env=env, home=home)
+    assert_one_error(token, 2, message="readable by group/others", hint=f"chmod 600 {secret}")
+    assert token.stdout == ""
+    rooms = sfuctl("rooms", "--url", f"http://127.0.0.1:{free_port()}", env=env, home=home)
+    assert_one_error(rooms, 2, message="readable by group/others", hint=f"chmod 600 {secret}")
+
+
+def test_a_short_secret_says_how_long(home: Path) -> None:
+    run = sfuctl("token", "--room", "lobby", "--user", "ada", "--secret", "short", home=home)
+    assert_one_error(run, 2, message="too short", hint="32+ bytes")
+
+
+def test_config_that_is_a_directory(home: Path, tmp_path: Path) -> None:
+    run = sfuctl("serve", "--config", str(tmp_path), home=home)
+    assert_one_error(run, 2, message="is a directory", hint="--config")
+
+
 # -- doctor --config: the checks of serve, on that file -------------------------------------------
 
 
