@@ -235,7 +235,9 @@ def write_config(tmp_path: Path, text: str) -> Path:
 
 
 def test_doctor_config_rejects_what_serve_rejects(home: Path, tmp_path: Path) -> None:
-    config = write_config(tmp_path, 'rtc_listen_ip = "999.1.1.1"\n')
+    config = write_config(
+        tmp_path, f'host = "127.0.0.1"\nport = {free_port()}\nrtc_listen_ip = "999.1.1.1"\n'
+    )
     served = sfuctl("serve", "--config", str(config), "--workers", "1", home=home)
     assert_one_error(served, 2, message="999.1.1.1", hint="--rtc-ip")
     doctor = sfuctl("doctor", "--no-start", "--config", str(config), home=home)
