@@ -17,9 +17,11 @@ from pydantic import BaseModel, ValidationError
 
 from sfuctl.common import CliError, ExitCode
 from sfuctl.server.auth import AuthError, Grants, SecretError, mint_token, resolve_secret
+from sfuctl.server.config import ServerConfig
 from sfuctl.server.http.models import Health, RoomDetail, RoomList
 
-DEFAULT_URL = "http://127.0.0.1:3001"
+DEFAULT_URL = f"http://127.0.0.1:{ServerConfig().port}"
+"""Where `sfuctl serve` listens by default, seen from the same host."""
 ADMIN_TTL = 3600
 M = TypeVar("M", bound=BaseModel)
 
