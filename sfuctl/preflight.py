@@ -23,12 +23,12 @@ class Problem:
     hint: str
 
 
-def bind_problem(error: OSError, where: str, flag: str) -> Problem:
-    """An error binding ``where`` (host:port), worded by its cause; ``flag`` is the option to change."""
+def bind_problem(error: OSError, where: str, flag: str, host_flag: str = "--host") -> Problem:
+    """An error binding ``where``, worded by its cause; ``flag`` and ``host_flag`` name the options."""
     if isinstance(error, socket.gaierror):
         return Problem(
             f"cannot resolve {where}: {error.strerror or error}",
-            "--host takes an IP address of this machine or a name that resolves to one",
+            f"{host_flag} takes an IP address of this machine or a name that resolves to one",
         )
     code = error.errno
     if code == errno.EADDRINUSE:
@@ -39,7 +39,7 @@ def bind_problem(error: OSError, where: str, flag: str) -> Problem:
     if code == errno.EADDRNOTAVAIL:
         return Problem(
             f"cannot listen on {where}: not an address of this machine",
-            "give an address of this machine (`ip addr` lists them), or 0.0.0.0 for all",
+            f"{host_flag} takes an address of this machine (`ip addr` lists them), or 0.0.0.0 for all",
         )
     if code == errno.EACCES:
         return Problem(
@@ -85,8 +85,7 @@ def rtc_ip_problem(config: ServerConfig) -> Problem | None:
     error = try_bind(config.rtc_listen_ip, 0, socket.SOCK_DGRAM)
     if error is None:
         return None
-    problem = bind_problem(error, f"{config.rtc_listen_ip} (--rtc-ip)", "--rtc-ip")
-    return Problem(problem.message, problem.hint.replace("give an address", "--rtc-ip takes an address"))
+    return bind_problem(error, f"{config.rtc_listen_ip} (--rtc-ip)", "--rtc-ip", host_flag="--rtc-ip")
 
 
 def single_port_problem(config: ServerConfig) -> Problem | None:
@@ -99,9 +98,8 @@ def single_port_problem(config: ServerConfig) -> Problem | None:
         for kind, name in kinds:
             error = try_bind(config.rtc_listen_ip, port, kind)
             if error is not None:
-                problem = bind_problem(
-                    error, f"{where(config.rtc_listen_ip, port)}/{name}", "--webrtc-server-port"
-                )
+                address = f"{where(config.rtc_listen_ip, port)}/{name}"
+                problem = bind_problem(error, address, "--webrtc-server-port", host_flag="--rtc-ip")
                 return Problem(
                     f"single-port mode (--webrtc-server-port {base}): {problem.message}", problem.hint
                 )
