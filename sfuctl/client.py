@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import random
 import time
 from collections import defaultdict
@@ -113,8 +114,12 @@ class SignalingClient:
         """Send a request (``data`` as given: tests send malformed ones) and return the whole answer."""
         request_id = str(next(self._ids))
         body = {"type": request_type, "requestId": request_id, "data": {} if data is None else data}
+        try:
+            text = orjson.dumps(body).decode()
+        except TypeError:  # integers beyond 64 bits, nesting past 254: the stdlib encodes them
+            text = json.dumps(body)
         started = time.perf_counter()
-        frame = await self.request_text(orjson.dumps(body).decode(), request_id)
+        frame = await self.request_text(text, request_id)
         self.latencies[request_type].append(time.perf_counter() - started)
         return frame
 

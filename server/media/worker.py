@@ -44,12 +44,16 @@ LOG_TAGS = (
 
 @dataclass
 class WorkerSettings:
-    """Settings passed to the worker as command-line flags."""
+    """Settings passed to the worker as command-line flags.
 
-    log_level: str = "error"
+    The defaults are the product's (what `sfuctl serve` runs and the README states), not
+    mediasoup's own (10000-59999, "error"): the CLI's options and help read them from here.
+    """
+
+    log_level: str = "warn"
     log_tags: list[str] = field(default_factory=list)
-    rtc_min_port: int = 10000
-    rtc_max_port: int = 59999
+    rtc_min_port: int = 40000
+    rtc_max_port: int = 49999
     dtls_certificate_file: str | None = None
     dtls_private_key_file: str | None = None
     libwebrtc_field_trials: str | None = None

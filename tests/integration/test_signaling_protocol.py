@@ -42,13 +42,17 @@ async def test_bad_frames_get_error_events_and_the_connection_stays_usable(serve
         "not json",
         "[1,2,3]",
         '{"type": "join-room"}',
-        '{"requestId": "1"}',
-        '{"type": 5, "requestId": "x"}',
+        '{"type": 5, "requestId": 7}',
     ):
         await client.send_raw(raw)
         event = await client.wait_event("error", lambda d: True)
         assert event["code"] == "bad_request" and event["message"]
         client.events.clear()
+    # a usable requestId gets its response, whatever else is wrong with the frame
+    for raw in ('{"requestId": "x"}', '{"type": 5, "requestId": "x"}',
+                '{"type": "produce", "requestId": "x", "data": "s"}'):  # fmt: skip
+        frame = await client.request_text(raw, "x")
+        assert frame["ok"] is False and frame["error"]["code"] == "bad_request", frame
     assert client.ws is not None
     await client.ws.send_bytes(b"\x00\x01")
     assert (await client.wait_event("error"))["code"] == "bad_request"
