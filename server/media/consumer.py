@@ -74,9 +74,10 @@ class Consumer(TransportChild):
         self.current_layers: dict[str, int] | None = None
         self._listen()
 
-    def _close_request(self) -> CloseConsumerRequestT:
+    @classmethod
+    def close_request_for(cls, object_id: str) -> CloseConsumerRequestT:
         request = CloseConsumerRequestT()
-        request.consumerId = self.id
+        request.consumerId = object_id
         return request
 
     async def dump(self) -> dict[str, Any]:

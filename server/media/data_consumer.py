@@ -80,9 +80,10 @@ class DataConsumer(TransportChild):
     def subchannels(self) -> list[int]:
         return list(self._subchannels)
 
-    def _close_request(self) -> CloseDataConsumerRequestT:
+    @classmethod
+    def close_request_for(cls, object_id: str) -> CloseDataConsumerRequestT:
         request = CloseDataConsumerRequestT()
-        request.dataConsumerId = self.id
+        request.dataConsumerId = object_id
         return request
 
     async def dump(self) -> dict[str, Any]:

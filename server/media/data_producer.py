@@ -125,9 +125,10 @@ class DataProducer(TransportChild):
         params = self._sctp_stream_parameters
         return dict(params) if params is not None else None
 
-    def _close_request(self) -> CloseDataProducerRequestT:
+    @classmethod
+    def close_request_for(cls, object_id: str) -> CloseDataProducerRequestT:
         request = CloseDataProducerRequestT()
-        request.dataProducerId = self.id
+        request.dataProducerId = object_id
         return request
 
     async def dump(self) -> dict[str, Any]:

@@ -61,9 +61,10 @@ class Producer(TransportChild):
         self.score: list[dict[str, Any]] = []
         self._listen()
 
-    def _close_request(self) -> CloseProducerRequestT:
+    @classmethod
+    def close_request_for(cls, object_id: str) -> CloseProducerRequestT:
         request = CloseProducerRequestT()
-        request.producerId = self.id
+        request.producerId = object_id
         return request
 
     async def dump(self) -> dict[str, Any]:

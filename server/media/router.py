@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from sfuctl.server.media import ortc
+from sfuctl.server.media.channel import Channel, LateAnswerHandler
 from sfuctl.server.media.entity import Entity
 from sfuctl.server.media.errors import InvalidStateError
 from sfuctl.server.media.fbs.Request.Body import Body as RequestBody
@@ -104,9 +105,24 @@ class Router(Entity):
         request = CreateRouterRequestT()
         request.routerId = new_id()
         await worker.channel.request(
-            Method.WORKER_CREATE_ROUTER, "", RequestBody.Worker_CreateRouterRequest, request
+            Method.WORKER_CREATE_ROUTER,
+            "",
+            RequestBody.Worker_CreateRouterRequest,
+            request,
+            on_late=cls.closer(worker.channel, request.routerId),
         )
         return cls(request.routerId, worker, dict(caps), app_data)
+
+    @staticmethod
+    def closer(channel: Channel, router_id: str) -> LateAnswerHandler:
+        """Closes ``router_id`` in the worker, with no object here (a create's late answer)."""
+
+        def close() -> None:
+            request = CloseRouterRequestT()
+            request.routerId = router_id
+            channel.fire(Method.WORKER_CLOSE_ROUTER, "", RequestBody.Worker_CloseRouterRequest, request)
+
+        return close
 
     @property
     def rtp_capabilities(self) -> dict[str, Any]:
@@ -129,9 +145,7 @@ class Router(Entity):
     def close(self) -> None:
         if not self._set_closed():
             return
-        request = CloseRouterRequestT()
-        request.routerId = self.id
-        self.channel.fire(Method.WORKER_CLOSE_ROUTER, "", RequestBody.Worker_CloseRouterRequest, request)
+        self.closer(self.channel, self.id)()
         self._close_children()
         self.emit("@close")
         self.observer.emit("close")
@@ -265,7 +279,12 @@ class Router(Entity):
             if webrtc_server is not None
             else Method.ROUTER_CREATE_WEBRTCTRANSPORT
         )
-        body = await self._request(method, RequestBody.Router_CreateWebRtcTransportRequest, request)
+        body = await self._request(
+            method,
+            RequestBody.Router_CreateWebRtcTransportRequest,
+            request,
+            on_late=Transport.closer(self, request.transportId),
+        )
         transport = WebRtcTransport(request.transportId, self, webrtc_transport_data(body), app_data)
         self._adopt(transport)
         if webrtc_server is not None:
@@ -311,7 +330,10 @@ class Router(Entity):
         request.transportId = new_id()
         request.options = options
         body = await self._request(
-            Method.ROUTER_CREATE_PLAINTRANSPORT, RequestBody.Router_CreatePlainTransportRequest, request
+            Method.ROUTER_CREATE_PLAINTRANSPORT,
+            RequestBody.Router_CreatePlainTransportRequest,
+            request,
+            on_late=Transport.closer(self, request.transportId),
         )
         transport = PlainTransport(request.transportId, self, plain_transport_data(body), app_data)
         self._adopt(transport)
@@ -349,6 +371,7 @@ class Router(Entity):
             Method.ROUTER_CREATE_ACTIVESPEAKEROBSERVER,
             RequestBody.Router_CreateActiveSpeakerObserverRequest,
             request,
+            on_late=ActiveSpeakerObserver.closer(self, request.rtpObserverId),
         )
         observer = ActiveSpeakerObserver(request.rtpObserverId, self, app_data)
         self._adopt_observer(observer)
@@ -390,6 +413,7 @@ class Router(Entity):
             Method.ROUTER_CREATE_AUDIOLEVELOBSERVER,
             RequestBody.Router_CreateAudioLevelObserverRequest,
             request,
+            on_late=AudioLevelObserver.closer(self, request.rtpObserverId),
         )
         observer = AudioLevelObserver(request.rtpObserverId, self, app_data)
         self._adopt_observer(observer)

@@ -13,6 +13,7 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from sfuctl.server.media import ortc
+from sfuctl.server.media.channel import LateAnswerHandler
 from sfuctl.server.media.consumer import Consumer
 from sfuctl.server.media.entity import Entity
 from sfuctl.server.media.errors import NotFoundError
@@ -174,14 +175,24 @@ class Transport(Entity):
         if self.data.get("sctpState"):
             self.data["sctpState"] = "closed"
 
+    @staticmethod
+    def closer(router: Router, transport_id: str) -> LateAnswerHandler:
+        """Closes ``transport_id`` in the worker, with no object here (a create's late answer)."""
+        channel, router_id = router.channel, router.id
+
+        def close() -> None:
+            request = CloseTransportRequestT()
+            request.transportId = transport_id
+            channel.fire(
+                Method.ROUTER_CLOSE_TRANSPORT, router_id, RequestBody.Router_CloseTransportRequest, request
+            )
+
+        return close
+
     def close(self) -> None:
         if not self._set_closed():
             return
-        request = CloseTransportRequestT()
-        request.transportId = self.id
-        self.channel.fire(
-            Method.ROUTER_CLOSE_TRANSPORT, self.router.id, RequestBody.Router_CloseTransportRequest, request
-        )
+        self.closer(self.router, self.id)()
         self._close_children()
         self.emit("@close")
         self.observer.emit("close")
@@ -334,7 +345,12 @@ class Transport(Entity):
         request.paused = paused
         request.keyFrameRequestDelay = key_frame_request_delay
         request.enableMediasoupPacketIdHeaderExtension = enable_mediasoup_packet_id_header_extension
-        body = await self._request(Method.TRANSPORT_PRODUCE, RequestBody.Transport_ProduceRequest, request)
+        body = await self._request(
+            Method.TRANSPORT_PRODUCE,
+            RequestBody.Transport_ProduceRequest,
+            request,
+            on_late=Producer.closer(self, producer_id),
+        )
         producer = Producer(
             producer_id,
             self,
@@ -418,7 +434,12 @@ class Transport(Entity):
             request.preferredLayers.spatialLayer = preferred_layers["spatialLayer"]
             request.preferredLayers.temporalLayer = preferred_layers.get("temporalLayer")
         request.ignoreDtx = ignore_dtx
-        status = await self._request(Method.TRANSPORT_CONSUME, RequestBody.Transport_ConsumeRequest, request)
+        status = await self._request(
+            Method.TRANSPORT_CONSUME,
+            RequestBody.Transport_ConsumeRequest,
+            request,
+            on_late=Consumer.closer(self, consumer_id),
+        )
         consumer = Consumer(
             consumer_id,
             self,
@@ -466,7 +487,10 @@ class Transport(Entity):
         request.protocol = protocol
         request.paused = paused
         body = await self._request(
-            Method.TRANSPORT_PRODUCE_DATA, RequestBody.Transport_ProduceDataRequest, request
+            Method.TRANSPORT_PRODUCE_DATA,
+            RequestBody.Transport_ProduceDataRequest,
+            request,
+            on_late=DataProducer.closer(self, request.dataProducerId),
         )
         data_producer = DataProducer(request.dataProducerId, self, body, paused, app_data)
         self.data_producers[data_producer.id] = data_producer
@@ -531,7 +555,10 @@ class Transport(Entity):
         request.subchannels = subchannels_to_fbs(subchannels)
         try:
             body = await self._request(
-                Method.TRANSPORT_CONSUME_DATA, RequestBody.Transport_ConsumeDataRequest, request
+                Method.TRANSPORT_CONSUME_DATA,
+                RequestBody.Transport_ConsumeDataRequest,
+                request,
+                on_late=DataConsumer.closer(self, request.dataConsumerId),
             )
         except Exception:
             self._release_sctp_stream_id(stream_id)
