@@ -12,7 +12,7 @@ from typing import Any
 
 from sfuctl.server.media.channel import Channel, LateAnswerHandler
 from sfuctl.server.media.emitter import EventEmitter
-from sfuctl.server.media.errors import InvalidStateError
+from sfuctl.server.media.errors import InvalidInputError, InvalidStateError
 
 
 class Entity(EventEmitter):
@@ -21,7 +21,7 @@ class Entity(EventEmitter):
     def __init__(self, entity_id: str, channel: Channel, app_data: dict[str, Any] | None) -> None:
         super().__init__()
         if app_data is not None and not isinstance(app_data, dict):
-            raise TypeError("if given, app_data must be a dict")
+            raise InvalidInputError("if given, app_data must be a dict")
         self.id = entity_id
         self.channel = channel
         self.closed = False

@@ -16,7 +16,7 @@ from sfuctl.server.media import ortc
 from sfuctl.server.media.channel import LateAnswerHandler
 from sfuctl.server.media.consumer import Consumer
 from sfuctl.server.media.entity import Entity
-from sfuctl.server.media.errors import NotFoundError
+from sfuctl.server.media.errors import InvalidInputError, NotFoundError
 from sfuctl.server.media.fbs.Consumer.ConsumerLayers import ConsumerLayersT
 from sfuctl.server.media.fbs.DataProducer.Type import Type as DataType
 from sfuctl.server.media.fbs.Notification.Event import Event
@@ -74,10 +74,10 @@ def new_id() -> str:
 def listen_info_to_fbs(info: dict[str, Any]) -> ListenInfoT:
     """A listen info dict (mediasoup's TransportListenInfo shape) for the worker."""
     if not isinstance(info, dict) or not isinstance(info.get("ip"), str):
-        raise TypeError("listen info must be a dict with an 'ip' string")
+        raise InvalidInputError("listen info must be a dict with an 'ip' string")
     protocol = info.get("protocol", "udp")
     if protocol not in ("udp", "tcp"):
-        raise TypeError(f"invalid listen info protocol {protocol!r}")
+        raise InvalidInputError(f"invalid listen info protocol {protocol!r}")
     t = ListenInfoT()
     t.protocol = Protocol.UDP if protocol == "udp" else Protocol.TCP
     t.ip = info["ip"]
@@ -318,11 +318,11 @@ class Transport(Entity):
         """Validate the client's RTP parameters, map them onto the router's, and create the producer."""
         self._check_open()
         if producer_id is not None and producer_id in self.router.producers:
-            raise TypeError(f'a Producer with same id "{producer_id}" already exists')
+            raise InvalidInputError(f'a Producer with same id "{producer_id}" already exists')
         if kind not in KINDS:
-            raise TypeError(f'invalid kind "{kind}"')
+            raise InvalidInputError(f'invalid kind "{kind}"')
         if app_data is not None and not isinstance(app_data, dict):
-            raise TypeError("if given, app_data must be a dict")
+            raise InvalidInputError("if given, app_data must be a dict")
         params = ortc.validate_and_normalize_rtp_parameters(rtp_parameters)
         if not params.get("encodings"):
             params["encodings"] = [{}]
@@ -391,11 +391,11 @@ class Transport(Entity):
         """
         self._check_open()
         if not isinstance(producer_id, str) or not producer_id:
-            raise TypeError("missing producer_id")
+            raise InvalidInputError("missing producer_id")
         if mid is not None and (not isinstance(mid, str) or not mid):
-            raise TypeError("if given, mid must be non empty string")
+            raise InvalidInputError("if given, mid must be non empty string")
         if app_data is not None and not isinstance(app_data, dict):
-            raise TypeError("if given, app_data must be a dict")
+            raise InvalidInputError("if given, app_data must be a dict")
         caps = self.router.normalized_capabilities(rtp_capabilities)
         producer = self.router.producers.get(producer_id)
         if producer is None:
@@ -472,9 +472,9 @@ class Transport(Entity):
 
         self._check_open()
         if data_producer_id is not None and data_producer_id in self.router.data_producers:
-            raise TypeError(f'a DataProducer with same id "{data_producer_id}" already exists')
+            raise InvalidInputError(f'a DataProducer with same id "{data_producer_id}" already exists')
         if app_data is not None and not isinstance(app_data, dict):
-            raise TypeError("if given, app_data must be a dict")
+            raise InvalidInputError("if given, app_data must be a dict")
         request = ProduceDataRequestT()
         request.dataProducerId = data_producer_id or new_id()
         if self.transport_type == "direct":
@@ -519,9 +519,9 @@ class Transport(Entity):
 
         self._check_open()
         if not isinstance(data_producer_id, str) or not data_producer_id:
-            raise TypeError("missing data_producer_id")
+            raise InvalidInputError("missing data_producer_id")
         if app_data is not None and not isinstance(app_data, dict):
-            raise TypeError("if given, app_data must be a dict")
+            raise InvalidInputError("if given, app_data must be a dict")
         data_producer = self.router.data_producers.get(data_producer_id)
         if data_producer is None:
             raise NotFoundError(f'DataProducer with id "{data_producer_id}" not found')
@@ -619,5 +619,5 @@ class Transport(Entity):
 
 def _non_negative(value: int, name: str) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise TypeError(f"{name} must be a non-negative integer")
+        raise InvalidInputError(f"{name} must be a non-negative integer")
     return value

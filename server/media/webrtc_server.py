@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from sfuctl.server.media.channel import Channel, LateAnswerHandler
 from sfuctl.server.media.entity import Entity
+from sfuctl.server.media.errors import InvalidInputError
 from sfuctl.server.media.fbs.Request.Body import Body as RequestBody
 from sfuctl.server.media.fbs.Request.Method import Method
 from sfuctl.server.media.fbs.Worker.CloseWebRtcServerRequest import CloseWebRtcServerRequestT
@@ -52,9 +53,9 @@ class WebRtcServer(Entity):
         cls, worker: Worker, listen_infos: list[dict[str, Any]], app_data: dict[str, Any] | None
     ) -> WebRtcServer:
         if not isinstance(listen_infos, list) or not listen_infos:
-            raise TypeError("listen_infos must be a non-empty list")
+            raise InvalidInputError("listen_infos must be a non-empty list")
         if app_data is not None and not isinstance(app_data, dict):
-            raise TypeError("if given, app_data must be a dict")
+            raise InvalidInputError("if given, app_data must be a dict")
         request = CreateWebRtcServerRequestT()
         request.webRtcServerId = new_id()
         request.listenInfos = [listen_info_to_fbs(info) for info in listen_infos]

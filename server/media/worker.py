@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from sfuctl.server.media.channel import DEFAULT_REQUEST_TIMEOUT, Channel
 from sfuctl.server.media.emitter import EventEmitter
-from sfuctl.server.media.errors import InvalidStateError, MediaError, WorkerDiedError
+from sfuctl.server.media.errors import InvalidInputError, InvalidStateError, MediaError, WorkerDiedError
 from sfuctl.server.media.fbs.Notification.Event import Event
 from sfuctl.server.media.fbs.Request.Body import Body as RequestBody
 from sfuctl.server.media.fbs.Request.Method import Method
@@ -130,11 +130,11 @@ class Worker(EventEmitter):
         """
         settings = settings or WorkerSettings()
         if settings.log_level not in LOG_LEVELS:
-            raise TypeError(f"invalid log level {settings.log_level!r}")
+            raise InvalidInputError(f"invalid log level {settings.log_level!r}")
         if not 0 <= settings.rtc_min_port <= settings.rtc_max_port <= 65535:
-            raise TypeError("rtc_min_port/rtc_max_port must satisfy 0 <= min <= max <= 65535")
+            raise InvalidInputError("rtc_min_port/rtc_max_port must satisfy 0 <= min <= max <= 65535")
         if not settings.start_timeout > 0:
-            raise TypeError("start_timeout must be a positive number of seconds")
+            raise InvalidInputError("start_timeout must be a positive number of seconds")
         binary = settings.worker_bin or find_worker_bin()
         # Our ends first; the worker reads fd 3 and writes fd 4.
         to_worker, worker_in = socket.socketpair()
@@ -348,7 +348,7 @@ class Worker(EventEmitter):
     async def update_settings(self, log_level: str | None = None, log_tags: list[str] | None = None) -> None:
         self._check_open()
         if log_level is not None and log_level not in LOG_LEVELS:
-            raise TypeError(f"invalid log level {log_level!r}")
+            raise InvalidInputError(f"invalid log level {log_level!r}")
         request = UpdateSettingsRequestT()
         request.logLevel = log_level
         request.logTags = log_tags
@@ -362,9 +362,9 @@ class Worker(EventEmitter):
         """A router whose RTP capabilities come from ``media_codecs`` (mediasoup's ORTC rules)."""
         self._check_open()
         if media_codecs is not None and not isinstance(media_codecs, list):
-            raise TypeError("media_codecs must be a list")
+            raise InvalidInputError("media_codecs must be a list")
         if app_data is not None and not isinstance(app_data, dict):
-            raise TypeError("if given, app_data must be a dict")
+            raise InvalidInputError("if given, app_data must be a dict")
         router = await Router.create(self, media_codecs or [], app_data)
         self.routers[router.id] = router
         router.on("@close", lambda: self.routers.pop(router.id, None))
