@@ -80,7 +80,7 @@ async def start_server(**overrides: Any) -> RunningServer:
         rtc_listen_ip="127.0.0.1",
         announced_address="127.0.0.1",
         enable_tcp=False,
-        worker=WorkerSettings(log_level="warn"),
+        worker=overrides.pop("worker", WorkerSettings(log_level="warn")),
         **overrides,
     )
     pool = WorkerPool(config.workers, config.worker)

@@ -131,6 +131,7 @@ class Channel:
         self._next_id = 0
         self._pending: dict[int, _Pending] = {}
         self._late: dict[int, _Pending] = {}
+        self._close_reason: Exception | None = None
         """Timed-out creates whose answer may still come: it must undo what it created."""
         self._handlers: dict[str, NotificationHandler] = {}
         self._builder = flatbuffers.Builder(1024)
@@ -189,6 +190,10 @@ class Channel:
         Writing synchronously keeps requests in call order, which fire-and-forget closes rely on.
         """
         if self.closed:
+            if isinstance(self._close_reason, WorkerDiedError):
+                raise WorkerDiedError(
+                    f"worker {self.pid} died, cannot send request [method:{method_name(method)}]"
+                )
             raise InvalidStateError(f"channel closed, cannot send request [method:{method_name(method)}]")
         self._next_id = self._next_id + 1 if self._next_id < 0xFFFFFFFF else 1
         req_id = self._next_id
@@ -390,6 +395,7 @@ class Channel:
         if self.closed:
             return
         self.closed = True
+        self._close_reason = reason
         error = reason or InvalidStateError("channel closed")
         for pending in self._pending.values():
             pending.timer.cancel()

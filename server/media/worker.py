@@ -315,6 +315,8 @@ class Worker(EventEmitter):
     # -- requests -----------------------------------------------------------------------------
 
     def _check_open(self) -> None:
+        if self.died:
+            raise WorkerDiedError(f"worker died [pid:{self.pid}, exit:{self.exit_code}]")
         if self.closed:
             raise InvalidStateError(f"worker closed [pid:{self.pid}]")
 

@@ -11,7 +11,15 @@ from typing import Any
 from pydantic import ValidationError
 
 from sfuctl.server.limits import Limits
-from sfuctl.server.media.errors import InvalidStateError, MediaError, NotFoundError, UnsupportedError
+from sfuctl.server.media.errors import (
+    InvalidInputError,
+    InvalidStateError,
+    NotFoundError,
+    RequestTimeoutError,
+    UnsupportedError,
+    WorkerDiedError,
+    WorkerError,
+)
 from sfuctl.server.media.webrtc_transport import WebRtcTransport
 from sfuctl.server.signaling import protocol as p
 from sfuctl.server.signaling.peer import Peer
@@ -94,8 +102,15 @@ class Session:
             return await handler(payload)
         except SignalingError:
             raise
-        except TypeError as error:  # the controller's validation of mediasoup structures
+        except InvalidInputError as error:  # the controller's (or worker's) check of client input
             raise fail(p.ErrorCode.BAD_REQUEST, str(error)) from None
+        except RequestTimeoutError:
+            log.warning(
+                "worker timeout [room:%s user:%s type:%s]", self.room_id, self.peer.user_id, request_type
+            )
+            raise fail(p.ErrorCode.TIMEOUT, "the media server did not answer in time") from None
+        except WorkerDiedError:
+            raise fail(p.ErrorCode.WORKER_DIED, "the media server of this room stopped") from None
         except NotFoundError as error:
             raise fail(p.ErrorCode.NOT_FOUND, str(error)) from None
         except UnsupportedError as error:
@@ -103,8 +118,22 @@ class Session:
             raise fail(code, str(error)) from None
         except InvalidStateError as error:
             raise fail(p.ErrorCode.NOT_FOUND, str(error)) from None
-        except MediaError as error:
+        except WorkerError as error:
+            # The worker refused the request with its own reason (a reused SSRC or MID, connect
+            # called twice): the request does not fit, the server is fine.
+            log.info(
+                "worker refused [room:%s user:%s type:%s]: %s",
+                self.room_id,
+                self.peer.user_id,
+                request_type,
+                error,
+            )
             raise fail(p.ErrorCode.BAD_REQUEST, str(error)) from None
+        except Exception:
+            log.exception(
+                "request failed [room:%s user:%s type:%s]", self.room_id, self.peer.user_id, request_type
+            )
+            raise fail(p.ErrorCode.INTERNAL, "internal error") from None
 
     # -- lookups that enforce ownership -----------------------------------------------------------
 
