@@ -176,6 +176,9 @@ def check_config(config: ServerConfig) -> None:
         problems.append(f"log_level {config.log_level!r} is not one of {', '.join(LOG_LEVELS)}")
     if worker.log_level not in WORKER_LOG_LEVELS:
         problems.append(f"worker.log_level {worker.log_level!r} is not one of {', '.join(WORKER_LOG_LEVELS)}")
+    for key in ("start_timeout", "request_timeout"):
+        if not getattr(worker, key) > 0:
+            problems.append(f"worker.{key} must be a positive number of seconds (got {getattr(worker, key)})")
     if config.login_mode == "apikey" and not config.api_key:
         problems.append("login_mode 'apikey' needs an api_key")
     if problems:
