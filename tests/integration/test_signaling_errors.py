@@ -151,3 +151,22 @@ async def test_malformed_mediasoup_structures_are_still_bad_requests(
     assert not [r for r in caplog.records if r.exc_info]  # a client's mistake is not a server error
     assert (await client.request("create-transport", {"direction": "recv"}))["id"]
     await client.close()
+
+
+async def test_a_request_the_worker_refuses_is_a_bad_request(
+    server: RunningServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The worker's own refusal (here: an SSRC already in use) is the request's fault, not the server's."""
+    client = await joined(server, "r", "u")
+    send = await client.request("create-transport", {"direction": "send"})
+    params = {"mid": "0", "codecs": [OPUS], "encodings": [{"ssrc": 12345678}]}
+    await client.request("produce", {"transportId": send["id"], "kind": "audio", "rtpParameters": params})
+    caplog.clear()
+    again = dict(params, mid="1")
+    frame = await client.request_frame(
+        "produce", {"transportId": send["id"], "kind": "audio", "rtpParameters": again}
+    )
+    assert frame["ok"] is False and frame["error"]["code"] == "bad_request", frame
+    assert "ssrc" in frame["error"]["message"].lower()
+    assert not [r for r in caplog.records if r.exc_info]
+    await client.close()
