@@ -254,6 +254,11 @@ def check_config(config: ServerConfig) -> None:
             f"worker.log_level {worker.log_level!r} is not one of {levels}",
             f"--worker-log-level takes {levels}",
         )
+    for key in ("start_timeout", "request_timeout"):
+        value = getattr(worker, key)
+        if not value > 0:
+            problem(f"worker.{key} must be a positive number of seconds (got {value})",
+                    f"set [worker] {key} to more than 0")  # fmt: skip
     if config.login_mode == "apikey" and not config.api_key:
         problem("login_mode 'apikey' needs an api_key", "give --api-key (or SFUCTL_API_KEY)")
     if problems:

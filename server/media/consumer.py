@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from sfuctl.server.media.entity import TransportChild
+from sfuctl.server.media.errors import InvalidInputError
 from sfuctl.server.media.fbs.Consumer.ConsumerLayers import ConsumerLayersT
 from sfuctl.server.media.fbs.Consumer.EnableTraceEventRequest import EnableTraceEventRequestT
 from sfuctl.server.media.fbs.Consumer.SetPreferredLayersRequest import SetPreferredLayersRequestT
@@ -74,9 +75,10 @@ class Consumer(TransportChild):
         self.current_layers: dict[str, int] | None = None
         self._listen()
 
-    def _close_request(self) -> CloseConsumerRequestT:
+    @classmethod
+    def close_request_for(cls, object_id: str) -> CloseConsumerRequestT:
         request = CloseConsumerRequestT()
-        request.consumerId = self.id
+        request.consumerId = object_id
         return request
 
     async def dump(self) -> dict[str, Any]:
@@ -122,11 +124,11 @@ class Consumer(TransportChild):
 
     async def set_preferred_layers(self, spatial_layer: int, temporal_layer: int | None = None) -> None:
         if not isinstance(spatial_layer, int) or isinstance(spatial_layer, bool):
-            raise TypeError("spatial_layer must be a number")
+            raise InvalidInputError("spatial_layer must be a number")
         if temporal_layer is not None and (
             not isinstance(temporal_layer, int) or isinstance(temporal_layer, bool)
         ):
-            raise TypeError("if given, temporal_layer must be a number")
+            raise InvalidInputError("if given, temporal_layer must be a number")
         request = SetPreferredLayersRequestT()
         request.preferredLayers = ConsumerLayersT()
         request.preferredLayers.spatialLayer = spatial_layer
@@ -138,7 +140,7 @@ class Consumer(TransportChild):
 
     async def set_priority(self, priority: int) -> None:
         if not isinstance(priority, int) or isinstance(priority, bool) or priority < 0:
-            raise TypeError("priority must be a positive number")
+            raise InvalidInputError("priority must be a positive number")
         request = SetPriorityRequestT()
         request.priority = priority
         body = await self._request(

@@ -12,6 +12,7 @@ from sfuctl.server.media.data_producer import (
     subchannels_to_fbs,
 )
 from sfuctl.server.media.entity import TransportChild
+from sfuctl.server.media.errors import InvalidInputError
 from sfuctl.server.media.fbs.DataConsumer import SendRequest as SendRequestFbs
 from sfuctl.server.media.fbs.DataConsumer.AddSubchannelRequest import AddSubchannelRequestT
 from sfuctl.server.media.fbs.DataConsumer.RemoveSubchannelRequest import RemoveSubchannelRequestT
@@ -80,9 +81,10 @@ class DataConsumer(TransportChild):
     def subchannels(self) -> list[int]:
         return list(self._subchannels)
 
-    def _close_request(self) -> CloseDataConsumerRequestT:
+    @classmethod
+    def close_request_for(cls, object_id: str) -> CloseDataConsumerRequestT:
         request = CloseDataConsumerRequestT()
-        request.dataConsumerId = self.id
+        request.dataConsumerId = object_id
         return request
 
     async def dump(self) -> dict[str, Any]:
@@ -136,7 +138,7 @@ class DataConsumer(TransportChild):
     async def set_buffered_amount_low_threshold(self, threshold: int) -> None:
         """Below this many buffered bytes the worker notifies 'bufferedamountlow' (for flow control)."""
         if not isinstance(threshold, int) or isinstance(threshold, bool) or not 0 <= threshold < 2**32:
-            raise TypeError("threshold must be an unsigned 32-bit integer")
+            raise InvalidInputError("threshold must be an unsigned 32-bit integer")
         request = SetBufferedAmountLowThresholdRequestT()
         request.threshold = threshold
         await self._request(
@@ -149,7 +151,7 @@ class DataConsumer(TransportChild):
     async def send(self, message: str | bytes, ppid: int | None = None) -> int:
         """Send a message from the server to this consumer's endpoint; returns the buffered amount.
 
-        The worker accepts it on SCTP data consumers only (TypeError otherwise), and fails it
+        The worker accepts it on SCTP data consumers only (WorkerTypeError otherwise), and fails it
         when the SCTP send buffer is full.
         """
         request = _SendRequest()
@@ -160,7 +162,7 @@ class DataConsumer(TransportChild):
 
     async def set_subchannels(self, subchannels: list[int]) -> None:
         if subchannels is None:
-            raise TypeError("subchannels must be a list")
+            raise InvalidInputError("subchannels must be a list")
         request = SetSubchannelsRequestT()
         request.subchannels = subchannels_to_fbs(subchannels)
         body = await self._request(
@@ -213,5 +215,5 @@ class DataConsumer(TransportChild):
 
 def _subchannel(subchannel: int) -> int:
     if not is_uint16(subchannel):
-        raise TypeError("subchannel must be an integer in 0..65535")
+        raise InvalidInputError("subchannel must be an integer in 0..65535")
     return subchannel

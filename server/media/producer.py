@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from sfuctl.server.media.entity import TransportChild
+from sfuctl.server.media.errors import InvalidInputError
 from sfuctl.server.media.fbs.Notification.Event import Event
 from sfuctl.server.media.fbs.Producer.EnableTraceEventRequest import EnableTraceEventRequestT
 from sfuctl.server.media.fbs.Producer.TraceEventType import TraceEventType
@@ -27,7 +28,7 @@ _trace_name = enum_names(TraceEventType)
 def trace_types_to_fbs(types: list[str], table: dict[str, int]) -> list[int]:
     """Unknown names are ignored, as mediasoup does."""
     if not isinstance(types, list) or not all(isinstance(t, str) for t in types):
-        raise TypeError("types must be a list of strings")
+        raise InvalidInputError("types must be a list of strings")
     return [table[t] for t in types if t in table]
 
 
@@ -61,9 +62,10 @@ class Producer(TransportChild):
         self.score: list[dict[str, Any]] = []
         self._listen()
 
-    def _close_request(self) -> CloseProducerRequestT:
+    @classmethod
+    def close_request_for(cls, object_id: str) -> CloseProducerRequestT:
         request = CloseProducerRequestT()
-        request.producerId = self.id
+        request.producerId = object_id
         return request
 
     async def dump(self) -> dict[str, Any]:

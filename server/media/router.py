@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from sfuctl.server.media import ortc
+from sfuctl.server.media.channel import Channel, LateAnswerHandler
 from sfuctl.server.media.entity import Entity
-from sfuctl.server.media.errors import InvalidStateError
+from sfuctl.server.media.errors import InvalidInputError, InvalidStateError
 from sfuctl.server.media.fbs.Request.Body import Body as RequestBody
 from sfuctl.server.media.fbs.Request.Method import Method
 from sfuctl.server.media.fbs.Router.CreateWebRtcTransportRequest import CreateWebRtcTransportRequestT
@@ -60,7 +61,7 @@ def transport_options(
     values = {**SCTP_DEFAULTS, **(sctp or {})}
     unknown = set(values) - set(SCTP_DEFAULTS)
     if unknown:
-        raise TypeError(f"unknown SCTP option(s): {', '.join(sorted(unknown))}")
+        raise InvalidInputError(f"unknown SCTP option(s): {', '.join(sorted(unknown))}")
     options = OptionsT()
     options.direct = direct
     options.initialAvailableOutgoingBitrate = initial_available_outgoing_bitrate
@@ -68,7 +69,7 @@ def transport_options(
     options.isDataChannel = is_data_channel
     for key, value in values.items():
         if not isinstance(value, int) or value < 0:
-            raise TypeError(f"SCTP option {key} must be a non-negative integer")
+            raise InvalidInputError(f"SCTP option {key} must be a non-negative integer")
         setattr(options, key, value)
     return options
 
@@ -104,9 +105,24 @@ class Router(Entity):
         request = CreateRouterRequestT()
         request.routerId = new_id()
         await worker.channel.request(
-            Method.WORKER_CREATE_ROUTER, "", RequestBody.Worker_CreateRouterRequest, request
+            Method.WORKER_CREATE_ROUTER,
+            "",
+            RequestBody.Worker_CreateRouterRequest,
+            request,
+            on_late=cls.closer(worker.channel, request.routerId),
         )
         return cls(request.routerId, worker, dict(caps), app_data)
+
+    @staticmethod
+    def closer(channel: Channel, router_id: str) -> LateAnswerHandler:
+        """Closes ``router_id`` in the worker, with no object here (a create's late answer)."""
+
+        def close() -> None:
+            request = CloseRouterRequestT()
+            request.routerId = router_id
+            channel.fire(Method.WORKER_CLOSE_ROUTER, "", RequestBody.Worker_CloseRouterRequest, request)
+
+        return close
 
     @property
     def rtp_capabilities(self) -> dict[str, Any]:
@@ -129,9 +145,7 @@ class Router(Entity):
     def close(self) -> None:
         if not self._set_closed():
             return
-        request = CloseRouterRequestT()
-        request.routerId = self.id
-        self.channel.fire(Method.WORKER_CLOSE_ROUTER, "", RequestBody.Worker_CloseRouterRequest, request)
+        self.closer(self.channel, self.id)()
         self._close_children()
         self.emit("@close")
         self.observer.emit("close")
@@ -175,7 +189,7 @@ class Router(Entity):
             return False
         try:
             caps = self.normalized_capabilities(rtp_capabilities)
-        except TypeError:
+        except InvalidInputError:
             return False
         return ortc.can_consume(producer.consumable_rtp_parameters, caps, normalized=True)  # type: ignore[arg-type]
 
@@ -224,15 +238,15 @@ class Router(Entity):
         """Listen on ``listen_infos`` (its own ports) or share a WebRtcServer's ports."""
         self._check_open()
         if webrtc_server is None and listen_infos is None:
-            raise TypeError("missing webrtc_server and listen_infos (one of them is mandatory)")
+            raise InvalidInputError("missing webrtc_server and listen_infos (one of them is mandatory)")
         if webrtc_server is not None and listen_infos is not None:
-            raise TypeError("only one of webrtc_server and listen_infos must be given")
+            raise InvalidInputError("only one of webrtc_server and listen_infos must be given")
         if listen_infos is not None and (not isinstance(listen_infos, list) or not listen_infos):
-            raise TypeError("listen_infos must be a non-empty list")
+            raise InvalidInputError("listen_infos must be a non-empty list")
         if webrtc_server is not None and webrtc_server.closed:
             raise InvalidStateError("webrtc_server is closed")
         if app_data is not None and not isinstance(app_data, dict):
-            raise TypeError("if given, app_data must be a dict")
+            raise InvalidInputError("if given, app_data must be a dict")
         if enable_udp is None:
             enable_udp = True
         if enable_tcp is None:
@@ -265,7 +279,12 @@ class Router(Entity):
             if webrtc_server is not None
             else Method.ROUTER_CREATE_WEBRTCTRANSPORT
         )
-        body = await self._request(method, RequestBody.Router_CreateWebRtcTransportRequest, request)
+        body = await self._request(
+            method,
+            RequestBody.Router_CreateWebRtcTransportRequest,
+            request,
+            on_late=Transport.closer(self, request.transportId),
+        )
         transport = WebRtcTransport(request.transportId, self, webrtc_transport_data(body), app_data)
         self._adopt(transport)
         if webrtc_server is not None:
@@ -296,7 +315,7 @@ class Router(Entity):
 
         self._check_open()
         if app_data is not None and not isinstance(app_data, dict):
-            raise TypeError("if given, app_data must be a dict")
+            raise InvalidInputError("if given, app_data must be a dict")
         if rtcp_mux and rtcp_listen_info is not None:
             rtcp_mux = False  # a separate RTCP port was asked for
         options = PlainTransportOptionsT()
@@ -311,7 +330,10 @@ class Router(Entity):
         request.transportId = new_id()
         request.options = options
         body = await self._request(
-            Method.ROUTER_CREATE_PLAINTRANSPORT, RequestBody.Router_CreatePlainTransportRequest, request
+            Method.ROUTER_CREATE_PLAINTRANSPORT,
+            RequestBody.Router_CreatePlainTransportRequest,
+            request,
+            on_late=Transport.closer(self, request.transportId),
         )
         transport = PlainTransport(request.transportId, self, plain_transport_data(body), app_data)
         self._adopt(transport)
@@ -338,9 +360,9 @@ class Router(Entity):
 
         self._check_open()
         if not isinstance(interval, int) or isinstance(interval, bool):
-            raise TypeError("if given, interval must be a number")
+            raise InvalidInputError("if given, interval must be a number")
         if app_data is not None and not isinstance(app_data, dict):
-            raise TypeError("if given, app_data must be a dict")
+            raise InvalidInputError("if given, app_data must be a dict")
         request = CreateActiveSpeakerObserverRequestT()
         request.rtpObserverId = new_id()
         request.options = ActiveSpeakerObserverOptionsT()
@@ -349,6 +371,7 @@ class Router(Entity):
             Method.ROUTER_CREATE_ACTIVESPEAKEROBSERVER,
             RequestBody.Router_CreateActiveSpeakerObserverRequest,
             request,
+            on_late=ActiveSpeakerObserver.closer(self, request.rtpObserverId),
         )
         observer = ActiveSpeakerObserver(request.rtpObserverId, self, app_data)
         self._adopt_observer(observer)
@@ -373,13 +396,13 @@ class Router(Entity):
 
         self._check_open()
         if not isinstance(max_entries, int) or isinstance(max_entries, bool) or max_entries <= 0:
-            raise TypeError("if given, max_entries must be a positive number")
+            raise InvalidInputError("if given, max_entries must be a positive number")
         if not isinstance(threshold, int) or isinstance(threshold, bool) or not -127 <= threshold <= 0:
-            raise TypeError("if given, threshold must be a negative number greater than -127")
+            raise InvalidInputError("if given, threshold must be a negative number greater than -127")
         if not isinstance(interval, int) or isinstance(interval, bool):
-            raise TypeError("if given, interval must be a number")
+            raise InvalidInputError("if given, interval must be a number")
         if app_data is not None and not isinstance(app_data, dict):
-            raise TypeError("if given, app_data must be a dict")
+            raise InvalidInputError("if given, app_data must be a dict")
         request = CreateAudioLevelObserverRequestT()
         request.rtpObserverId = new_id()
         request.options = AudioLevelObserverOptionsT()
@@ -390,6 +413,7 @@ class Router(Entity):
             Method.ROUTER_CREATE_AUDIOLEVELOBSERVER,
             RequestBody.Router_CreateAudioLevelObserverRequest,
             request,
+            on_late=AudioLevelObserver.closer(self, request.rtpObserverId),
         )
         observer = AudioLevelObserver(request.rtpObserverId, self, app_data)
         self._adopt_observer(observer)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sfuctl.server.media.errors import InvalidInputError
 from sfuctl.server.media.fbs.RtpParameters.Boolean import BooleanT
 from sfuctl.server.media.fbs.RtpParameters.CodecMapping import CodecMappingT
 from sfuctl.server.media.fbs.RtpParameters.Double import DoubleT
@@ -83,7 +84,7 @@ def _parameter(name: str, value: Any) -> ParameterT:
         p.valueType, p.value = Value.Integer32Array, Integer32ArrayT()
         p.value.value = [int(v) for v in value]
     else:
-        raise TypeError(f"invalid parameter type [key:{name!r}, value:{value!r}]")
+        raise InvalidInputError(f"invalid parameter type [key:{name!r}, value:{value!r}]")
     return p
 
 
@@ -132,7 +133,7 @@ def header_extension_to_fbs(ext: dict[str, Any]) -> RtpHeaderExtensionParameters
     try:
         h.uri = HEADER_EXTENSION_URIS[ext["uri"]]
     except KeyError:
-        raise TypeError(f"invalid RtpHeaderExtensionUri: {ext['uri']}") from None
+        raise InvalidInputError(f"invalid RtpHeaderExtensionUri: {ext['uri']}") from None
     h.id = ext["id"]
     h.encrypt = bool(ext.get("encrypt", False))
     h.parameters = parameters_to_fbs(ext.get("parameters"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from sfuctl.server.media.channel import LateAnswerHandler
 from sfuctl.server.media.entity import Entity
 from sfuctl.server.media.errors import NotFoundError
 from sfuctl.server.media.fbs.Request.Body import Body as RequestBody
@@ -31,17 +32,27 @@ class RtpObserver(Entity):
         self.paused = False
         self._listen()
 
+    @staticmethod
+    def closer(router: Router, observer_id: str) -> LateAnswerHandler:
+        """Closes ``observer_id`` in the worker, with no object here (a create's late answer)."""
+        channel, router_id = router.channel, router.id
+
+        def close() -> None:
+            request = CloseRtpObserverRequestT()
+            request.rtpObserverId = observer_id
+            channel.fire(
+                Method.ROUTER_CLOSE_RTPOBSERVER,
+                router_id,
+                RequestBody.Router_CloseRtpObserverRequest,
+                request,
+            )
+
+        return close
+
     def close(self) -> None:
         if not self._set_closed():
             return
-        request = CloseRtpObserverRequestT()
-        request.rtpObserverId = self.id
-        self.channel.fire(
-            Method.ROUTER_CLOSE_RTPOBSERVER,
-            self.router.id,
-            RequestBody.Router_CloseRtpObserverRequest,
-            request,
-        )
+        self.closer(self.router, self.id)()
         self.emit("@close")
         self.observer.emit("close")
 

@@ -13,10 +13,12 @@ from pydantic import ValidationError
 
 from sfuctl.server.limits import Limits
 from sfuctl.server.media.errors import (
+    InvalidInputError,
     InvalidStateError,
-    MediaError,
     NotFoundError,
+    RequestTimeoutError,
     UnsupportedError,
+    WorkerDiedError,
     WorkerError,
 )
 from sfuctl.server.media.webrtc_transport import WebRtcTransport
@@ -109,8 +111,13 @@ class Session:
             return await handler(payload)
         except SignalingError:
             raise
-        except TypeError as error:  # the controller's validation of mediasoup structures
+        except InvalidInputError as error:  # the controller's (or worker's) check of client input
             raise fail(p.ErrorCode.BAD_REQUEST, str(error)) from None
+        except RequestTimeoutError:
+            log.warning("worker timeout", extra=self._fields(request_type))
+            raise fail(p.ErrorCode.TIMEOUT, "the media server did not answer in time") from None
+        except WorkerDiedError:
+            raise fail(p.ErrorCode.WORKER_DIED, "the media server of this room stopped") from None
         except NotFoundError as error:
             raise fail(p.ErrorCode.NOT_FOUND, str(error)) from None
         except UnsupportedError as error:
@@ -118,8 +125,18 @@ class Session:
             raise fail(code, str(error)) from None
         except InvalidStateError as error:
             raise fail(p.ErrorCode.NOT_FOUND, str(error)) from None
-        except MediaError as error:
+        except WorkerError as error:
+            # The worker refused the request with its own reason (a reused SSRC or MID, connect
+            # called twice): the request does not fit, the server is fine.
+            log.info("worker refused: %s", error, extra=self._fields(request_type))
             raise fail(p.ErrorCode.BAD_REQUEST, str(error)) from None
+        except Exception:
+            log.exception("request failed", extra=self._fields(request_type))
+            raise fail(p.ErrorCode.INTERNAL, "internal error") from None
+
+    def _fields(self, request_type: str) -> dict[str, Any]:
+        """Structured log fields of a line about one request."""
+        return {"room": self.room_id, "user": self.peer.user_id, "type": request_type}
 
     # -- lookups that enforce ownership -----------------------------------------------------------
 
