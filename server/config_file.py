@@ -254,6 +254,18 @@ def check_config(config: ServerConfig) -> None:
             f"worker.log_level {worker.log_level!r} is not one of {levels}",
             f"--worker-log-level takes {levels}",
         )
+    if (config.tls_cert is None) != (config.tls_key is None):
+        given, missing = ("tls_cert", "--tls-key") if config.tls_cert else ("tls_key", "--tls-cert")
+        problem(f"{given} is set without its pair", f"give {missing} too (neither: a generated certificate)")
+    if (config.tls_cert or config.tls_key or config.tls_dir) and not config.tls:
+        problem("tls_cert, tls_key and tls_dir need tls on", "add --tls (SFUCTL_TLS=1, tls = true)")
+    if config.tls_cert and config.tls_dir:
+        problem("tls_dir is for the generated certificate, not a given one", "drop --tls-dir or --tls-cert")
+    if not 0 <= config.tls_watch_seconds <= 86400:
+        problem(
+            f"tls_watch_seconds {config.tls_watch_seconds} is not in 0-86400",
+            "--tls-watch-seconds takes seconds between checks (0: reload on SIGHUP only)",
+        )
     if config.login_mode == "apikey" and not config.api_key:
         problem("login_mode 'apikey' needs an api_key", "give --api-key (or SFUCTL_API_KEY)")
     if problems:

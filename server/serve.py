@@ -1,4 +1,7 @@
-"""Runs the server: the ``Sfu`` behind its HTTP adapter on one port, until SIGINT/SIGTERM."""
+"""Runs the server: the ``Sfu`` behind its HTTP(S) adapter on one port, until SIGINT/SIGTERM.
+
+SIGHUP reloads the TLS certificate files (when serving TLS).
+"""
 
 from __future__ import annotations
 
@@ -62,14 +65,16 @@ async def start(config: ServerConfig) -> RunningServer:
         )
         await runner.setup()
         try:
-            await web.TCPSite(runner, config.host, config.port).start()
+            ssl_context = sfu.tls.listener if sfu.tls is not None else None
+            await web.TCPSite(runner, config.host, config.port, ssl_context=ssl_context).start()
         except BaseException:
             await runner.cleanup()
             raise
     except BaseException:
         await sfu.close()
         raise
-    urls = [f"http://{addr[0]}:{addr[1]}" for addr in runner.addresses]
+    scheme = "https" if sfu.tls is not None else "http"
+    urls = [f"{scheme}://{addr[0]}:{addr[1]}" for addr in runner.addresses]
     return RunningServer(sfu, runner, urls)
 
 
@@ -86,6 +91,9 @@ async def serve(config: ServerConfig, on_ready: Callable[[list[str]], None] | No
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):  # a second signal cuts the drain short
             loop.add_signal_handler(sig, lambda: hurry.set() if stop.is_set() else stop.set())
+        tls = running.sfu.tls
+        if tls is not None:  # a renewal hook's `systemctl reload` (or kill -HUP) loads the new files now
+            loop.add_signal_handler(signal.SIGHUP, tls.reload, "SIGHUP")
         await stop.wait()
         await running.sfu.drain(skip=hurry)
         log.info("shutting down")
