@@ -214,14 +214,20 @@ KEY_USAGE = x509.KeyUsage(
 """A self-signed server certificate is its own CA: it signs (TLS 1.3 handshakes) and certifies itself."""
 
 
-def generate(cert_path: Path, key_path: Path, names: list[str], days: int = VALID_DAYS) -> CertificateInfo:
+def generate(
+    cert_path: Path,
+    key_path: Path,
+    names: list[str],
+    days: float = VALID_DAYS,
+    valid_from: datetime.datetime | None = None,
+) -> CertificateInfo:
     """A self-signed certificate for ``names`` (first one as the subject), the key written 0600.
 
     Both files are written next to their final name and renamed over it, so a server reloading
     them never reads half a file.
     """
     key = ec.generate_private_key(ec.SECP256R1())
-    now = utcnow()
+    now = valid_from or utcnow()
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0] if names else "sfuctl")])
     cert = (
         x509.CertificateBuilder()
