@@ -7,6 +7,7 @@ worker is spawned. Servers here listen on 127.0.0.1 only and are stopped by each
 from __future__ import annotations
 
 import datetime
+import json
 import os
 import signal
 import socket
@@ -274,3 +275,52 @@ def test_tls_from_the_environment_and_the_config_file(home: Path, tmp_path: Path
     config.write_text(f'tls = true\ntls_dir = "{tmp_path / "state"}"\n')
     with served(home, "--config", str(config)) as server:
         assert served_fingerprint(server.port) == inspect(tmp_path / "state" / CERT_NAME).sha256
+
+
+# -- doctor ---------------------------------------------------------------------------------------
+
+
+def doctor_tls(home: Path, *args: str) -> dict[str, str]:
+    run = sfuctl("doctor", "--no-start", "--json", "--tls", *args, home=home)
+    assert run.code in (0, 1) and "Traceback" not in run.output, run.output
+    checks = json.loads(run.stdout)["checks"]
+    return next(check for check in checks if check["name"] == "TLS certificate")
+
+
+def test_doctor_reports_subject_names_and_expiry(home: Path, tmp_path: Path) -> None:
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    info = generate(cert, key, ["sfu.example.com", "127.0.0.1"])
+    check = doctor_tls(home, "--tls-cert", str(cert), "--tls-key", str(key))
+    assert check["status"] == "ok", check
+    assert "CN=sfu.example.com" in check["detail"] and "sfu.example.com, 127.0.0.1" in check["detail"]
+    assert f"expires {info.not_after:%Y-%m-%d}" in check["detail"], check
+
+
+def test_doctor_warns_30_days_ahead(home: Path, tmp_path: Path) -> None:
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    start = datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=340)
+    generate(cert, key, ["127.0.0.1"], valid_from=start)
+    check = doctor_tls(home, "--tls-cert", str(cert), "--tls-key", str(key))
+    assert check["status"] == "warn" and "expires in 24 days" in check["detail"], check
+    assert "renew" in check["fix"], check
+
+
+def test_doctor_fails_what_serve_refuses(home: Path, tmp_path: Path) -> None:
+    cert, _ = pair(tmp_path)
+    other = tmp_path / "other"
+    other.mkdir()
+    _, wrong_key = pair(other)
+    check = doctor_tls(home, "--tls-cert", str(cert), "--tls-key", str(wrong_key))
+    assert check["status"] == "fail" and "does not match" in check["detail"], check
+    long_ago = datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=400)
+    expired, expired_key = pair(tmp_path, valid_from=long_ago)
+    check = doctor_tls(home, "--tls-cert", str(expired), "--tls-key", str(expired_key))
+    assert check["status"] == "fail" and "expired on" in check["detail"], check
+
+
+def test_doctor_reads_the_generated_certificate(home: Path) -> None:
+    assert "none yet" in doctor_tls(home)["detail"]
+    state = home / "sfuctl"
+    info = generate(state / CERT_NAME, state / KEY_NAME, ["127.0.0.1", "localhost"])
+    check = doctor_tls(home)
+    assert check["status"] == "ok" and "self-signed" in check["detail"] and info.subject in check["detail"]
