@@ -78,6 +78,13 @@ async def start(config: ServerConfig) -> RunningServer:
     return RunningServer(sfu, runner, urls)
 
 
+def reload_tls(sfu: Sfu) -> None:
+    if sfu.tls is None:
+        log.info("SIGHUP: nothing to reload (TLS is off)")
+    else:
+        sfu.tls.reload("SIGHUP")
+
+
 async def serve(config: ServerConfig, on_ready: Callable[[list[str]], None] | None = None) -> None:
     running = await start(config)
     try:
@@ -91,9 +98,8 @@ async def serve(config: ServerConfig, on_ready: Callable[[list[str]], None] | No
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):  # a second signal cuts the drain short
             loop.add_signal_handler(sig, lambda: hurry.set() if stop.is_set() else stop.set())
-        tls = running.sfu.tls
-        if tls is not None:  # a renewal hook's `systemctl reload` (or kill -HUP) loads the new files now
-            loop.add_signal_handler(signal.SIGHUP, tls.reload, "SIGHUP")
+        # SIGHUP (`systemctl reload`, a renewal hook) loads the TLS files now; never a stop.
+        loop.add_signal_handler(signal.SIGHUP, reload_tls, running.sfu)
         await stop.wait()
         await running.sfu.drain(skip=hurry)
         log.info("shutting down")

@@ -52,14 +52,16 @@ class Served:
 
 
 @contextmanager
-def served(home: Path, *extra: str) -> Iterator[Served]:
-    """A real `sfuctl serve --tls` until the end of the block (its banner printed, then SIGTERM)."""
+def served(home: Path, *extra: str, env: dict[str, str] | None = None) -> Iterator[Served]:
+    """A real `sfuctl serve --tls` until the end of the block (its banner printed, then SIGTERM);
+    with ``env``, TLS comes from the environment instead of the flag."""
     port = free_port()
     environ = {k: v for k, v in os.environ.items() if not k.startswith("SFUCTL_")}
     environ.update({"COLUMNS": "250", "SFUCTL_SECRET": TEST_SECRET, "XDG_CONFIG_HOME": str(home)})
+    environ.update(env or {})
     log = home / "serve.log"
     with log.open("w") as out:
-        args = [SFUCTL, *serve_args("--tls", *extra, port=port)]
+        args = [SFUCTL, *serve_args(*([] if env else ["--tls"]), *extra, port=port)]
         process = subprocess.Popen(args, env=environ, stdout=out, stderr=subprocess.STDOUT, text=True,
                                    start_new_session=True)  # fmt: skip
     server = Served(process, port, log)
@@ -260,7 +262,7 @@ def test_generated_key_readable_by_others_is_refused_with_the_chmod(home: Path) 
     [
         (["--tls", "--tls-cert", "/etc/hostname"], "tls_cert is set without its pair", "give --tls-key"),
         (["--tls", "--tls-key", "/etc/hostname"], "tls_key is set without its pair", "give --tls-cert"),
-        (["--tls-cert", "a.pem", "--tls-key", "b.pem"], "need tls on", "add --tls"),
+        (["--tls-cert", "a.pem", "--tls-key", "b.pem"], "tls_cert and tls_key need tls on", "add --tls"),
         (["--tls", "--tls-watch-seconds", "-1"], "tls_watch_seconds -1.0 is not in 0-86400", "SIGHUP"),
     ],
 )
@@ -270,11 +272,43 @@ def test_tls_settings_that_do_not_fit_together(home: Path, args: list[str], mess
     refused_before_workers(run)
 
 
-def test_tls_from_the_environment_and_the_config_file(home: Path, tmp_path: Path) -> None:
+def test_tls_from_the_config_file(home: Path, tmp_path: Path) -> None:
     config = tmp_path / "sfuctl.toml"
     config.write_text(f'tls = true\ntls_dir = "{tmp_path / "state"}"\n')
     with served(home, "--config", str(config)) as server:
         assert served_fingerprint(server.port) == inspect(tmp_path / "state" / CERT_NAME).sha256
+
+
+def test_tls_from_the_environment(home: Path, tmp_path: Path) -> None:
+    cert, key = pair(tmp_path)
+    env = {"SFUCTL_TLS": "1", "SFUCTL_TLS_CERT": str(cert), "SFUCTL_TLS_KEY": str(key)}
+    with served(home, env=env) as server:
+        assert served_fingerprint(server.port) == inspect(cert).sha256
+
+
+def test_sighup_without_tls_does_not_stop_the_server(home: Path) -> None:
+    """The unit's ExecReload sends SIGHUP whatever the settings; a plain server logs and goes on."""
+    port = free_port()
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("SFUCTL_")}
+    environ.update({"SFUCTL_SECRET": TEST_SECRET, "XDG_CONFIG_HOME": str(home), "SFUCTL_TLS_DIR": str(home)})
+    log = home / "plain.log"
+    with log.open("w") as out:
+        process = subprocess.Popen([SFUCTL, *serve_args(port=port)], env=environ, stdout=out,
+                                   stderr=subprocess.STDOUT, text=True, start_new_session=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + START_TIMEOUT
+        while "listening on http://" not in log.read_text():
+            assert process.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)
+        os.kill(process.pid, signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        while "nothing to reload" not in log.read_text():
+            assert process.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)
+        assert curl(f"http://127.0.0.1:{port}/health").returncode == 0
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=20)
 
 
 # -- doctor ---------------------------------------------------------------------------------------
