@@ -54,7 +54,7 @@ class ServerConfig:
     """PEM certificate chain (leaf first); with ``tls_key``. Neither: a generated self-signed one."""
     tls_key: str | None = None
     tls_dir: str | None = None
-    """Where the generated certificate is kept; default: the config dir, next to the secret."""
+    """Where the generated certificate is kept (unused with ``tls_cert``); default: the config dir."""
     tls_watch_seconds: float = 10.0
     """How often the certificate files are checked for a renewal (0: only on SIGHUP)."""
 

@@ -259,8 +259,6 @@ def check_config(config: ServerConfig) -> None:
         problem(f"{given} is set without its pair", f"give {missing} too (neither: a generated certificate)")
     if (config.tls_cert or config.tls_key) and not config.tls:  # tls_dir alone is fine: a unit may set it
         problem("tls_cert and tls_key need tls on", "add --tls (SFUCTL_TLS=1, tls = true)")
-    if config.tls_cert and config.tls_dir:
-        problem("tls_dir is for the generated certificate, not a given one", "drop --tls-dir or --tls-cert")
     if not 0 <= config.tls_watch_seconds <= 86400:
         problem(
             f"tls_watch_seconds {config.tls_watch_seconds} is not in 0-86400",

@@ -274,10 +274,11 @@ def ensure_generated(directory: Path, names: list[str]) -> tuple[CertificateInfo
     """The generated pair in ``directory``, made when missing, near expiry or lacking a wanted name.
 
     Returns the certificate and whether it was (re)generated now. A pair that exists but cannot
-    be used (unreadable, key mismatch) is an error, not silently replaced: someone may rely on it.
+    be used (unreadable, key mismatch, a key others can read) is an error, not silently replaced:
+    someone may rely on it, or have put it there.
     """
     cert_path, key_path = directory / CERT_NAME, directory / KEY_NAME
-    if cert_path.exists() or key_path.exists():
+    if cert_path.exists() and key_path.exists():  # one of them deleted: made anew, as both would be
         info = load(cert_path, key_path, check_dates=False)
         _check_key_mode(key_path)
         if set(names) <= set(info.names) and info.days_left() > RENEW_DAYS:

@@ -51,3 +51,11 @@ def test_ip_and_dns_names_are_both_sans(tmp_path: Path) -> None:
     info = inspect(tmp_path / "c.pem")
     assert set(info.names) == {"sfu.example.com", "198.18.0.10", "::1"}
     assert info.subject == "CN=sfu.example.com" and info.self_signed
+
+
+def test_made_anew_when_one_file_was_deleted(tmp_path: Path) -> None:
+    first, _ = ensure_generated(tmp_path, ["127.0.0.1"])
+    (tmp_path / KEY_NAME).unlink()
+    second, made = ensure_generated(tmp_path, ["127.0.0.1"])
+    assert made and second.sha256 != first.sha256
+    assert load(tmp_path / CERT_NAME, tmp_path / KEY_NAME).sha256 == second.sha256
