@@ -9,6 +9,8 @@ packages=(
   libsrtp2-dev libabsl-dev libuv1-dev libflatbuffers-dev libssl-dev
   # Python venv (Debian's python3 needs it; a pyenv Python carries its own)
   python3-venv
+  # HTTPS tests (curl --cacert against `sfuctl serve --tls`)
+  curl
   # browser tests (driven by Python playwright with executable_path, never its own download)
   chromium
   # the network lab (tests/lab): namespaces, NAT and firewalls, and a probe of its hosts

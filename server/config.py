@@ -48,6 +48,15 @@ class ServerConfig:
     drain_seconds: float = 10.0
     webrtc_server_port: int | None = None
     """Single-port mode: worker i shares port N+i (UDP, and TCP if enabled) via a WebRtcServer."""
+    tls: bool = False
+    """HTTPS and WSS on ``port`` (REST, docs, page, WebSocket alike)."""
+    tls_cert: str | None = None
+    """PEM certificate chain (leaf first); with ``tls_key``. Neither: a generated self-signed one."""
+    tls_key: str | None = None
+    tls_dir: str | None = None
+    """Where the generated certificate is kept (unused with ``tls_cert``); default: the config dir."""
+    tls_watch_seconds: float = 10.0
+    """How often the certificate files are checked for a renewal (0: only on SIGHUP)."""
 
     def transport_options(self) -> dict[str, Any]:
         """WebRtcTransport options for every peer transport."""

@@ -259,6 +259,16 @@ def check_config(config: ServerConfig) -> None:
         if not value > 0:
             problem(f"worker.{key} must be a positive number of seconds (got {value})",
                     f"set [worker] {key} to more than 0")  # fmt: skip
+    if (config.tls_cert is None) != (config.tls_key is None):
+        given, missing = ("tls_cert", "--tls-key") if config.tls_cert else ("tls_key", "--tls-cert")
+        problem(f"{given} is set without its pair", f"give {missing} too (neither: a generated certificate)")
+    if (config.tls_cert or config.tls_key) and not config.tls:  # tls_dir alone is fine: a unit may set it
+        problem("tls_cert and tls_key need tls on", "add --tls (SFUCTL_TLS=1, tls = true)")
+    if not 0 <= config.tls_watch_seconds <= 86400:
+        problem(
+            f"tls_watch_seconds {config.tls_watch_seconds} is not in 0-86400",
+            "--tls-watch-seconds takes seconds between checks (0: reload on SIGHUP only)",
+        )
     if config.login_mode == "apikey" and not config.api_key:
         problem("login_mode 'apikey' needs an api_key", "give --api-key (or SFUCTL_API_KEY)")
     if problems:

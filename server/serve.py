@@ -1,4 +1,7 @@
-"""Runs the server: the ``Sfu`` behind its HTTP adapter on one port, until SIGINT/SIGTERM."""
+"""Runs the server: the ``Sfu`` behind its HTTP(S) adapter on one port, until SIGINT/SIGTERM.
+
+SIGHUP reloads the TLS certificate files (when serving TLS).
+"""
 
 from __future__ import annotations
 
@@ -62,15 +65,24 @@ async def start(config: ServerConfig) -> RunningServer:
         )
         await runner.setup()
         try:
-            await web.TCPSite(runner, config.host, config.port).start()
+            ssl_context = sfu.tls.listener if sfu.tls is not None else None
+            await web.TCPSite(runner, config.host, config.port, ssl_context=ssl_context).start()
         except BaseException:
             await runner.cleanup()
             raise
     except BaseException:
         await sfu.close()
         raise
-    urls = [f"http://{addr[0]}:{addr[1]}" for addr in runner.addresses]
+    scheme = "https" if sfu.tls is not None else "http"
+    urls = [f"{scheme}://{addr[0]}:{addr[1]}" for addr in runner.addresses]
     return RunningServer(sfu, runner, urls)
+
+
+def reload_tls(sfu: Sfu) -> None:
+    if sfu.tls is None:
+        log.info("SIGHUP: nothing to reload (TLS is off)")
+    else:
+        sfu.tls.reload("SIGHUP")
 
 
 async def serve(config: ServerConfig, on_ready: Callable[[list[str]], None] | None = None) -> None:
@@ -86,6 +98,8 @@ async def serve(config: ServerConfig, on_ready: Callable[[list[str]], None] | No
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):  # a second signal cuts the drain short
             loop.add_signal_handler(sig, lambda: hurry.set() if stop.is_set() else stop.set())
+        # SIGHUP (`systemctl reload`, a renewal hook) loads the TLS files now; never a stop.
+        loop.add_signal_handler(signal.SIGHUP, reload_tls, running.sfu)
         await stop.wait()
         await running.sfu.drain(skip=hurry)
         log.info("shutting down")

@@ -21,6 +21,8 @@ from sfuctl.server.metrics import Metrics
 from sfuctl.server.signaling.connection import SignalingService
 from sfuctl.server.signaling.registry import LocalRoomRegistry, RoomRegistry
 from sfuctl.server.single_port import SinglePort
+from sfuctl.server.tls.context import ReloadingContext
+from sfuctl.server.tls.setup import server_tls
 
 log = logging.getLogger("sfuctl.server")
 
@@ -44,13 +46,20 @@ class Sfu:
         )
         self.single_port = SinglePort(self.pool, config) if config.webrtc_server_port is not None else None
         self.started_at = time.monotonic()
+        self.tls: ReloadingContext | None = None
+        """The listener's certificate and context once started, when ``config.tls``."""
+        self._tls_watch: asyncio.Task[None] | None = None
 
     @property
     def draining(self) -> bool:
         return self.signaling.draining
 
     async def start(self) -> None:
-        """Start the workers (and their shared ports in single-port mode)."""
+        """The certificate first (a problem with it is found before any worker runs), then the workers
+        (and their shared ports in single-port mode)."""
+        self.tls = server_tls(self.config)
+        if self.tls is not None and self.config.tls_watch_seconds > 0:
+            self._tls_watch = asyncio.create_task(self.tls.watch(self.config.tls_watch_seconds))
         await self.pool.start()
         if self.single_port is not None:
             await self.single_port.attach_all()
@@ -72,5 +81,8 @@ class Sfu:
 
     async def close(self) -> None:
         """Close every room and every worker. Idempotent."""
+        if self._tls_watch is not None:
+            self._tls_watch.cancel()
+            self._tls_watch = None
         self.registry.close_all("shutdown")
         await self.pool.close()

@@ -7,14 +7,17 @@ aiohttp or pydantic exception: the CLI prints it, the dashboard shows it in its 
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 import aiohttp
 import orjson
+import typer
 from pydantic import BaseModel, ValidationError
 
+from sfuctl.client import TlsTrust
 from sfuctl.common import CliError, ExitCode
 from sfuctl.server.auth import AuthError, Grants, SecretError, mint_token, resolve_secret
 from sfuctl.server.config import ServerConfig
@@ -22,6 +25,20 @@ from sfuctl.server.http.models import Health, RoomDetail, RoomList
 
 DEFAULT_URL = f"http://127.0.0.1:{ServerConfig().port}"
 """Where `sfuctl serve` listens by default, seen from the same host."""
+CACERT = typer.Option(
+    None,
+    "--cacert",
+    envvar="SFUCTL_CACERT",
+    help="PEM CA (or the self-signed tls-cert.pem itself) to trust for an https:// --url.",
+    show_default=False,
+)
+FINGERPRINT = typer.Option(
+    None,
+    "--fingerprint",
+    envvar="SFUCTL_FINGERPRINT",
+    help="Trust the https:// server whose certificate has this SHA-256 (printed by `sfuctl serve`).",
+    show_default=False,
+)
 ADMIN_TTL = 3600
 M = TypeVar("M", bound=BaseModel)
 
@@ -31,6 +48,40 @@ TokenSource = Callable[[], str]
 def normalize_url(url: str) -> str:
     url = url.strip().rstrip("/")
     return url if "://" in url else f"http://{url}"
+
+
+def tls_trust(cacert: str | None = None, fingerprint: str | None = None) -> TlsTrust:
+    """How to check an HTTPS server: --cacert (a CA or the self-signed certificate itself, PEM),
+    or --fingerprint (the SHA-256 sfuctl serve prints: the one certificate accepted, any issuer);
+    neither: the system's CAs."""
+    if cacert and fingerprint:
+        raise CliError("--cacert and --fingerprint exclude each other", "give one of them", ExitCode.USAGE)
+    if fingerprint:
+        text = fingerprint.replace(":", "").strip().lower()
+        try:
+            digest = bytes.fromhex(text)
+        except ValueError:
+            digest = b""
+        if len(digest) != 32:
+            raise CliError(
+                f"--fingerprint {fingerprint!r} is not a SHA-256 fingerprint",
+                "give the 64 hex digits `sfuctl serve` prints (colons optional)",
+                ExitCode.USAGE,
+            )
+        return aiohttp.Fingerprint(digest)
+    if cacert:
+        try:
+            return ssl.create_default_context(cafile=cacert)
+        except FileNotFoundError:
+            raise CliError(f"--cacert {cacert} does not exist", "give the server's PEM certificate or its CA",
+                           ExitCode.USAGE) from None  # fmt: skip
+        except (ssl.SSLError, OSError) as error:
+            raise CliError(
+                f"--cacert {cacert}: not a PEM certificate ({error})",
+                "give the server's PEM certificate (tls-cert.pem) or its CA",
+                ExitCode.USAGE,
+            ) from None
+    return True
 
 
 def admin_token_source(token: str | None = None, secret_file: str | None = None) -> TokenSource:
@@ -64,10 +115,15 @@ class ApiClient:
     """One aiohttp session against one server; use as ``async with ApiClient(url, tokens) as api``."""
 
     def __init__(
-        self, url: str = DEFAULT_URL, tokens: TokenSource | None = None, timeout: float = 5.0
+        self,
+        url: str = DEFAULT_URL,
+        tokens: TokenSource | None = None,
+        timeout: float = 5.0,
+        trust: TlsTrust = True,
     ) -> None:
         self.url = normalize_url(url)
         self.tokens = tokens
+        self.trust = trust
         self.timeout = aiohttp.ClientTimeout(total=timeout)
         self._session: aiohttp.ClientSession | None = None
 
@@ -106,9 +162,23 @@ class ApiClient:
                 raise CliError("this needs an admin token", "pass --token", ExitCode.USAGE)
             headers["Authorization"] = f"Bearer {self.tokens()}"
         try:
-            async with self._client().request(method, self.url + path, headers=headers) as response:
+            async with self._client().request(
+                method, self.url + path, headers=headers, ssl=self.trust
+            ) as response:
                 body = await response.read()
                 status = response.status
+        except (aiohttp.ServerFingerprintMismatch, aiohttp.ClientConnectorCertificateError) as error:
+            raise CliError(
+                f"cannot trust {self.url}: {describe(error)}",
+                "pass --cacert <the server's tls-cert.pem> or --fingerprint <SHA-256 from its banner>",
+                ExitCode.UNREACHABLE,
+            ) from None
+        except aiohttp.ClientSSLError as error:
+            raise CliError(
+                f"TLS with {self.url} failed: {describe(error)}",
+                "is it an HTTPS server (`sfuctl serve --tls`)? for plain HTTP use --url http://...",
+                ExitCode.UNREACHABLE,
+            ) from None
         except (aiohttp.ClientError, TimeoutError, OSError) as error:
             raise CliError(
                 f"cannot reach {self.url}: {describe(error)}",

@@ -11,6 +11,7 @@ import asyncio
 import itertools
 import json
 import random
+import ssl as ssl_module
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -18,6 +19,9 @@ from typing import Any
 
 import aiohttp
 import orjson
+
+TlsTrust = ssl_module.SSLContext | aiohttp.Fingerprint | bool
+"""How a client checks a ``https``/``wss`` server: True (system CAs), a context, or a pinned fingerprint."""
 
 REQUEST_TIMEOUT = 30.0
 CLOSE_TIMEOUT = 5.0
@@ -75,10 +79,13 @@ class SignalingClient:
         self._waiters: list[tuple[EventFilter, asyncio.Future[dict[str, Any]]]] = []
         self._reader: asyncio.Task[None] | None = None
 
-    async def connect(self, ws_url: str, token: str) -> None:
+    async def connect(self, ws_url: str, token: str, ssl: TlsTrust = True) -> None:
+        """``ssl`` for a ``wss://`` server: an SSLContext trusting its CA, or an ``aiohttp.Fingerprint``."""
         if self.http is None:
             self.http = aiohttp.ClientSession()
-        self.ws = await self.http.ws_connect(f"{ws_url}?token={token}", heartbeat=None, autoping=True)
+        self.ws = await self.http.ws_connect(
+            f"{ws_url}?token={token}", heartbeat=None, autoping=True, ssl=ssl
+        )
         self._reader = asyncio.get_running_loop().create_task(self._read())
 
     async def _read(self) -> None:

@@ -27,6 +27,8 @@ from sfuctl.server.config_file import (
     load_file,
 )
 from sfuctl.server.media.worker_bin import WorkerBinaryNotFound, find_worker_bin
+from sfuctl.server.tls.certificate import RENEW_DAYS, CertificateError, check_dates_of, load
+from sfuctl.server.tls.setup import certificate_paths
 
 Status = Literal["ok", "warn", "fail"]
 SEE_KEYS = "fix the file; `sfuctl serve --help` lists the keys"
@@ -54,6 +56,10 @@ class DoctorOptions:
     secret_file: str | None = None
     config_file: str | None = None
     start_worker: bool = True
+    tls: bool | None = None
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    tls_dir: str | None = None
     extra: list[Callable[[DoctorOptions], Check]] = field(default_factory=list)
     config: ServerConfig = field(default_factory=ServerConfig)
     """What `sfuctl serve` would run with; run_checks settles it from the file, flags and defaults."""
@@ -63,7 +69,9 @@ class DoctorOptions:
 def settle_config(options: DoctorOptions) -> tuple[ServerConfig, Check]:
     """The config serve would build (the same checks, so doctor rejects what serve rejects)."""
     given = {"port": options.port, "worker.rtc_min_port": options.rtc_min_port,
-             "worker.rtc_max_port": options.rtc_max_port, "secret_file": options.secret_file}  # fmt: skip
+             "worker.rtc_max_port": options.rtc_max_port, "secret_file": options.secret_file,
+             "tls": options.tls, "tls_cert": options.tls_cert, "tls_key": options.tls_key,
+             "tls_dir": options.tls_dir}  # fmt: skip
     flags = {key: value for key, value in given.items() if value is not None}
     try:
         path = find_config_file(options.config_file)
@@ -189,6 +197,38 @@ def check_secret(options: DoctorOptions) -> Check:
     return Check("secret", "ok", f"from {secret.source}")
 
 
+def check_tls(options: DoctorOptions) -> Check:
+    """The certificate `sfuctl serve --tls` would serve: subject, names, expiry (warned 30 days ahead)."""
+    config = options.config
+    name = "TLS certificate"
+    cert, key = certificate_paths(config)
+    given = bool(config.tls_cert and config.tls_key)
+    if not config.tls:
+        return Check(name, "ok", "TLS off: plain HTTP (other machines' browsers get no camera or microphone)",
+                     "`sfuctl serve --tls` for HTTPS and WSS")  # fmt: skip
+    if not given and not (cert.exists() or key.exists()):
+        return Check(
+            name, "ok", f"none yet: `sfuctl serve --tls` generates a self-signed one in {cert.parent}"
+        )
+    try:
+        info = load(cert, key, check_dates=False)
+        check_dates_of(info)
+    except CertificateError as error:
+        return Check(name, "fail", str(error), error.hint)
+    days = int(info.days_left())
+    signed = "; self-signed" if info.self_signed else ""
+    names = ", ".join(info.names) or "none"
+    detail = (
+        f"{info.subject}; names: {names}; expires {info.not_after:%Y-%m-%d} ({days} days){signed}; {cert}"
+    )
+    if days < RENEW_DAYS:
+        renew = "renew it (e.g. `certbot renew`): the server loads the new files by itself"
+        regenerate = "restart `sfuctl serve --tls`: it makes a new one when 30 days or less are left"
+        fix = renew if given else regenerate
+        return Check(name, "warn", f"expires in {days} days: " + detail, fix)
+    return Check(name, "ok", detail)
+
+
 def check_config_file(options: DoctorOptions) -> Check:
     return options.config_check or Check("config file", "warn", "not checked")
 
@@ -202,6 +242,7 @@ CHECKS: list[Callable[[DoctorOptions], Check]] = [
     check_rtc_ports,
     check_single_port,
     check_secret,
+    check_tls,
     check_config_file,
 ]
 

@@ -63,8 +63,9 @@ class RunningServer:
         self.running = running
         self.sfu = running.sfu
         self.runner = running.runner
-        self.url = f"http://127.0.0.1:{config.port}"
-        self.ws_url = f"ws://127.0.0.1:{config.port}/"
+        secure = "s" if config.tls else ""
+        self.url = f"http{secure}://127.0.0.1:{config.port}"
+        self.ws_url = f"ws{secure}://127.0.0.1:{config.port}/"
 
     async def stop(self) -> None:
         await self.running.stop()

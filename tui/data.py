@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from sfuctl.api import ApiClient, TokenSource
+from sfuctl.client import TlsTrust
 from sfuctl.common import CliError, ExitCode
 from sfuctl.server.http.models import Health, RoomDetail, RoomSummary
 
@@ -59,8 +60,10 @@ class Source(Protocol):
 class ApiSource:
     """Polls /health, then the admin room API (list + details) on one kept-alive session."""
 
-    def __init__(self, url: str, tokens: TokenSource | None, timeout: float = 3.0) -> None:
-        self.api = ApiClient(url, tokens, timeout=timeout)
+    def __init__(
+        self, url: str, tokens: TokenSource | None, timeout: float = 3.0, trust: TlsTrust = True
+    ) -> None:
+        self.api = ApiClient(url, tokens, timeout=timeout, trust=trust)
         self.url = self.api.url
 
     async def fetch(self) -> Snapshot:

@@ -55,9 +55,9 @@ THIRD_PARTY_DATA = ("textual", "swagger_ui")
 EXCLUDED = (
     # test and build tooling in the venv
     *("pytest", "mypy", "IPython", "tkinter", "numpy", "aiortc", "av", "pymediasoup"),
-    # hypothesis: only pydantic.v1's plugin refers to it; cryptography: PyJWT's optional RSA/EC
-    # algorithms (14 MB), and sfuctl signs and checks HS256 only
-    *("hypothesis", "cryptography"),
+    # hypothesis: only pydantic.v1's plugin refers to it (cryptography stays: server/tls generates
+    # and checks the TLS certificate with it)
+    "hypothesis",
 )
 
 

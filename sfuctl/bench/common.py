@@ -8,6 +8,7 @@ from typing import Any
 
 import aiohttp
 
+from sfuctl.client import TlsTrust
 from sfuctl.server.auth import Grants, mint_token
 
 
@@ -17,6 +18,12 @@ class Target:
 
     url: str
     secret: str
+    trust: TlsTrust = True
+    """How an https/wss server's certificate is checked (--cacert, --fingerprint)."""
+
+    def connector(self, limit: int = 100) -> aiohttp.TCPConnector:
+        """A connector whose every request and WebSocket checks the server as ``trust`` says."""
+        return aiohttp.TCPConnector(limit=limit, ssl=self.trust)
 
     @property
     def ws_url(self) -> str:

@@ -142,7 +142,7 @@ async def run_fanout(target: Target, options: FanoutOptions, progress: Progress)
     peer_count = -(-options.receivers // per_peer)
     endpoints: list[LiteEndpoint] = []
     peers: list[SignalingClient] = []
-    connector = aiohttp.TCPConnector(limit=0)
+    connector = target.connector(limit=0)
     async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=60)) as http:
         publisher = SignalingClient(http)
         peers.append(publisher)

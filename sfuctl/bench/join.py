@@ -130,7 +130,7 @@ async def run_join(target: Target, joins: int, room: str, progress: Progress) ->
     totals: list[float] = []
     failures: dict[str, int] = {}
     with loopback_ice(host in ("127.0.0.1", "localhost")):
-        async with aiohttp.ClientSession() as http:
+        async with aiohttp.ClientSession(connector=target.connector()) as http:
             track = moving_video_track()
             publisher = MediaPeer(http, [track])
             await publisher.join(target, room, "publisher")

@@ -40,7 +40,7 @@ async def run_signaling(target: Target, options: SignalingOptions, progress: Pro
     latencies: dict[str, list[float]] = defaultdict(list)
     errors: Counter[str] = Counter()
     gate = asyncio.Semaphore(options.concurrency)
-    connector = aiohttp.TCPConnector(limit=0)
+    connector = target.connector(limit=0)
     async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=60)) as http:
         before = await sample_server(http, target.url)
         peers = [SignalingClient(http, latencies) for _ in range(options.peers)]

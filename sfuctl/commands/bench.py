@@ -10,7 +10,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from sfuctl.api import DEFAULT_URL
+from sfuctl.api import CACERT, DEFAULT_URL, FINGERPRINT, tls_trust
 from sfuctl.bench.common import Target
 from sfuctl.common import CliError, ExitCode, console, fail, print_json
 from sfuctl.server.auth import AuthError, SecretError, resolve_secret
@@ -31,9 +31,11 @@ SECRET = typer.Option(
 JSON = typer.Option(False, "--json", help="Print the result as JSON on stdout.")
 
 
-def target(url: str, secret: str | None) -> Target:
+def target(url: str, secret: str | None, cacert: str | None = None, fingerprint: str | None = None) -> Target:
     try:
-        return Target(url, resolve_secret(secret).value)
+        return Target(url, resolve_secret(secret).value, tls_trust(cacert, fingerprint))
+    except CliError as error:
+        fail(error)
     except SecretError as error:
         fail(CliError(str(error), error.hint, ExitCode.USAGE))
     except AuthError as error:
@@ -93,6 +95,8 @@ def signaling(
     concurrency: int = typer.Option(100, "--concurrency", help="Requests in flight at once."),
     hold: float = typer.Option(2.0, "--hold", help="Seconds at full load before leaving."),
     url: str = URL,
+    cacert: str | None = CACERT,
+    fingerprint: str | None = FINGERPRINT,
     secret: str | None = SECRET,
     as_json: bool = JSON,
 ) -> None:
@@ -103,7 +107,9 @@ def signaling(
     from sfuctl.bench.signaling import SignalingOptions, run_signaling
 
     options = SignalingOptions(peers, room_size, consume_cap, concurrency, hold)
-    result = run(lambda progress: run_signaling(target(url, secret), options, progress), as_json)
+    result = run(
+        lambda progress: run_signaling(target(url, secret, cacert, fingerprint), options, progress), as_json
+    )
     if as_json:
         return
     table(f"signaling: {result['peersJoined']} peers, {result['producers']} producers", [
@@ -131,6 +137,8 @@ def fanout(
     ),
     transports_per_peer: int = typer.Option(4, "--transports-per-peer", help="Receive transports per peer."),
     url: str = URL,
+    cacert: str | None = CACERT,
+    fingerprint: str | None = FINGERPRINT,
     secret: str | None = SECRET,
     as_json: bool = JSON,
 ) -> None:
@@ -150,7 +158,9 @@ def fanout(
         fail(CliError(f"fanout needs aiortc: {error}", "pip install aiortc", ExitCode.USAGE))
 
     options = FanoutOptions(receivers, consumers_per_transport, transports_per_peer, duration, pps, size)
-    result = run(lambda progress: run_fanout(target(url, secret), options, progress), as_json)
+    result = run(
+        lambda progress: run_fanout(target(url, secret, cacert, fingerprint), options, progress), as_json
+    )
     if as_json:
         return
     tool = result["tool"]
@@ -187,6 +197,8 @@ def join(
     joins: int = typer.Option(20, "--joins", help="Joins to time, one after the other."),
     room: str = typer.Option("bench-join", "--room", help="Room to use."),
     url: str = URL,
+    cacert: str | None = CACERT,
+    fingerprint: str | None = FINGERPRINT,
     secret: str | None = SECRET,
     as_json: bool = JSON,
 ) -> None:
@@ -202,7 +214,9 @@ def join(
                 f"join needs the media client: {error}", "pip install pymediasoup aiortc", ExitCode.USAGE
             )
         )
-    result = run(lambda progress: run_join(target(url, secret), joins, room, progress), as_json)
+    result = run(
+        lambda progress: run_join(target(url, secret, cacert, fingerprint), joins, room, progress), as_json
+    )
     if as_json:
         return
     s = result["firstFrameMs"]

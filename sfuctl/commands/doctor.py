@@ -20,6 +20,8 @@ EPILOG = """[b]Examples[/b]
 
   sfuctl doctor --port 8080 --json
 
+  sfuctl doctor --tls   (the certificate: subject, names, expiry; warns 30 days ahead)
+
   sfuctl doctor --config /etc/sfuctl/config.toml   (its ports, addresses and settings, as serve reads them)
 
 Exit code 0 when nothing failed (warnings allowed), 1 otherwise.
@@ -58,11 +60,26 @@ def doctor(
     config_file: str = typer.Option(
         None, "--config", "-c", envvar="SFUCTL_CONFIG", help="Config file to check.", show_default=False
     ),
+    tls: bool = typer.Option(
+        None,
+        "--tls/--no-tls",
+        envvar="SFUCTL_TLS",
+        help="Check the TLS certificate serve --tls would use.",
+        show_default=False,
+    ),
+    tls_cert: str = typer.Option(
+        None, envvar="SFUCTL_TLS_CERT", help="Given certificate.", show_default=False
+    ),
+    tls_key: str = typer.Option(None, envvar="SFUCTL_TLS_KEY", help="Its key.", show_default=False),
+    tls_dir: str = typer.Option(
+        None, envvar="SFUCTL_TLS_DIR", help="Dir of the generated certificate.", show_default=False
+    ),
     start: bool = typer.Option(True, "--start/--no-start", help="Start a worker once to prove it runs."),
     as_json: bool = typer.Option(False, "--json", help="Print the checks as JSON."),
 ) -> None:
-    """Check the worker binary, its libraries, ports, secret and config; say how to fix what is missing."""
-    options = DoctorOptions(port, rtc_min_port, rtc_max_port, secret_file, config_file, start)
+    """Check the worker binary, its libraries, ports, secret, TLS certificate and config; say how to fix."""
+    options = DoctorOptions(port, rtc_min_port, rtc_max_port, secret_file, config_file, start, tls,
+                            tls_cert, tls_key, tls_dir)  # fmt: skip
     results = run_checks(options)
     if as_json:
         print_json({"ok": all(r.ok for r in results), "checks": [asdict(r) for r in results]})

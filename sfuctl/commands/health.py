@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
-from sfuctl.api import DEFAULT_URL, ApiClient, run_or_fail
+from sfuctl.api import CACERT, DEFAULT_URL, FINGERPRINT, ApiClient, run_or_fail, tls_trust
 from sfuctl.common import ExitCode, human_duration, human_kib, print_json
 from sfuctl.common import console as err_console
 from sfuctl.server.http.models import Health
@@ -20,14 +20,18 @@ EPILOG = """[b]Examples[/b]
 
   sfuctl health -q || systemctl restart sfuctl
 
+  sfuctl health --url https://sfu.internal:3001 --cacert tls-cert.pem
+
 Exit code 0 when the status is ok, 1 when degraded or draining, 3 when the server does not answer.
 """
 
 STATUS_STYLE = {"ok": "bold green", "degraded": "bold yellow", "draining": "bold yellow"}
 
 
-async def fetch(url: str, timeout: float) -> Health:
-    async with ApiClient(url, timeout=timeout) as api:
+async def fetch(
+    url: str, timeout: float, cacert: str | None = None, fingerprint: str | None = None
+) -> Health:
+    async with ApiClient(url, timeout=timeout, trust=tls_trust(cacert, fingerprint)) as api:
         return await api.health()
 
 
@@ -66,9 +70,11 @@ def health(
     as_json: bool = typer.Option(False, "--json", help="Print the /health reply as JSON."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print nothing; only the exit code."),
     timeout: float = typer.Option(5.0, help="Seconds to wait for the answer."),
+    cacert: str | None = CACERT,
+    fingerprint: str | None = FINGERPRINT,
 ) -> None:
     """Show the server's health: status, uptime, rooms, peers and each worker."""
-    report = run_or_fail(fetch(url, timeout))
+    report = run_or_fail(fetch(url, timeout, cacert, fingerprint))
     if as_json:
         print_json(report.model_dump())
     elif not quiet:

@@ -8,8 +8,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from sfuctl.api import DEFAULT_URL, ApiClient, admin_token_source, run_or_fail
-from sfuctl.common import ExitCode, console, human_bitrate, print_json
+from sfuctl.api import CACERT, DEFAULT_URL, FINGERPRINT, ApiClient, admin_token_source, run_or_fail, tls_trust
+from sfuctl.common import CliError, ExitCode, console, fail, human_bitrate, print_json
 from sfuctl.server.http.models import RoomDetail, RoomList
 
 NAME = "rooms"
@@ -44,8 +44,14 @@ SECRET_FILE = typer.Option(
 JSON = typer.Option(False, "--json", help="Print the API's data as JSON.")
 
 
-def client(url: str, token: str | None, secret_file: str | None) -> ApiClient:
-    return ApiClient(url, admin_token_source(token, secret_file))
+def client(
+    url: str, token: str | None, secret_file: str | None, cacert: str | None, fingerprint: str | None
+) -> ApiClient:
+    try:
+        trust = tls_trust(cacert, fingerprint)
+    except CliError as error:
+        fail(error)
+    return ApiClient(url, admin_token_source(token, secret_file), trust=trust)
 
 
 async def fetch_rooms(api: ApiClient) -> RoomList:
@@ -67,8 +73,15 @@ def since(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def list_rooms(url: str, token: str | None, secret_file: str | None, as_json: bool) -> None:
-    rooms = run_or_fail(fetch_rooms(client(url, token, secret_file)))
+def list_rooms(
+    url: str,
+    token: str | None,
+    secret_file: str | None,
+    as_json: bool,
+    cacert: str | None,
+    fingerprint: str | None,
+) -> None:
+    rooms = run_or_fail(fetch_rooms(client(url, token, secret_file, cacert, fingerprint)))
     if as_json:
         print_json(rooms.model_dump())
         return
@@ -92,19 +105,26 @@ def rooms(
     url: str = URL,
     token: str = TOKEN,
     secret_file: str = SECRET_FILE,
+    cacert: str | None = CACERT,
+    fingerprint: str | None = FINGERPRINT,
     as_json: bool = JSON,
 ) -> None:
     """List the rooms: peers, producers, consumers, worker (subcommands: list, show, close)."""
     if ctx.invoked_subcommand is None:
-        list_rooms(url, token, secret_file, as_json)
+        list_rooms(url, token, secret_file, as_json, cacert, fingerprint)
 
 
 @app.command("list")
 def list_command(
-    url: str = URL, token: str = TOKEN, secret_file: str = SECRET_FILE, as_json: bool = JSON
+    url: str = URL,
+    token: str = TOKEN,
+    secret_file: str = SECRET_FILE,
+    as_json: bool = JSON,
+    cacert: str | None = CACERT,
+    fingerprint: str | None = FINGERPRINT,
 ) -> None:
     """List the rooms (same as plain `sfuctl rooms`)."""
-    list_rooms(url, token, secret_file, as_json)
+    list_rooms(url, token, secret_file, as_json, cacert, fingerprint)
 
 
 @app.command()
@@ -113,10 +133,12 @@ def show(
     url: str = URL,
     token: str = TOKEN,
     secret_file: str = SECRET_FILE,
+    cacert: str | None = CACERT,
+    fingerprint: str | None = FINGERPRINT,
     as_json: bool = JSON,
 ) -> None:
     """Show one room: its peers with their producers, consumers, scores and bitrates."""
-    detail = run_or_fail(fetch_room(client(url, token, secret_file), room))
+    detail = run_or_fail(fetch_room(client(url, token, secret_file, cacert, fingerprint), room))
     if as_json:
         print_json(detail.model_dump())
         return
@@ -156,10 +178,12 @@ def close_command(
     url: str = URL,
     token: str = TOKEN,
     secret_file: str = SECRET_FILE,
+    cacert: str | None = CACERT,
+    fingerprint: str | None = FINGERPRINT,
 ) -> None:
     """Close a room for everyone in it (each peer gets `room-closed`)."""
     if not yes and not typer.confirm(f"Close room {room!r} and disconnect everyone in it?", err=True):
         console.print("aborted")
         raise typer.Exit(int(ExitCode.FAILED))
-    run_or_fail(close(client(url, token, secret_file), room))
+    run_or_fail(close(client(url, token, secret_file, cacert, fingerprint), room))
     console.print(f"closed room {room!r}", highlight=False)

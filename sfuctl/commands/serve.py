@@ -32,6 +32,8 @@ from sfuctl.server.media.errors import MediaError
 from sfuctl.server.media.worker import EXIT_WRONG_SETTINGS, WorkerSettings, WorkerStartError
 from sfuctl.server.media.worker import LOG_LEVELS as WORKER_LOG_LEVELS
 from sfuctl.server.media.worker_bin import MEDIASOUP_VERSION, WorkerBinaryNotFound, find_worker_bin
+from sfuctl.server.tls.certificate import CertificateError, inspect
+from sfuctl.server.tls.setup import certificate_paths
 
 EXIT_WRONG_VERSION = 41
 """mediasoup-worker's exit code when MEDIASOUP_VERSION is not its own version."""
@@ -48,6 +50,11 @@ PARAMETER_KEYS = {
     "announced_address": "announced_address",
     "tcp": "enable_tcp",
     "webrtc_server_port": "webrtc_server_port",
+    "tls": "tls",
+    "tls_cert": "tls_cert",
+    "tls_key": "tls_key",
+    "tls_dir": "tls_dir",
+    "tls_watch_seconds": "tls_watch_seconds",
     "log_level": "log_level",
     "log_format": "log_format",
     "worker_log_level": "worker.log_level",
@@ -69,6 +76,10 @@ EPILOG = f"""[b]Examples[/b]
   sfuctl serve --port 8080 --workers 2 --rtc-min-port 50000 --rtc-max-port 50999
 
   sfuctl serve --announced-address sfu.example.com --login-mode apikey --api-key "$KEY"
+
+  sfuctl serve --tls --announced-address 192.0.2.10
+
+  sfuctl serve --tls --tls-cert /etc/letsencrypt/live/sfu/fullchain.pem --tls-key .../privkey.pem
 
   SFUCTL_PORT=8080 SFUCTL_LOG_FORMAT=json sfuctl serve
 
@@ -142,6 +153,32 @@ def serve(
         envvar="SFUCTL_WEBRTC_SERVER_PORT",
         help="Single-port mode: worker i shares UDP/TCP port N+i for all its transports.",
         show_default=False,
+    ),
+    tls: bool = typer.Option(
+        SERVER.tls,
+        "--tls/--no-tls",
+        envvar="SFUCTL_TLS",
+        help="HTTPS and WSS on --port (camera and microphone need it off this machine).",
+    ),
+    tls_cert: str = typer.Option(
+        None,
+        envvar="SFUCTL_TLS_CERT",
+        help="PEM certificate chain for --tls.  \\[default: a generated self-signed one]",
+        show_default=False,
+    ),
+    tls_key: str = typer.Option(
+        None, envvar="SFUCTL_TLS_KEY", help="PEM private key of --tls-cert.", show_default=False
+    ),
+    tls_dir: str = typer.Option(
+        None,
+        envvar="SFUCTL_TLS_DIR",
+        help="Where the generated certificate is kept.  \\[default: the config dir]",
+        show_default=False,
+    ),
+    tls_watch_seconds: float = typer.Option(
+        SERVER.tls_watch_seconds,
+        envvar="SFUCTL_TLS_WATCH_SECONDS",
+        help="Seconds between checks of the certificate files for a renewal (0: SIGHUP only).",
     ),
     log_level: str = typer.Option(
         SERVER.log_level, envvar="SFUCTL_LOG_LEVEL", help=f"{', '.join(LOG_LEVELS)}."
@@ -291,6 +328,8 @@ def start_error(config: ServerConfig, error: Exception) -> CliError | None:
         if override:
             return CliError(str(error), other_bin, usage)
         return CliError(str(error), "run `make setup` (builds it), or " + other_bin, usage)
+    if isinstance(error, CertificateError):
+        return CliError(str(error), error.hint, usage)
     binary = worker_binary(config)
     if isinstance(error, OSError) and binary is not None and error.filename == binary:
         why = error.strerror or str(error)
@@ -333,10 +372,11 @@ def start_error(config: ServerConfig, error: Exception) -> CliError | None:
 
 def banner(config: ServerConfig, urls: list[str], config_path: Path | None) -> list[str]:
     """What an operator needs first: where to connect, where the docs and the secret are."""
-    local = urls[0] if urls else f"http://{config.host}:{config.port}"
+    scheme = "https" if config.tls else "http"
+    local = urls[0] if urls else f"{scheme}://{config.host}:{config.port}"
     if config.host in ("0.0.0.0", "::"):
         port = local.rsplit(":", 1)[-1]
-        local = f"http://127.0.0.1:{port}"
+        local = f"{scheme}://127.0.0.1:{port}"
     worker = config.worker
     single_port = getattr(config, "webrtc_server_port", None)
     if single_port:
@@ -347,12 +387,35 @@ def banner(config: ServerConfig, urls: list[str], config_path: Path | None) -> l
         rtc = f"{worker.rtc_min_port}-{worker.rtc_max_port}"
     rtc += " udp+tcp" if config.enable_tcp else " udp"
     announced = config.announced_address or "detected from the interfaces"
-    return [
+    lines = [
         f"[bold green]sfuctl[/] {__version__} listening on {', '.join(urls)}",
         f"  health: {local}/health   docs: {local}/docs   workers: {config.workers}   RTC ports: {rtc}",
         f"  announced address: {announced}   login: {config.login_mode}",
         f"  secret: {config.secret_source}   config: {config_path or 'none'}",
     ]
+    if config.tls:
+        lines.extend(tls_banner(config))
+    return lines
+
+
+def tls_banner(config: ServerConfig) -> list[str]:
+    """The certificate in use, and how a client trusts a generated one."""
+    cert_path, _ = certificate_paths(config)
+    try:
+        info = inspect(cert_path)
+    except CertificateError as error:  # replaced between start-up and now: the server still serves
+        return [f"  TLS certificate: {error}"]
+    lines = [
+        f"  TLS certificate: {cert_path}   expires {info.not_after:%Y-%m-%d}   "
+        f"names: {', '.join(info.names)}",
+        f"  SHA-256 fingerprint: {info.sha256}",
+    ]
+    if info.self_signed:
+        lines.append(
+            f"  self-signed: clients trust it with --cacert {cert_path} (curl, sfuctl) "
+            "or accept it in the browser once"
+        )
+    return lines
 
 
 command = serve

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from sfuctl.api import DEFAULT_URL, admin_token_source
+from sfuctl.api import CACERT, DEFAULT_URL, FINGERPRINT, admin_token_source, tls_trust
+from sfuctl.common import CliError, fail
 
 NAME = "top"
 
@@ -30,12 +31,18 @@ def top(
     secret_file: str = typer.Option(
         None, envvar="SFUCTL_SECRET_FILE", help="File holding the server's secret.", show_default=False
     ),
+    cacert: str | None = CACERT,
+    fingerprint: str | None = FINGERPRINT,
 ) -> None:
     """Live dashboard: workers, rooms, bitrates, peers; close rooms from it."""
     from sfuctl.tui.app import Dashboard
     from sfuctl.tui.data import ApiSource
 
-    Dashboard(ApiSource(url, admin_token_source(token, secret_file)), interval=interval).run()
+    try:
+        trust = tls_trust(cacert, fingerprint)
+    except CliError as error:
+        fail(error)
+    Dashboard(ApiSource(url, admin_token_source(token, secret_file), trust=trust), interval=interval).run()
 
 
 command = top

@@ -234,3 +234,44 @@ async def test_serve_publish_consume_and_stop(
     assert proc.returncode == 0, output
     assert not any(process_exists(pid) for pid in [*worker_pids, *tree]), output
     assert bundle_dirs(install_dir) == [], "the bootloader left its extraction directory"
+
+
+def test_serve_tls_generates_a_certificate_curl_trusts(install_dir: Path) -> None:
+    """cryptography and ssl are in the bundle: the generated certificate serves HTTPS."""
+    port = free_port()
+    state = install_dir / "tls-state"
+    # fmt: off
+    proc = subprocess.Popen(
+        [
+            "./sfuctl", "serve", "--tls", "--tls-dir", str(state), "--host", "127.0.0.1", "--port", str(port),
+            "--workers", "1", "--rtc-ip", "127.0.0.1", "--announced-address", "127.0.0.1", "--secret", SECRET,
+        ],
+        cwd=install_dir, env=clean_env(install_dir), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True,
+    )
+    # fmt: on
+    try:
+        deadline = time.monotonic() + 30
+        answer = None
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, f"sfuctl exited with {proc.returncode}"
+            if (state / "tls-cert.pem").exists():
+                answer = subprocess.run(
+                    ["curl", "-sS", "--max-time", "5", "--cacert", str(state / "tls-cert.pem"),
+                     f"https://127.0.0.1:{port}/health"],
+                    capture_output=True, text=True, timeout=15,
+                )  # fmt: skip
+                if answer.returncode == 0:
+                    break
+            time.sleep(0.2)
+        assert answer is not None and answer.returncode == 0, answer
+        assert json.loads(answer.stdout)["status"] == "ok"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            for pid in descendants(proc.pid):
+                os.kill(pid, signal.SIGKILL)
+            proc.kill()
+            proc.wait()

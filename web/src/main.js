@@ -117,6 +117,7 @@ window.sfuctlDebug = {
     return conference;
   },
   get state() {
+    if (document.body.dataset.state === 'insecure') return 'insecure';
     return conference ? conference.state : 'lobby';
   },
   get userId() {
@@ -211,9 +212,28 @@ window.sfuctlDebug = {
   },
 };
 
+/**
+ * Plain HTTP from another machine is not a secure context: the browser hides the camera and the
+ * microphone (navigator.mediaDevices is undefined), so joining could only fail. Say why and how
+ * to get HTTPS instead, and do nothing else (no lobby, no join, no reconnection loop).
+ */
+function showInsecure() {
+  $('lobby').hidden = true;
+  $('call').hidden = true;
+  $('insecure').hidden = false;
+  document.body.dataset.state = 'insecure';
+  document.title = 'HTTPS needed · sfuctl';
+  $('insecure-origin').textContent = location.origin;
+  const https = `https://${location.host}${location.pathname}`;
+  $('insecure-https').textContent = https; // the link keeps ?room= or ?token=, the text stays short
+  $('insecure-https').href = https + location.search;
+}
+
 setupControls();
 const token = params.get('token');
-if (token) {
+if (!window.isSecureContext || !navigator.mediaDevices) {
+  showInsecure();
+} else if (token) {
   enterCall(token, null).catch((error) => showLobby(String(error.message || error)));
 } else {
   showLobby(null);
