@@ -21,6 +21,9 @@ from sfuctl.server.metrics import Metrics
 from sfuctl.server.signaling.connection import SignalingService
 from sfuctl.server.signaling.registry import LocalRoomRegistry, RoomRegistry
 from sfuctl.server.single_port import SinglePort
+from sfuctl.server.turn.config import WILDCARDS, TurnServerConfig, resolve_addresses
+from sfuctl.server.turn.credentials import NO_ICE_SERVERS, IceServers, ice_servers, managed_urls
+from sfuctl.server.turn.supervisor import TurnSupervisor
 
 log = logging.getLogger("sfuctl.server")
 
@@ -34,13 +37,16 @@ class Sfu:
         self.registry: RoomRegistry = LocalRoomRegistry(
             self.pool, grace_seconds=config.limits.room_grace_seconds, max_rooms=config.limits.max_rooms
         )
-        self.metrics = Metrics(self.pool, self.registry)
+        self.turn = TurnSupervisor(turn_server_config(config)) if config.turn.enabled else None
+        self.ice_servers = peer_ice_servers(config, self.turn)
+        self.metrics = Metrics(self.pool, self.registry, self.turn)
         self.signaling = SignalingService(
             secret=config.secret,
             registry=self.registry,
             limits=config.limits,
             transport_options=config.transport_options(),
             on_request=self.metrics.observe_request,
+            ice_servers=self.ice_servers,
         )
         self.single_port = SinglePort(self.pool, config) if config.webrtc_server_port is not None else None
         self.started_at = time.monotonic()
@@ -50,16 +56,22 @@ class Sfu:
         return self.signaling.draining
 
     async def start(self) -> None:
-        """Start the workers (and their shared ports in single-port mode)."""
+        """Start the workers (and their shared ports in single-port mode), then the TURN server."""
         await self.pool.start()
         if self.single_port is not None:
             await self.single_port.attach_all()
+        if self.turn is not None:
+            await self.turn.start()
         self.started_at = time.monotonic()
 
     async def health(self) -> dict[str, Any]:
         rooms = [room for room in self.registry.all() if not room.closed]
         extra = {"rooms": len(rooms), "peers": sum(len(room.peers) for room in rooms)}
         report = await health_report(self.pool, self.started_at, extra)
+        if self.turn is not None:
+            report["turn"] = self.turn.status()
+            if not self.turn.running and report["status"] == "ok":
+                report["status"] = "degraded"
         if self.draining:
             report["status"] = "draining"
         return report
@@ -71,6 +83,47 @@ class Sfu:
         )
 
     async def close(self) -> None:
-        """Close every room and every worker. Idempotent."""
+        """Close every room, every worker and the TURN server. Idempotent."""
         self.registry.close_all("shutdown")
-        await self.pool.close()
+        try:
+            await self.pool.close()
+        finally:
+            if self.turn is not None:
+                await self.turn.close()
+
+
+def media_addresses(config: ServerConfig) -> list[str]:
+    """The SFU's own media addresses: the only peers the TURN relay may reach."""
+    names = [a for a in (config.media_address(), config.rtc_listen_ip) if a and a not in WILDCARDS]
+    return resolve_addresses(names)
+
+
+def tls_files(config: ServerConfig) -> tuple[str | None, str | None]:
+    """The TLS certificate and key given to sfuctl, when there are both (then coturn serves turns:)."""
+    cert, key = getattr(config, "tls_cert", None), getattr(config, "tls_key", None)
+    return (cert, key) if cert and key else (None, None)
+
+
+def turn_server_config(config: ServerConfig) -> TurnServerConfig:
+    cert, key = tls_files(config)
+    return TurnServerConfig(
+        settings=config.turn,
+        peer_addresses=media_addresses(config),
+        user_quota=config.limits.turn_allocations_per_user,
+        total_quota=config.limits.turn_allocations,
+        tls_cert=cert,
+        tls_key=key,
+    )
+
+
+def peer_ice_servers(config: ServerConfig, turn: TurnSupervisor | None) -> IceServers:
+    """The managed coturn's URLs at the announced address, then the user's own --ice-server ones."""
+    if turn is None and not config.turn.ice_servers:
+        return NO_ICE_SERVERS
+    managed: list[str] = []
+    if turn is not None:
+        host = config.media_address() or config.rtc_listen_ip
+        managed = managed_urls(host, config.turn.port, config.turn.tls_port if turn.config.tls else None)
+    return ice_servers(
+        managed, config.turn.ice_servers, config.turn.secret, config.turn.credential_ttl_seconds
+    )
