@@ -164,6 +164,8 @@ export class Conference {
     await signaling.open();
     const joined = await signaling.request('join-room');
     this.userId = joined.userId;
+    // STUN/TURN servers with this peer's own ephemeral TURN credential ([] without TURN)
+    this.iceServers = joined.iceServers || [];
     this.device = new Device();
     await this.device.load({ routerRtpCapabilities: joined.rtpCapabilities });
     for (const peer of joined.peers) this.addPeer(peer.userId, peer.userName);
@@ -243,7 +245,7 @@ export class Conference {
       iceCandidates: info.iceCandidates,
       dtlsParameters: info.dtlsParameters,
       sctpParameters: info.sctpParameters,
-      iceServers: [],
+      iceServers: this.iceServers || [],
     };
     const transport =
       direction === 'send' ? this.device.createSendTransport(options) : this.device.createRecvTransport(options);
