@@ -112,7 +112,12 @@ class TurnSupervisor:
         try:
             await self._spawn()
             if not await self._ready(timeout):
-                why = "exited" if not self.running else f"did not answer STUN within {timeout:g} s"
+                if self.port_in_use:
+                    why = "cannot listen: the address is in use"
+                elif not self.running:
+                    why = "exited"
+                else:
+                    why = f"did not answer STUN within {timeout:g} s"
                 last = " | ".join(list(self.tail)[-3:]) or "no output"
                 raise TurnStartError(
                     f"coturn {why} on port {self.config.settings.port} ({last})",
@@ -144,10 +149,15 @@ class TurnSupervisor:
                 self.tail.append(text)
                 log_line(text)
 
+    @property
+    def port_in_use(self) -> bool:
+        """coturn says so, then retries forever: no point waiting for it."""
+        return any("Address already in use" in line for line in self.tail)
+
     async def _ready(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if not self.running:
+            if not self.running or self.port_in_use:
                 return False
             if await stun_answers(self.probe_host, self.config.settings.port, PROBE_INTERVAL):
                 return True
