@@ -62,6 +62,9 @@ async def test_health_and_metrics_show_the_turn_server(turn_server: RunningServe
             health = await response.json()
         async with http.get(f"{turn_server.url}/metrics") as response:
             metrics = await response.text()
+    from sfuctl.server.http.models import Health
+
+    Health.model_validate(health)
     assert health["status"] == "ok"
     assert health["turn"]["running"] is True and health["turn"]["pid"] == turn_server.sfu.turn.pid
     assert health["turn"]["restarts"] == 0
@@ -73,6 +76,15 @@ async def test_without_turn_ice_servers_is_empty(server: RunningServer) -> None:
     joined = await peer.join(server.ws_url, server.token("room1", "ada"))
     await peer.close()
     assert joined["iceServers"] == []
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(f"{server.url}/asyncapi", headers={"Accept": "application/json"}) as response,
+    ):
+        schemas = (await response.json())["components"]["schemas"]
+    assert schemas["JoinRoomResult"]["properties"]["iceServers"]["items"] == {
+        "$ref": "#/components/schemas/IceServer"
+    }
+    assert set(schemas["IceServer"]["properties"]) == {"urls", "username", "credential"}
     async with aiohttp.ClientSession() as http, http.get(f"{server.url}/health") as response:
         assert "turn" not in await response.json()
 
