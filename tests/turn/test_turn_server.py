@@ -69,6 +69,12 @@ async def test_health_and_metrics_show_the_turn_server(turn_server: RunningServe
     assert health["turn"]["running"] is True and health["turn"]["pid"] == turn_server.sfu.turn.pid
     assert health["turn"]["restarts"] == 0
     assert "sfuctl_turn_up 1.0" in metrics and "sfuctl_turn_restarts_total 0.0" in metrics
+    shown = await asyncio.create_subprocess_exec(
+        SFUCTL, "health", "--url", turn_server.url, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    output, _ = await asyncio.wait_for(shown.communicate(), 20)
+    assert shown.returncode == 0, output
+    assert f"TURN (coturn): running pid {turn_server.sfu.turn.pid}" in output.decode(), output
 
 
 async def test_without_turn_ice_servers_is_empty(server: RunningServer) -> None:
