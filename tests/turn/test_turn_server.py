@@ -4,6 +4,7 @@ media from a relay-only pymediasoup client through coturn to the SFU."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import signal
@@ -176,3 +177,35 @@ async def test_serve_turn_port_in_use_is_one_error_line(tmp_path: Path) -> None:
     assert proc.returncode == 2, text
     lines = [line for line in text.splitlines() if line.startswith(("error:", "hint:"))]
     assert len(lines) == 2 and lines[0].startswith("error: coturn") and "--turn-port" in lines[1], text
+
+
+async def test_doctor_checks_the_turn_port(tmp_path: Path) -> None:
+    turn_port = free_port()
+    config = tmp_path / "sfuctl.toml"
+    config.write_text(
+        f'port = {free_port()}\n[turn]\nenabled = true\nport = {turn_port}\nlisten_ip = "127.0.0.1"\n'
+    )
+    env = dict(os.environ, SFUCTL_SECRET=TEST_SECRET, XDG_CONFIG_HOME=str(tmp_path))
+
+    async def turn_check() -> dict[str, str]:
+        proc = await asyncio.create_subprocess_exec(
+            SFUCTL, "doctor", "--no-start", "--json", "--config", str(config),
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env,
+        )  # fmt: skip
+        output, _ = await asyncio.wait_for(proc.communicate(), 30)
+        [check] = [c for c in json.loads(output)["checks"] if c["name"] == "TURN server"]
+        return dict(check)
+
+    assert (await turn_check())["status"] == "ok"
+    blocker, _ = await asyncio.get_running_loop().create_datagram_endpoint(
+        asyncio.DatagramProtocol, local_addr=("127.0.0.1", turn_port)
+    )
+    try:
+        busy = await turn_check()
+    finally:
+        blocker.close()
+    assert (
+        busy["status"] == "fail"
+        and f"UDP port {turn_port}" in busy["detail"]
+        and "--turn-port" in busy["fix"]
+    )
