@@ -45,8 +45,8 @@ def turn_settings(**overrides: object) -> TurnSettings:
 
 
 @contextlib.asynccontextmanager
-async def coturn(peer_addresses: list[str]) -> AsyncIterator[TurnSupervisor]:
-    supervisor = TurnSupervisor(TurnServerConfig(turn_settings(), peer_addresses, 12, 100))
+async def coturn(peer_addresses: list[str], user_quota: int = 12) -> AsyncIterator[TurnSupervisor]:
+    supervisor = TurnSupervisor(TurnServerConfig(turn_settings(), peer_addresses, user_quota, 100))
     await supervisor.start()
     try:
         yield supervisor
@@ -178,3 +178,15 @@ async def test_a_valid_credential_cannot_relay_to_what_is_not_the_sfu() -> None:
     async with coturn(["127.0.0.1"]) as supervisor:
         error, got = await relay_to_own_socket(supervisor)
         assert error is None and got == [b"through the relay"]
+
+
+async def test_allocations_per_user_are_bounded() -> None:
+    """user-quota: a third relay of the same user is refused (486), another user's is not."""
+    async with coturn(["127.0.0.1"], user_quota=2) as supervisor:
+        port = supervisor.config.settings.port
+        async with contextlib.AsyncExitStack() as stack:
+            for _ in range(2):
+                client = await stack.enter_async_context(turn_client(port, *valid_credential()))
+                await asyncio.wait_for(client.connect(), ANSWER_TIMEOUT)
+            assert await allocation_error(port, *valid_credential()) == 486
+            assert await allocation_error(port, *valid_credential("bob")) is None
