@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import ctypes
+import ctypes.util
 import logging
 import os
 import shutil
@@ -54,6 +56,19 @@ def find_turnserver() -> str:
             f"install coturn (`make setup` does: apt-get install coturn), or point {BINARY_ENV} at it",
         )
     return found
+
+
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """In the child, before exec: SIGTERM when sfuctl dies, even by SIGKILL (no orphan relay
+    keeping the port). Linux only; elsewhere the child just lacks this safety net."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass
 
 
 def log_line(line: str) -> None:
@@ -136,6 +151,7 @@ class TurnSupervisor:
             self._binary, "-c", str(self._conf),
             stdin=pipe.DEVNULL, stdout=pipe.PIPE, stderr=pipe.STDOUT,
             start_new_session=True,  # its own process group: stopped as a whole, not by the terminal's ^C
+            preexec_fn=die_with_parent,
         )  # fmt: skip
         self._pumps.add(pump := asyncio.create_task(self._pump(self.process), name="turn-log"))
         pump.add_done_callback(self._pumps.discard)

@@ -10,6 +10,7 @@ import shutil
 import signal
 import stat
 import subprocess
+import time
 import urllib.request
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -156,6 +157,31 @@ def test_serve_turn_runs_coturn_keeps_its_secret_and_stops_it(tmp_path: Path) ->
     assert proc.returncode == 0, output
     assert f"TURN: coturn on {turn_port} udp+tcp" in output and str(secret_file) in output, output
     assert not process_exists(pid)
+
+
+def test_coturn_does_not_outlive_a_killed_server(tmp_path: Path) -> None:
+    """SIGKILL leaves sfuctl no chance to stop coturn: the kernel does it (PR_SET_PDEATHSIG)."""
+    port = free_port()
+    env = dict(os.environ, SFUCTL_SECRET=TEST_SECRET, XDG_CONFIG_HOME=str(tmp_path))
+    proc = subprocess.Popen(
+        [SFUCTL, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+         "--rtc-ip", "127.0.0.1", "--turn", "--turn-ip", "127.0.0.1", "--turn-port", str(free_port())],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+    )  # fmt: skip
+    try:
+        turn = wait_for_health(port, proc)["turn"]
+        assert isinstance(turn, dict)
+        pid = turn["pid"]
+        proc.kill()
+        proc.wait(timeout=10)
+        deadline = time.monotonic() + 10
+        while process_exists(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not process_exists(pid)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 async def test_serve_turn_port_in_use_is_one_error_line(tmp_path: Path) -> None:
