@@ -24,7 +24,7 @@ from tests.conftest import TEST_SECRET, RunningServer, free_port, process_exists
 from tests.integration.test_serve import SFUCTL, wait_for_health
 from tests.media_client import MovingVideoTrack, receive_frames
 from tests.signaling_client import Peer
-from tests.turn.test_coturn import RELAY, SECRET
+from tests.turn.test_coturn import RELAY, SECRET, allocation_error, coturn
 
 pytestmark = pytest.mark.skipif(
     shutil.which("turnserver") is None, reason="coturn is not installed (make setup)"
@@ -235,3 +235,23 @@ async def test_doctor_checks_the_turn_port(tmp_path: Path) -> None:
         and f"UDP port {turn_port}" in busy["detail"]
         and "--turn-port" in busy["fix"]
     )
+
+
+async def test_external_ice_server_gets_credentials_that_coturn_accepts() -> None:
+    """--ice-server pointing at your own coturn (same TURN secret): no managed coturn, and the
+    join-room credential allocates on that coturn."""
+    async with coturn(["127.0.0.1"]) as external:
+        port = external.config.settings.port
+        urls = [f"turn:127.0.0.1:{port}?transport=udp", f"stun:127.0.0.1:{port}"]
+        server = await start_server(turn=TurnSettings(ice_servers=urls, secret=SECRET))
+        try:
+            assert server.sfu.turn is None
+            peer = Peer()
+            joined = await peer.join(server.ws_url, server.token("room1", "ada"))
+            await peer.close()
+        finally:
+            await server.stop()
+        turn, stun = joined["iceServers"]
+        assert await allocation_error(port, turn["username"], turn["credential"]) is None
+    assert turn["urls"] == urls[:1] and stun == {"urls": urls[1:]}
+    assert turn["username"].endswith(":ada")
