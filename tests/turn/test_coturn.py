@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 from aioice import stun
-from aioice.turn import TurnClientUdpProtocol
+from aioice.turn import TurnClientTcpProtocol, TurnClientUdpProtocol
 
 from sfuctl.server.turn.config import TurnServerConfig
 from sfuctl.server.turn.credentials import mint_credential
@@ -190,3 +190,22 @@ async def test_allocations_per_user_are_bounded() -> None:
                 await asyncio.wait_for(client.connect(), ANSWER_TIMEOUT)
             assert await allocation_error(port, *valid_credential()) == 486
             assert await allocation_error(port, *valid_credential("bob")) is None
+
+
+async def test_allocation_over_tcp_for_networks_that_drop_udp() -> None:
+    """turn:...?transport=tcp: the client reaches coturn over TCP; the relay is UDP."""
+    async with coturn(["127.0.0.1"]) as supervisor:
+        server = ("127.0.0.1", supervisor.config.settings.port)
+        username, password = valid_credential()
+        transport, client = await asyncio.get_running_loop().create_connection(
+            lambda: TurnClientTcpProtocol(
+                server, username=username, password=password, lifetime=600, channel_refresh_time=300
+            ),
+            *server,
+        )
+        try:
+            host, relay_port = await asyncio.wait_for(client.connect(), ANSWER_TIMEOUT)
+            assert host == "127.0.0.1" and RELAY[0] <= relay_port <= RELAY[1]
+            await asyncio.wait_for(client.delete(), ANSWER_TIMEOUT)
+        finally:
+            transport.close()
