@@ -106,9 +106,15 @@ def tls_files(config: ServerConfig) -> tuple[str | None, str | None]:
 
 def turn_server_config(config: ServerConfig) -> TurnServerConfig:
     cert, key = tls_files(config)
+    peers = media_addresses(config)
+    if not peers:
+        log.warning(
+            "TURN relays to nothing: the announced address %r does not resolve (give an IP address)",
+            config.announced_address,
+        )
     return TurnServerConfig(
         settings=config.turn,
-        peer_addresses=media_addresses(config),
+        peer_addresses=peers,
         user_quota=config.limits.turn_allocations_per_user,
         total_quota=config.limits.turn_allocations,
         tls_cert=cert,
