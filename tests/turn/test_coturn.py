@@ -10,8 +10,10 @@ import asyncio
 import contextlib
 import os
 import shutil
+import ssl
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
 import pytest
 from aioice import stun
@@ -192,6 +194,13 @@ async def test_allocations_per_user_are_bounded() -> None:
             assert await allocation_error(port, *valid_credential("bob")) is None
 
 
+def tcp_client(server: tuple[str, int]) -> Callable[[], TurnClientTcpProtocol]:
+    username, password = valid_credential()
+    return lambda: TurnClientTcpProtocol(
+        server, username=username, password=password, lifetime=600, channel_refresh_time=300
+    )
+
+
 async def test_allocation_over_tcp_for_networks_that_drop_udp() -> None:
     """turn:...?transport=tcp: the client reaches coturn over TCP; the relay is UDP."""
     async with coturn(["127.0.0.1"]) as supervisor:
@@ -209,3 +218,58 @@ async def test_allocation_over_tcp_for_networks_that_drop_udp() -> None:
             await asyncio.wait_for(client.delete(), ANSWER_TIMEOUT)
         finally:
             transport.close()
+
+
+def self_signed(directory: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and its key, as the TLS set-up of sfuctl would give coturn."""
+    from datetime import UTC, datetime, timedelta
+    from ipaddress import IPv4Address
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(minutes=1))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(IPv4Address("127.0.0.1"))]), False)
+        .sign(key, hashes.SHA256())
+    )  # fmt: skip
+    cert_file, key_file = directory / "cert.pem", directory / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    key_file.chmod(0o600)
+    return cert_file, key_file
+
+
+async def test_allocation_over_tls_with_a_certificate(tmp_path: Path) -> None:
+    """turns: when sfuctl has a certificate: coturn serves TLS on tls_port with it."""
+    cert, key = self_signed(tmp_path)
+    settings = turn_settings(tls_port=free_port())
+    supervisor = TurnSupervisor(TurnServerConfig(settings, ["127.0.0.1"], 12, 100, str(cert), str(key)))
+    await supervisor.start()
+    try:
+        assert supervisor.status()["tlsPort"] == settings.tls_port
+        context = ssl.create_default_context(cafile=str(cert))
+        server = ("127.0.0.1", settings.tls_port)
+        transport, client = await asyncio.get_running_loop().create_connection(
+            tcp_client(server), *server, ssl=context
+        )
+        try:
+            host, relay_port = await asyncio.wait_for(client.connect(), ANSWER_TIMEOUT)
+            assert host == "127.0.0.1" and RELAY[0] <= relay_port <= RELAY[1]
+            assert transport.get_extra_info("peercert") is not None  # verified against our certificate
+            await asyncio.wait_for(client.delete(), ANSWER_TIMEOUT)
+        finally:
+            transport.close()
+    finally:
+        await supervisor.close()
