@@ -15,6 +15,8 @@ packages=(
   chromium
   # the network lab (tests/lab): namespaces, NAT and firewalls, and a probe of its hosts
   iproute2 nftables curl
+  # the TURN server `sfuctl serve --turn` supervises (never run as a system service, see below)
+  coturn
 )
 command -v npm >/dev/null 2>&1 || packages+=(npm)
 [ -n "${SFUCTL_EXTRA_APT:-}" ] && read -r -a extra <<<"$SFUCTL_EXTRA_APT" && packages+=("${extra[@]}")
@@ -30,4 +32,29 @@ sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
 export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -qq
+
+# coturn's package starts and enables a system turnserver on 3478 on install; sfuctl runs its own
+# as a child, so that one must neither start (a policy-rc.d that refuses, for this install only)
+# nor be enabled at boot.
+installing_coturn=""
+[[ " ${missing[*]} " == *" coturn "* ]] && installing_coturn=1
+policy=/usr/sbin/policy-rc.d
+own_policy=""
+if [ -n "$installing_coturn" ] && [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\n# sfuctl set-up: no service starts while packages install\nexit 101\n' | $sudo tee "$policy" >/dev/null
+  $sudo chmod 0755 "$policy"
+  own_policy=1
+fi
+cleanup() { [ -z "$own_policy" ] || $sudo rm -f "$policy"; }
+trap cleanup EXIT
+
 $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+
+if [ -n "$installing_coturn" ]; then
+  if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
+    $sudo systemctl disable --now coturn.service >/dev/null 2>&1 || true
+  else
+    command -v update-rc.d >/dev/null 2>&1 && $sudo update-rc.d coturn disable >/dev/null 2>&1 || true
+    [ -x /etc/init.d/coturn ] && $sudo /etc/init.d/coturn stop >/dev/null 2>&1 || true
+  fi
+fi

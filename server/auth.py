@@ -131,8 +131,30 @@ def mint_token(
 # -- the secret --------------------------------------------------------------------------------
 
 
-def default_secret_file() -> Path:
-    return Path(platformdirs.user_config_dir("sfuctl")) / "secret"
+@dataclass(frozen=True)
+class SecretKind:
+    """Where one kind of secret comes from: its flag, variables and default file name."""
+
+    what: str
+    flag: str
+    env: str
+    file_flag: str
+    file_env: str
+    file_name: str
+
+
+JWT_SECRET = SecretKind(
+    "secret", "--secret", "SFUCTL_SECRET", "--secret-file", "SFUCTL_SECRET_FILE", "secret"
+)
+TURN_SECRET = SecretKind(
+    "TURN secret", "--turn-secret", "SFUCTL_TURN_SECRET", "--turn-secret-file", "SFUCTL_TURN_SECRET_FILE",
+    "turn-secret",
+)  # fmt: skip
+"""Shared with coturn (``static-auth-secret``): it mints the ephemeral TURN credentials."""
+
+
+def default_secret_file(kind: SecretKind = JWT_SECRET) -> Path:
+    return Path(platformdirs.user_config_dir("sfuctl")) / kind.file_name
 
 
 @dataclass
@@ -142,22 +164,28 @@ class Secret:
     """Where it came from, for the banner and doctor: 'flag', 'env', or a file path."""
 
 
-def resolve_secret(flag: str | None = None, secret_file: str | None = None, create: bool = False) -> Secret:
+def resolve_secret(
+    flag: str | None = None,
+    secret_file: str | None = None,
+    create: bool = False,
+    kind: SecretKind = JWT_SECRET,
+) -> Secret:
     """--secret, then SFUCTL_SECRET, then the secret file (SFUCTL_SECRET_FILE or the config dir).
 
     With ``create`` (the server's first run), a strong secret is generated into the file (0600).
+    ``kind`` names the flags and variables of another secret kept the same way (the TURN secret).
     """
     if flag:
-        return Secret(_checked(flag, "--secret"), "flag")
-    env = os.environ.get("SFUCTL_SECRET")
+        return Secret(_checked(flag, kind.flag, kind), "flag")
+    env = os.environ.get(kind.env)
     if env:
-        return Secret(_checked(env, "SFUCTL_SECRET"), "env SFUCTL_SECRET")
-    path = Path(secret_file or os.environ.get("SFUCTL_SECRET_FILE") or default_secret_file())
+        return Secret(_checked(env, kind.env, kind), f"env {kind.env}")
+    path = Path(secret_file or os.environ.get(kind.file_env) or default_secret_file(kind))
     if path.exists():
-        return Secret(_checked(read_secret_file(path), str(path)), str(path))
+        return Secret(_checked(read_secret_file(path, kind), str(path), kind), str(path))
     if not create:
         raise AuthError(
-            f"no secret: pass --secret, set SFUCTL_SECRET, or run `sfuctl serve` once to create {path}"
+            f"no {kind.what}: pass {kind.flag}, set {kind.env}, or run `sfuctl serve` once to create {path}"
         )
     value = secrets.token_urlsafe(48)
     try:
@@ -165,45 +193,46 @@ def resolve_secret(flag: str | None = None, secret_file: str | None = None, crea
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except OSError as error:
         raise SecretFileError(
-            f"cannot create the secret file {path}: {error.strerror or error}",
-            "point --secret-file (SFUCTL_SECRET_FILE) at a writable place, or pass SFUCTL_SECRET",
+            f"cannot create the {kind.what} file {path}: {error.strerror or error}",
+            f"point {kind.file_flag} ({kind.file_env}) at a writable place, or pass {kind.env}",
         ) from None
     with os.fdopen(fd, "w") as out:
         out.write(value + "\n")
     return Secret(value, str(path))
 
 
-def read_secret_file(path: Path) -> str:
+def read_secret_file(path: Path, kind: SecretKind = JWT_SECRET) -> str:
     """The secret in ``path``, if the file is one only its owner can read; SecretFileError otherwise."""
-    where = "--secret-file (SFUCTL_SECRET_FILE)"
+    where = f"{kind.file_flag} ({kind.file_env})"
+    what = f"the {kind.what} file"
     if path.is_dir():
-        raise SecretFileError(f"the secret file {path} is a directory", f"{where} must name a file")
+        raise SecretFileError(f"{what} {path} is a directory", f"{where} must name a file")
     try:
         with path.open("rb") as file:
             mode = stat.S_IMODE(os.fstat(file.fileno()).st_mode)
             data = file.read(64 * 1024)
     except OSError as error:
         raise SecretFileError(
-            f"cannot read the secret file {path}: {error.strerror or error}",
+            f"cannot read {what} {path}: {error.strerror or error}",
             f"run as the user owning it, or point {where} elsewhere",
         ) from None
     if mode & 0o077:
         who = "readable by group/others" if mode & 0o044 else "writable by group/others"
         raise SecretFileError(
-            f"the secret file {path} is {who} (mode {mode:04o})", f"chmod 600 {shlex.quote(str(path))}"
+            f"{what} {path} is {who} (mode {mode:04o})", f"chmod 600 {shlex.quote(str(path))}"
         )
     try:
         return data.decode().strip()
     except UnicodeDecodeError:
         raise SecretFileError(
-            f"the secret file {path} is not text", "put a secret of 32+ printable bytes in it"
+            f"{what} {path} is not text", "put a secret of 32+ printable bytes in it"
         ) from None
 
 
-def _checked(value: str, where: str) -> str:
+def _checked(value: str, where: str, kind: SecretKind = JWT_SECRET) -> str:
     if len(value.encode()) < MIN_SECRET_BYTES:
         raise SecretError(
-            f"the secret from {where} is too short: use at least {MIN_SECRET_BYTES} bytes",
+            f"the {kind.what} from {where} is too short: use at least {MIN_SECRET_BYTES} bytes",
             f"use a random secret of {MIN_SECRET_BYTES}+ bytes, e.g. `openssl rand -base64 48`",
         )
     return value

@@ -12,6 +12,7 @@ import psutil
 
 from sfuctl.server.limits import Limits
 from sfuctl.server.media.worker import WorkerSettings
+from sfuctl.server.turn.settings import TurnSettings
 
 LoginMode = Literal["open", "apikey", "off"]
 
@@ -57,12 +58,18 @@ class ServerConfig:
     """Where the generated certificate is kept (unused with ``tls_cert``); default: the config dir."""
     tls_watch_seconds: float = 10.0
     """How often the certificate files are checked for a renewal (0: only on SIGHUP)."""
+    turn: TurnSettings = field(default_factory=TurnSettings)
 
-    def transport_options(self) -> dict[str, Any]:
-        """WebRtcTransport options for every peer transport."""
+    def media_address(self) -> str | None:
+        """What ICE candidates carry: the announced address, else the detected one (wildcard listen)."""
         announced = self.announced_address
         if announced is None and self.rtc_listen_ip in ("0.0.0.0", "::"):
             announced = detect_announced_address()
+        return announced
+
+    def transport_options(self) -> dict[str, Any]:
+        """WebRtcTransport options for every peer transport."""
+        announced = self.media_address()
         infos: list[dict[str, Any]] = [
             {"protocol": "udp", "ip": self.rtc_listen_ip, "announcedAddress": announced}
         ]

@@ -5,7 +5,8 @@ the file, checks every key and value against the dataclasses it fills (so a typo
 fails at start, naming the key), and applies the layers onto ServerConfig / WorkerSettings / Limits.
 
 Keys are the dataclass field names: top-level ones are ServerConfig's (plus the CLI's own
-``log_format`` and ``secret_file``), ``[worker]`` is WorkerSettings, ``[limits]`` is Limits.
+``log_format`` and ``secret_file``), ``[worker]`` is WorkerSettings, ``[limits]`` is Limits,
+``[turn]`` is TurnSettings.
 Internally a setting is addressed by a dotted key: ``port``, ``worker.rtc_min_port``, ...
 """
 
@@ -17,7 +18,7 @@ import ipaddress
 import os
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import cache
 from pathlib import Path
 from typing import Any, Literal, get_type_hints
@@ -29,15 +30,18 @@ from sfuctl.server.config import ServerConfig
 from sfuctl.server.limits import Limits
 from sfuctl.server.media.worker import LOG_LEVELS as WORKER_LOG_LEVELS
 from sfuctl.server.media.worker import WorkerSettings
+from sfuctl.server.turn.settings import TurnSettings
 
 CONFIG_ENV = "SFUCTL_CONFIG"
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 
-SECTIONS: dict[str, type[Any]] = {"worker": WorkerSettings, "limits": Limits}
-SERVER_INTERNAL = {"secret", "secret_source", "worker", "limits"}
+SECTIONS: dict[str, type[Any]] = {"worker": WorkerSettings, "limits": Limits, "turn": TurnSettings}
+SERVER_INTERNAL = {"secret", "secret_source", "worker", "limits", "turn"}
 """ServerConfig fields a file may not set: the secret goes through ``secret_file`` (never inline)."""
 WORKER_INTERNAL = {"worker_bin"}
 """Set with SFUCTL_WORKER_BIN, which the worker finder reads itself."""
+SECTION_INTERNAL = {"worker": WORKER_INTERNAL, "turn": {"secret", "secret_source"}}
+"""Section fields a file may not set (the TURN secret goes through ``turn.secret_file``)."""
 CLI_KEYS: dict[str, Any] = {"log_format": Literal["text", "json"], "secret_file": str}
 """Settings of the serve command that are not ServerConfig fields."""
 
@@ -68,7 +72,7 @@ def schema() -> dict[str, Any]:
     for section, cls in SECTIONS.items():
         hints = get_type_hints(cls)
         for field in dataclasses.fields(cls):
-            if not (section == "worker" and field.name in WORKER_INTERNAL):
+            if field.name not in SECTION_INTERNAL.get(section, set()):
                 keys[f"{section}.{field.name}"] = hints[field.name]
     keys.update(CLI_KEYS)
     return keys
@@ -152,9 +156,18 @@ def layered(file_values: Mapping[str, Any], overrides: Mapping[str, Any]) -> dic
     return merged
 
 
-def build_server_config(values: Mapping[str, Any], secret: str = "", secret_source: str = "") -> ServerConfig:
-    """Apply dotted values over the dataclass defaults and check the whole."""
+def build_server_config(
+    values: Mapping[str, Any],
+    secret: str = "",
+    secret_source: str = "",
+    turn_secret: tuple[str, str] = ("", ""),
+) -> ServerConfig:
+    """Apply dotted values over the dataclass defaults and check the whole.
+
+    ``turn_secret`` is (value, source) of the TURN secret, when TURN needs one.
+    """
     config = apply_values(values, secret, secret_source)
+    config.turn.secret, config.turn.secret_source = turn_secret
     check_config(config)
     return config
 
@@ -177,7 +190,52 @@ def apply_values(values: Mapping[str, Any], secret: str = "", secret_source: str
         secret_source=secret_source,
         worker=WorkerSettings(**sections["worker"]),
         limits=Limits(**sections["limits"]),
+        turn=TurnSettings(**sections["turn"]),
     )
+
+
+ICE_SCHEMES = ("stun:", "stuns:", "turn:", "turns:")
+
+
+def check_turn(config: ServerConfig, problem: Callable[[str, str], None]) -> None:
+    """Ports, the relay range (apart from the RTC range) and the --ice-server URLs."""
+    turn, worker = config.turn, config.worker
+    for name, value, flag in (
+        ("turn.port", turn.port, "--turn-port"),
+        ("turn.tls_port", turn.tls_port, "--turn-tls-port"),
+    ):
+        if not 1 <= value <= 65535:
+            problem(f"{name} {value} is not in 1-65535", f"{flag} takes 1-65535")
+    if turn.enabled and turn.port == turn.tls_port:
+        problem(f"turn.port and turn.tls_port are both {turn.port}", "give --turn-tls-port another port")
+    low, high = turn.relay_min_port, turn.relay_max_port
+    if not 1024 <= low <= high <= 65535:
+        problem(
+            f"TURN relay port range {low}-{high}: need 1024 <= min <= max <= 65535",
+            "set --turn-min-port and --turn-max-port (turn.relay_min_port/relay_max_port)",
+        )
+    elif turn.enabled and low <= worker.rtc_max_port and worker.rtc_min_port <= high:
+        problem(
+            f"TURN relay ports {low}-{high} overlap the RTC ports "
+            f"{worker.rtc_min_port}-{worker.rtc_max_port}",
+            "give the relay its own range (--turn-min-port/--turn-max-port) or move the RTC range",
+        )
+    if not is_ip(turn.listen_ip):
+        problem(
+            f"turn.listen_ip {turn.listen_ip!r} is not an IP address",
+            "--turn-ip takes an IP address of this machine",
+        )
+    if turn.credential_ttl_seconds < 60:
+        problem(
+            f"turn.credential_ttl_seconds {turn.credential_ttl_seconds} is under 60",
+            "--turn-ttl takes 60 s or more",
+        )
+    for url in turn.ice_servers:
+        if not url.startswith(ICE_SCHEMES) or len(url.split(":", 1)[1]) == 0:
+            problem(
+                f"--ice-server {url!r} is not a stun:, stuns:, turn: or turns: URL",
+                "e.g. --ice-server turn:turn.example.com:3478?transport=udp",
+            )
 
 
 HOSTNAME_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
@@ -269,6 +327,7 @@ def check_config(config: ServerConfig) -> None:
             f"tls_watch_seconds {config.tls_watch_seconds} is not in 0-86400",
             "--tls-watch-seconds takes seconds between checks (0: reload on SIGHUP only)",
         )
+    check_turn(config, problem)
     if config.login_mode == "apikey" and not config.api_key:
         problem("login_mode 'apikey' needs an api_key", "give --api-key (or SFUCTL_API_KEY)")
     if problems:

@@ -40,3 +40,8 @@ class Limits:
     heartbeat_seconds: float = 15.0
     """WebSocket ping interval; a client that does not pong in time, or whose socket takes no
     byte for this long, is dropped."""
+    turn_allocations_per_user: int = 12
+    """Concurrent TURN relays of one peer (coturn ``user-quota``): each transport allocates one
+    per TURN URL it tries, and an ICE restart allocates again."""
+    turn_allocations: int = 1000
+    """Concurrent TURN relays on this server (coturn ``total-quota``); each holds a relay port."""

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
     from sfuctl.server.media.pool import WorkerPool
     from sfuctl.server.signaling.registry import RoomRegistry
+    from sfuctl.server.turn.supervisor import TurnSupervisor
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 STATS_MIN_INTERVAL = 5.0
@@ -95,10 +96,17 @@ class ByteCounters:
 class StateCollector(Collector):
     """Reads rooms, peers, media objects and workers when Prometheus scrapes."""
 
-    def __init__(self, pool: WorkerPool, registry: RoomRegistry, bytes_: ByteCounters) -> None:
+    def __init__(
+        self,
+        pool: WorkerPool,
+        registry: RoomRegistry,
+        bytes_: ByteCounters,
+        turn: TurnSupervisor | None = None,
+    ) -> None:
         self.pool = pool
         self.registry = registry
         self.bytes = bytes_
+        self.turn = turn
 
     def collect(self) -> Iterator[Metric]:
         rooms = [room for room in self.registry.all() if not room.closed]
@@ -131,6 +139,13 @@ class StateCollector(Collector):
             "sfuctl_transport_sent_bytes", "Bytes sent by peer transports.", value=bytes_out
         )
         yield from self._workers()
+        if self.turn is not None:
+            yield GaugeMetricFamily(
+                "sfuctl_turn_up", "1 while the managed TURN server runs.", value=int(self.turn.running)
+            )
+            yield CounterMetricFamily(
+                "sfuctl_turn_restarts", "Restarts of the managed TURN server.", value=self.turn.restarts
+            )
 
     def _workers(self) -> Iterator[Metric]:
         alive = GaugeMetricFamily("sfuctl_worker_alive", "1 while the worker runs.", labels=["pid"])
@@ -155,7 +170,7 @@ class StateCollector(Collector):
 class Metrics:
     """One per application (its own registry, so several servers can live in one process)."""
 
-    def __init__(self, pool: WorkerPool, registry: RoomRegistry) -> None:
+    def __init__(self, pool: WorkerPool, registry: RoomRegistry, turn: TurnSupervisor | None = None) -> None:
         self.rooms = registry
         self.registry = CollectorRegistry()
         self.bytes = ByteCounters()
@@ -170,7 +185,7 @@ class Metrics:
             "sfuctl_request_duration_seconds", "Time to handle a signaling request.", ["type"],
             buckets=LATENCY_BUCKETS, registry=self.registry,
         )  # fmt: skip
-        self.registry.register(StateCollector(pool, registry, self.bytes))
+        self.registry.register(StateCollector(pool, registry, self.bytes, turn))
         ProcessCollector(registry=self.registry)  # the controller's own CPU and memory
 
     def observe_request(self, request_type: str, seconds: float, error: p.ErrorCode | None) -> None:

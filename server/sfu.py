@@ -22,7 +22,10 @@ from sfuctl.server.signaling.connection import SignalingService
 from sfuctl.server.signaling.registry import LocalRoomRegistry, RoomRegistry
 from sfuctl.server.single_port import SinglePort
 from sfuctl.server.tls.context import ReloadingContext
-from sfuctl.server.tls.setup import server_tls
+from sfuctl.server.tls.setup import certificate_paths, server_tls
+from sfuctl.server.turn.config import WILDCARDS, TurnServerConfig, resolve_addresses
+from sfuctl.server.turn.credentials import NO_ICE_SERVERS, IceServers, ice_servers, managed_urls
+from sfuctl.server.turn.supervisor import TurnSupervisor
 
 log = logging.getLogger("sfuctl.server")
 
@@ -36,13 +39,16 @@ class Sfu:
         self.registry: RoomRegistry = LocalRoomRegistry(
             self.pool, grace_seconds=config.limits.room_grace_seconds, max_rooms=config.limits.max_rooms
         )
-        self.metrics = Metrics(self.pool, self.registry)
+        self.turn = TurnSupervisor(turn_server_config(config)) if config.turn.enabled else None
+        self.ice_servers = peer_ice_servers(config, self.turn)
+        self.metrics = Metrics(self.pool, self.registry, self.turn)
         self.signaling = SignalingService(
             secret=config.secret,
             registry=self.registry,
             limits=config.limits,
             transport_options=config.transport_options(),
             on_request=self.metrics.observe_request,
+            ice_servers=self.ice_servers,
         )
         self.single_port = SinglePort(self.pool, config) if config.webrtc_server_port is not None else None
         self.started_at = time.monotonic()
@@ -56,19 +62,26 @@ class Sfu:
 
     async def start(self) -> None:
         """The certificate first (a problem with it is found before any worker runs), then the workers
-        (and their shared ports in single-port mode)."""
+        (and their shared ports in single-port mode), then the TURN server (which serves turns:
+        with that certificate)."""
         self.tls = server_tls(self.config)
         if self.tls is not None and self.config.tls_watch_seconds > 0:
             self._tls_watch = asyncio.create_task(self.tls.watch(self.config.tls_watch_seconds))
         await self.pool.start()
         if self.single_port is not None:
             await self.single_port.attach_all()
+        if self.turn is not None:
+            await self.turn.start()
         self.started_at = time.monotonic()
 
     async def health(self) -> dict[str, Any]:
         rooms = [room for room in self.registry.all() if not room.closed]
         extra = {"rooms": len(rooms), "peers": sum(len(room.peers) for room in rooms)}
         report = await health_report(self.pool, self.started_at, extra)
+        if self.turn is not None:
+            report["turn"] = self.turn.status()
+            if not self.turn.running and report["status"] == "ok":
+                report["status"] = "degraded"
         if self.draining:
             report["status"] = "draining"
         return report
@@ -80,9 +93,59 @@ class Sfu:
         )
 
     async def close(self) -> None:
-        """Close every room and every worker. Idempotent."""
+        """Close every room, every worker and the TURN server. Idempotent."""
         if self._tls_watch is not None:
             self._tls_watch.cancel()
             self._tls_watch = None
         self.registry.close_all("shutdown")
-        await self.pool.close()
+        try:
+            await self.pool.close()
+        finally:
+            if self.turn is not None:
+                await self.turn.close()
+
+
+def media_addresses(config: ServerConfig) -> list[str]:
+    """The SFU's own media addresses: the only peers the TURN relay may reach."""
+    names = [a for a in (config.media_address(), config.rtc_listen_ip) if a and a not in WILDCARDS]
+    return resolve_addresses(names)
+
+
+def tls_files(config: ServerConfig) -> tuple[str | None, str | None]:
+    """sfuctl's TLS certificate and key (given or generated) when TLS is on: coturn then serves
+    turns: with them. A renewed certificate reaches coturn when it restarts."""
+    if not config.tls:
+        return None, None
+    cert, key = certificate_paths(config)
+    return str(cert), str(key)
+
+
+def turn_server_config(config: ServerConfig) -> TurnServerConfig:
+    cert, key = tls_files(config)
+    peers = media_addresses(config)
+    if not peers:
+        log.warning(
+            "TURN relays to nothing: the announced address %r does not resolve (give an IP address)",
+            config.announced_address,
+        )
+    return TurnServerConfig(
+        settings=config.turn,
+        peer_addresses=peers,
+        user_quota=config.limits.turn_allocations_per_user,
+        total_quota=config.limits.turn_allocations,
+        tls_cert=cert,
+        tls_key=key,
+    )
+
+
+def peer_ice_servers(config: ServerConfig, turn: TurnSupervisor | None) -> IceServers:
+    """The managed coturn's URLs at the announced address, then the user's own --ice-server ones."""
+    if turn is None and not config.turn.ice_servers:
+        return NO_ICE_SERVERS
+    managed: list[str] = []
+    if turn is not None:
+        host = config.media_address() or config.rtc_listen_ip
+        managed = managed_urls(host, config.turn.port, config.turn.tls_port if turn.config.tls else None)
+    return ice_servers(
+        managed, config.turn.ice_servers, config.turn.secret, config.turn.credential_ttl_seconds
+    )

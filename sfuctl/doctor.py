@@ -29,6 +29,7 @@ from sfuctl.server.config_file import (
 from sfuctl.server.media.worker_bin import WorkerBinaryNotFound, find_worker_bin
 from sfuctl.server.tls.certificate import RENEW_DAYS, CertificateError, check_dates_of, load
 from sfuctl.server.tls.setup import certificate_paths
+from sfuctl.server.turn.supervisor import TurnStartError, find_turnserver
 
 Status = Literal["ok", "warn", "fail"]
 SEE_KEYS = "fix the file; `sfuctl serve --help` lists the keys"
@@ -229,6 +230,30 @@ def check_tls(options: DoctorOptions) -> Check:
     return Check(name, "ok", detail)
 
 
+def check_turn(options: DoctorOptions) -> Check:
+    """--turn needs coturn's turnserver and a free UDP+TCP port for it."""
+    turn = options.config.turn
+    if not turn.enabled:
+        return Check("TURN server", "ok", "not used (--turn is off)")
+    try:
+        binary = find_turnserver()
+    except TurnStartError as error:
+        return Check("TURN server", "fail", str(error), error.hint)
+    for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+        family = socket.AF_INET6 if ":" in turn.listen_ip else socket.AF_INET
+        with socket.socket(family, kind) as probe:
+            try:
+                probe.bind((turn.listen_ip, turn.port))
+            except OSError as error:
+                proto = "UDP" if kind == socket.SOCK_DGRAM else "TCP"
+                why = error.strerror or error
+                return Check(
+                    "TURN server", "fail", f"{proto} port {turn.port} on {turn.listen_ip}: {why}",
+                    "choose another --turn-port, or stop what uses it",
+                )  # fmt: skip
+    return Check("TURN server", "ok", f"{binary}; port {turn.port} free (UDP and TCP)")
+
+
 def check_config_file(options: DoctorOptions) -> Check:
     return options.config_check or Check("config file", "warn", "not checked")
 
@@ -243,6 +268,7 @@ CHECKS: list[Callable[[DoctorOptions], Check]] = [
     check_single_port,
     check_secret,
     check_tls,
+    check_turn,
     check_config_file,
 ]
 

@@ -3,8 +3,9 @@ write one against the documented contract: nothing in here reaches into the serv
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
+from aiortc import RTCConfiguration, RTCIceServer, RTCIceTransportPolicy
 from aiortc.mediastreams import MediaStreamTrack
 from pymediasoup import AiortcHandler, Device
 from pymediasoup.rtp_parameters import RtpCapabilities
@@ -17,7 +18,13 @@ __all__ = ["Peer", "RequestError", "SignalingClient"]
 class Peer:
     """A pymediasoup device that joins through the signaling protocol."""
 
-    def __init__(self, tracks: list[MediaStreamTrack] | None = None) -> None:
+    def __init__(
+        self,
+        tracks: list[MediaStreamTrack] | None = None,
+        ice_transport_policy: Literal["all", "relay"] = "all",
+    ) -> None:
+        self.ice_transport_policy = ice_transport_policy
+        self.ice_servers: list[RTCIceServer] = []
         self.signaling = SignalingClient()
         self.device = Device(handlerFactory=AiortcHandler.createFactory(tracks=tracks or []))
         self.joined: dict[str, Any] = {}
@@ -28,6 +35,10 @@ class Peer:
     async def join(self, ws_url: str, token: str) -> dict[str, Any]:
         await self.signaling.connect(ws_url, token)
         self.joined = await self.signaling.request("join-room")
+        self.ice_servers = [
+            RTCIceServer(urls=s["urls"], username=s.get("username"), credential=s.get("credential"))
+            for s in self.joined["iceServers"]
+        ]
         await self.device.load(RtpCapabilities(**self.joined["rtpCapabilities"]))
         return self.joined
 
@@ -46,8 +57,15 @@ class Peer:
             iceCandidates=info["iceCandidates"],
             dtlsParameters=info["dtlsParameters"],
             sctpParameters=info.get("sctpParameters"),
-            iceServers=[],
+            iceServers=self.ice_servers,
+            iceTransportPolicy=self.ice_transport_policy,
         )
+        if self.ice_transport_policy == "relay":
+            # pymediasoup 1.5 passes iceServers but drops iceTransportPolicy on the way to aiortc,
+            # which supports it: set it on the connection before it gathers (at produce/consume).
+            transport.handler.pc._RTCPeerConnection__configuration = RTCConfiguration(
+                iceServers=self.ice_servers, iceTransportPolicy=RTCIceTransportPolicy.RELAY
+            )
 
         @transport.on("connect")  # type: ignore[untyped-decorator]
         async def on_connect(dtls_parameters: Any) -> None:

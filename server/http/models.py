@@ -96,6 +96,15 @@ class WorkerHealth(ResponseModel):
     rss: int | None = Field(default=None, description="Current resident memory in bytes (from /proc).")
 
 
+class TurnHealth(ResponseModel):
+    running: bool
+    pid: int | None = Field(description="coturn's pid while it runs.")
+    restarts: int = Field(description="Times the supervisor restarted coturn after it died.")
+    port: int = Field(description="UDP and TCP listener.")
+    tlsPort: int | None = Field(description="TLS listener (turns:), when a certificate is configured.")
+    relayPorts: str = Field(description="Relay port range, `min-max`.")
+
+
 class Health(ResponseModel):
     status: Literal["ok", "degraded", "draining"]
     version: str
@@ -103,6 +112,10 @@ class Health(ResponseModel):
     workers: list[WorkerHealth]
     rooms: int
     peers: int
+    turn: TurnHealth | None = Field(
+        default=None,
+        description="The managed TURN server (`--turn`); absent without it. Not running: degraded.",
+    )
 
 
 # -- rooms -------------------------------------------------------------------------------------

@@ -190,12 +190,31 @@ class ProducerInfo(BaseModel):
     appData: dict[str, Any]
 
 
+class IceServer(BaseModel):
+    """A W3C ``RTCIceServer``: pass the list as is to ``createSendTransport``/``createRecvTransport``."""
+
+    urls: list[str] = Field(
+        description="`turn:HOST:PORT?transport=udp`, `...?transport=tcp`, `turns:` (TLS) or `stun:` URLs."
+    )
+    username: str | None = Field(
+        default=None, description="TURN REST username `<expiry>:<userId>` (expiry in Unix seconds)."
+    )
+    credential: str | None = Field(
+        default=None, description="base64(HMAC-SHA1(TURN secret, username)); valid until the expiry."
+    )
+
+
 class JoinRoomResult(BaseModel):
     roomId: str
     userId: str
     rtpCapabilities: dict[str, Any]
     peers: list[PeerInfo]
     producers: list[ProducerInfo]
+    iceServers: list[IceServer] = Field(
+        default_factory=list,
+        description="STUN/TURN servers for this peer's transports, with its own ephemeral TURN "
+        "credential; `[]` when the server runs no TURN and has none configured.",
+    )
 
 
 class CreateTransportResult(BaseModel):

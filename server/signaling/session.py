@@ -26,6 +26,7 @@ from sfuctl.server.signaling import protocol as p
 from sfuctl.server.signaling.peer import Peer
 from sfuctl.server.signaling.registry import RoomLimitError, RoomRegistry
 from sfuctl.server.signaling.room import Room
+from sfuctl.server.turn.credentials import NO_ICE_SERVERS, IceServers
 
 log = logging.getLogger("sfuctl.signaling")
 
@@ -70,12 +71,14 @@ class Session:
         registry: RoomRegistry,
         limits: Limits,
         transport_options: dict[str, Any],
+        ice_servers: IceServers = NO_ICE_SERVERS,
     ) -> None:
         self.peer = peer
         self.room_id = room_id
         self.registry = registry
         self.limits = limits
         self.transport_options = transport_options
+        self.ice_servers = ice_servers
         self._handlers: dict[str, Handler] = {
             "join-room": self.join_room,
             "create-transport": self.create_transport,
@@ -215,6 +218,7 @@ class Session:
             "rtpCapabilities": room.router.rtp_capabilities,
             "peers": others,
             "producers": producers,
+            "iceServers": self.ice_servers.for_user(peer.user_id),
         }
 
     async def leave_room(self, _: p.LeaveRoom | None = None) -> dict[str, Any]:

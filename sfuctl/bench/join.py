@@ -59,6 +59,16 @@ def moving_video_track() -> Any:
     return MovingVideo()
 
 
+def rtc_ice_servers(servers: list[dict[str, Any]]) -> list[Any]:
+    """join-room's ``iceServers`` (W3C RTCIceServer dicts) as aiortc objects for pymediasoup."""
+    from aiortc import RTCIceServer
+
+    return [
+        RTCIceServer(urls=s["urls"], username=s.get("username"), credential=s.get("credential"))
+        for s in servers
+    ]
+
+
 class MediaPeer:
     """A pymediasoup device driven through ``SignalingClient``."""
 
@@ -68,12 +78,14 @@ class MediaPeer:
         self.signaling = SignalingClient(http)
         self.device = Device(handlerFactory=AiortcHandler.createFactory(tracks=tracks or []))
         self.transports: list[Any] = []
+        self.ice_servers: list[Any] = []
 
     async def join(self, target: Target, room: str, user: str) -> None:
         from pymediasoup.rtp_parameters import RtpCapabilities
 
         await self.signaling.connect(target.ws_url, target.token(room, user))
         joined = await self.signaling.join()
+        self.ice_servers = rtc_ice_servers(joined.get("iceServers", []))
         await self.device.load(RtpCapabilities(**joined["rtpCapabilities"]))
 
     async def transport(self, direction: str) -> Any:
@@ -81,7 +93,7 @@ class MediaPeer:
         create = self.device.createSendTransport if direction == "send" else self.device.createRecvTransport
         transport = create(
             id=info["id"], iceParameters=info["iceParameters"], iceCandidates=info["iceCandidates"],
-            dtlsParameters=info["dtlsParameters"], sctpParameters=None, iceServers=[],
+            dtlsParameters=info["dtlsParameters"], sctpParameters=None, iceServers=self.ice_servers,
         )  # fmt: skip
         signaling = self.signaling
 

@@ -63,6 +63,14 @@ def render(health: Health, url: str) -> None:
             human_kib(worker.rss / 1024 if worker.rss is not None else worker.maxRss),
         )
     out.print(table)
+    turn = health.turn
+    if turn is not None:
+        state = f"[green]running[/] pid {turn.pid}" if turn.running else "[red]NOT running[/]"
+        out.print(
+            f"TURN (coturn): {state}  port {turn.port}  relay {turn.relayPorts}  restarts {turn.restarts}",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 def health(

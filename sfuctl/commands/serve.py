@@ -14,7 +14,7 @@ from sfuctl.common import CliError, ExitCode, console, fail
 from sfuctl.logs import setup_logging
 from sfuctl.preflight import bind_problem, preflight, where
 from sfuctl.server import __version__
-from sfuctl.server.auth import AuthError, SecretError, resolve_secret
+from sfuctl.server.auth import TURN_SECRET, AuthError, SecretError, resolve_secret
 from sfuctl.server.config import ServerConfig
 from sfuctl.server.config_file import (
     LOG_LEVELS,
@@ -34,6 +34,8 @@ from sfuctl.server.media.worker import LOG_LEVELS as WORKER_LOG_LEVELS
 from sfuctl.server.media.worker_bin import MEDIASOUP_VERSION, WorkerBinaryNotFound, find_worker_bin
 from sfuctl.server.tls.certificate import CertificateError, inspect
 from sfuctl.server.tls.setup import certificate_paths
+from sfuctl.server.turn.settings import TurnSettings
+from sfuctl.server.turn.supervisor import TurnStartError
 
 EXIT_WRONG_VERSION = 41
 """mediasoup-worker's exit code when MEDIASOUP_VERSION is not its own version."""
@@ -61,6 +63,15 @@ PARAMETER_KEYS = {
     "login_mode": "login_mode",
     "api_key": "api_key",
     "secret_file": "secret_file",
+    "turn": "turn.enabled",
+    "turn_port": "turn.port",
+    "turn_tls_port": "turn.tls_port",
+    "turn_ip": "turn.listen_ip",
+    "turn_min_port": "turn.relay_min_port",
+    "turn_max_port": "turn.relay_max_port",
+    "turn_ttl": "turn.credential_ttl_seconds",
+    "ice_server": "turn.ice_servers",
+    "turn_secret_file": "turn.secret_file",
     "max_peers_per_room": "limits.max_peers_per_room",
     "max_producers_per_peer": "limits.max_producers_per_peer",
     "max_consumers_per_peer": "limits.max_consumers_per_peer",
@@ -85,15 +96,20 @@ EPILOG = f"""[b]Examples[/b]
 
   sfuctl serve --config ./sfuctl.toml --limit max_peers_per_room=20
 
+  sfuctl serve --turn --announced-address 203.0.113.7
+
+  sfuctl serve --ice-server turn:turn.example.com:3478 --turn-secret-file /etc/sfuctl/turn-secret
+
 Precedence: flag > SFUCTL_* env > config file > default. The config file is --config / SFUCTL_CONFIG,
 else {default_config_path()} when it exists; its keys are the option names with underscores,
-with \\[worker] (log_level, rtc_min_port, rtc_max_port, ...) and \\[limits] tables.
+with \\[worker] (log_level, rtc_min_port, rtc_max_port, ...), \\[limits] and \\[turn] tables.
 """
 
 
 SERVER = ServerConfig()
 WORKER = WorkerSettings()
 LIMITS = Limits()
+TURN = TurnSettings()
 """The defaults shown and used by the options: the dataclasses' own, never copies."""
 
 
@@ -109,6 +125,8 @@ def gather(ctx: typer.Context, values: dict[str, Any]) -> tuple[dict[str, Any], 
     given: dict[str, Any] = {}
     for param, key in PARAMETER_KEYS.items():
         value = values[param]
+        if isinstance(value, tuple):
+            value = list(value)
         source = ctx.get_parameter_source(param)
         if source is not None and source.name in ("COMMANDLINE", "ENVIRONMENT"):
             given[key] = value
@@ -206,6 +224,51 @@ def serve(
         help="File holding the JWT secret (created on first run).  \\[default: in the config dir]",
         show_default=False,
     ),
+    turn: bool = typer.Option(
+        TURN.enabled,
+        "--turn/--no-turn",
+        envvar="SFUCTL_TURN",
+        help="Run and supervise a TURN server (coturn).",
+    ),
+    turn_port: int = typer.Option(TURN.port, envvar="SFUCTL_TURN_PORT", help="TURN port (UDP and TCP)."),
+    turn_tls_port: int = typer.Option(
+        TURN.tls_port,
+        envvar="SFUCTL_TURN_TLS_PORT",
+        help="TURN over TLS port (turns:), with a TLS certificate.",
+    ),
+    turn_ip: str = typer.Option(
+        TURN.listen_ip, envvar="SFUCTL_TURN_IP", help="Address the TURN server binds to."
+    ),
+    turn_min_port: int = typer.Option(
+        TURN.relay_min_port, envvar="SFUCTL_TURN_MIN_PORT", help="Lowest TURN relay port."
+    ),
+    turn_max_port: int = typer.Option(
+        TURN.relay_max_port, envvar="SFUCTL_TURN_MAX_PORT", help="Highest TURN relay port."
+    ),
+    turn_ttl: int = typer.Option(
+        TURN.credential_ttl_seconds,
+        envvar="SFUCTL_TURN_TTL",
+        help="Lifetime of a peer's TURN credential (s).",
+    ),
+    ice_server: list[str] = typer.Option(  # noqa: B008
+        None,
+        "--ice-server",
+        envvar="SFUCTL_ICE_SERVERS",
+        metavar="URL",
+        help="Your own STUN/TURN server for the peers (stun:, turn:, turns: URL), repeatable.",
+        show_default=False,
+    ),
+    turn_secret: str = typer.Option(
+        None,
+        help="TURN REST secret (32+ bytes) shared with coturn; prefer SFUCTL_TURN_SECRET.",
+        show_default=False,
+    ),
+    turn_secret_file: str = typer.Option(
+        None,
+        envvar="SFUCTL_TURN_SECRET_FILE",
+        help="File holding the TURN secret (created on first use).  \\[default: in the config dir]",
+        show_default=False,
+    ),
     max_peers_per_room: int = typer.Option(
         None,
         envvar="SFUCTL_MAX_PEERS_PER_ROOM",
@@ -247,7 +310,7 @@ def serve(
     """Run the SFU server in the foreground (Ctrl-C or SIGTERM stops it cleanly)."""
     values = {param: value for param, value in ctx.params.items() if param in PARAMETER_KEYS}
     try:
-        config, path, log_format = resolve(ctx, values, config_file, secret, limit or [])
+        config, path, log_format = resolve(ctx, values, config_file, secret, limit or [], turn_secret)
     except CliError as error:
         fail(error)
     setup_logging(config.log_level, log_format)
@@ -255,7 +318,12 @@ def serve(
 
 
 def resolve(
-    ctx: typer.Context, values: dict[str, Any], config_flag: str | None, secret: str | None, limits: list[str]
+    ctx: typer.Context,
+    values: dict[str, Any],
+    config_flag: str | None,
+    secret: str | None,
+    limits: list[str],
+    turn_secret: str | None = None,
 ) -> tuple[ServerConfig, Path | None, str]:
     """The final ServerConfig, the config file used, and the log format."""
     try:
@@ -279,10 +347,25 @@ def resolve(
             raise CliError(str(error), error.hint, ExitCode.USAGE) from None
         except AuthError as error:
             raise CliError(str(error), "give a secret of 32+ bytes", ExitCode.USAGE) from None
-        config = build_server_config(merged, resolved.value, resolved.source)
+        turn = ("", "")
+        if needs_turn_secret(merged):
+            try:
+                found = resolve_secret(
+                    turn_secret, merged.get("turn.secret_file"), create=True, kind=TURN_SECRET
+                )
+            except SecretError as error:
+                raise CliError(str(error), error.hint, ExitCode.USAGE) from None
+            turn = (found.value, found.source)
+        config = build_server_config(merged, resolved.value, resolved.source, turn)
     except ConfigError as error:
         raise CliError(str(error), error.hint or "see `sfuctl serve --help`", ExitCode.USAGE) from None
     return config, path, str(merged.get("log_format", "text"))
+
+
+def needs_turn_secret(merged: dict[str, Any]) -> bool:
+    """A managed coturn, or an external turn:/turns: URL to mint credentials for."""
+    urls = merged.get("turn.ice_servers") or []
+    return bool(merged.get("turn.enabled")) or any(str(u).startswith(("turn:", "turns:")) for u in urls)
 
 
 def start(config: ServerConfig, config_path: Path | None) -> None:
@@ -320,6 +403,8 @@ def worker_binary(config: ServerConfig) -> str | None:
 def start_error(config: ServerConfig, error: Exception) -> CliError | None:
     """What start-up failed on, in the words of its cause; None when it is none of the known ones."""
     usage = ExitCode.USAGE
+    if isinstance(error, TurnStartError):
+        return CliError(str(error), error.hint, usage)
     override = os.environ.get("SFUCTL_WORKER_BIN")
     other_bin = f"point SFUCTL_WORKER_BIN at a mediasoup-worker {MEDIASOUP_VERSION} binary"
     if isinstance(error, WorkerBinaryNotFound):
@@ -393,6 +478,14 @@ def banner(config: ServerConfig, urls: list[str], config_path: Path | None) -> l
         f"  announced address: {announced}   login: {config.login_mode}",
         f"  secret: {config.secret_source}   config: {config_path or 'none'}",
     ]
+    turn = config.turn
+    if turn.enabled:
+        lines.append(
+            f"  TURN: coturn on {turn.port} udp+tcp, relay ports {turn.relay_min_port}-{turn.relay_max_port}"
+            f"   TURN secret: {turn.secret_source}"
+        )
+    if turn.ice_servers:
+        lines.append(f"  ICE servers: {', '.join(turn.ice_servers)}")
     if config.tls:
         lines.extend(tls_banner(config))
     return lines

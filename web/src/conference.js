@@ -45,7 +45,7 @@ export class Conference {
    * @param {string} options.token
    * @param {{userName: string, roomId: string} | null} options.relogin how to get a new token
    * @param {object} options.ui the view (see ui.js)
-   * @param {object} options.media {video: MediaTrackConstraints}
+   * @param {object} options.media {video: MediaTrackConstraints, iceTransportPolicy?: 'all'|'relay'}
    */
   constructor({ token, relogin, ui, media }) {
     this.token = token;
@@ -53,6 +53,7 @@ export class Conference {
     this.relogin = relogin;
     this.ui = ui;
     this.videoConstraints = media?.video || { width: { ideal: 1280 }, height: { ideal: 720 }, frameRate: { ideal: 30 } };
+    this.iceTransportPolicy = media?.iceTransportPolicy || 'all'; // 'relay': TURN only (tests, strict networks)
     this.state = 'idle';
     this.generation = 0;
     this.attempt = 0;
@@ -164,6 +165,8 @@ export class Conference {
     await signaling.open();
     const joined = await signaling.request('join-room');
     this.userId = joined.userId;
+    // STUN/TURN servers with this peer's own ephemeral TURN credential ([] without TURN)
+    this.iceServers = joined.iceServers || [];
     this.device = new Device();
     await this.device.load({ routerRtpCapabilities: joined.rtpCapabilities });
     for (const peer of joined.peers) this.addPeer(peer.userId, peer.userName);
@@ -243,7 +246,8 @@ export class Conference {
       iceCandidates: info.iceCandidates,
       dtlsParameters: info.dtlsParameters,
       sctpParameters: info.sctpParameters,
-      iceServers: [],
+      iceServers: this.iceServers || [],
+      iceTransportPolicy: this.iceTransportPolicy,
     };
     const transport =
       direction === 'send' ? this.device.createSendTransport(options) : this.device.createRecvTransport(options);
