@@ -42,8 +42,10 @@ lint: setup
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+# The conformance suite runs a second time on the pure-Python codec (the fallback path).
 test: setup lint
 	$(BIN)/python -m pytest -q
+	SFUCTL_CODEC=python $(BIN)/python -m pytest -q tests/conformance tests/integration/test_worker.py
 
 unit: setup
 	$(BIN)/python -m pytest -q tests/unit

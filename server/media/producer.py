@@ -6,12 +6,10 @@ from typing import TYPE_CHECKING, Any
 
 from sfuctl.server.media.entity import TransportChild
 from sfuctl.server.media.fbs.Notification.Event import Event
-from sfuctl.server.media.fbs.Producer.EnableTraceEventRequest import EnableTraceEventRequestT
 from sfuctl.server.media.fbs.Producer.TraceEventType import TraceEventType
 from sfuctl.server.media.fbs.Request.Body import Body as RequestBody
 from sfuctl.server.media.fbs.Request.Method import Method
-from sfuctl.server.media.fbs.Transport.CloseProducerRequest import CloseProducerRequestT
-from sfuctl.server.media.fbs_plain import as_list, enum_names, to_plain
+from sfuctl.server.media.fbs_plain import enum_names, to_plain
 from sfuctl.server.media.rtp_fbs import RTP_TYPE_NAMES, kind_from_fbs, rtp_parameters_from_fbs
 from sfuctl.server.media.stats import rtp_stream_stats
 
@@ -61,27 +59,25 @@ class Producer(TransportChild):
         self.score: list[dict[str, Any]] = []
         self._listen()
 
-    def _close_request(self) -> CloseProducerRequestT:
-        request = CloseProducerRequestT()
-        request.producerId = self.id
-        return request
+    def _close_request(self) -> dict[str, Any]:
+        return {"producerId": self.id}
 
     async def dump(self) -> dict[str, Any]:
         body = await self._request(Method.PRODUCER_DUMP)
         return {
-            "id": body.id.decode(),
-            "kind": kind_from_fbs(body.kind),
-            "type": RTP_TYPE_NAMES[body.type],
-            "rtpParameters": rtp_parameters_from_fbs(body.rtpParameters),
-            "rtpMapping": to_plain(body.rtpMapping),
-            "rtpStreams": to_plain(body.rtpStreams, {"kind": kind_from_fbs}),
-            "traceEventTypes": [_trace_name(t) for t in as_list(body.traceEventTypes)],
-            "paused": body.paused,
+            "id": body["id"],
+            "kind": kind_from_fbs(body["kind"]),
+            "type": RTP_TYPE_NAMES[body["type"]],
+            "rtpParameters": rtp_parameters_from_fbs(body["rtpParameters"]),
+            "rtpMapping": to_plain(body["rtpMapping"]),
+            "rtpStreams": to_plain(body["rtpStreams"], {"kind": kind_from_fbs}),
+            "traceEventTypes": [_trace_name(t) for t in body["traceEventTypes"] or []],
+            "paused": body["paused"],
         }
 
     async def get_stats(self) -> list[dict[str, Any]]:
         body = await self._request(Method.PRODUCER_GET_STATS)
-        return [rtp_stream_stats(s) for s in body.stats or []]
+        return [rtp_stream_stats(s) for s in body["stats"] or []]
 
     async def pause(self) -> None:
         await self._request(Method.PRODUCER_PAUSE)
@@ -96,15 +92,14 @@ class Producer(TransportChild):
             self.observer.emit("resume")
 
     async def enable_trace_event(self, types: list[str]) -> None:
-        request = EnableTraceEventRequestT()
-        request.events = trace_types_to_fbs(types, TRACE_TYPES)
+        request = {"events": trace_types_to_fbs(types, TRACE_TYPES)}
         await self._request(
             Method.PRODUCER_ENABLE_TRACE_EVENT, RequestBody.Producer_EnableTraceEventRequest, request
         )
 
     def _on_notification(self, event: int, body: Any) -> None:
         if event == Event.PRODUCER_SCORE:
-            self.score = to_plain(body.scores) or []
+            self.score = to_plain(body["scores"]) or []
             self._announce("score", self.score)
         elif event == Event.PRODUCER_VIDEO_ORIENTATION_CHANGE:
             orientation = to_plain(body)

@@ -12,8 +12,6 @@ from typing import TYPE_CHECKING, Any
 from sfuctl.server.media.entity import Entity
 from sfuctl.server.media.fbs.Request.Body import Body as RequestBody
 from sfuctl.server.media.fbs.Request.Method import Method
-from sfuctl.server.media.fbs.Worker.CloseWebRtcServerRequest import CloseWebRtcServerRequestT
-from sfuctl.server.media.fbs.Worker.CreateWebRtcServerRequest import CreateWebRtcServerRequestT
 from sfuctl.server.media.fbs_plain import to_plain
 from sfuctl.server.media.transport import listen_info_to_fbs, new_id
 
@@ -54,13 +52,15 @@ class WebRtcServer(Entity):
             raise TypeError("listen_infos must be a non-empty list")
         if app_data is not None and not isinstance(app_data, dict):
             raise TypeError("if given, app_data must be a dict")
-        request = CreateWebRtcServerRequestT()
-        request.webRtcServerId = new_id()
-        request.listenInfos = [listen_info_to_fbs(info) for info in listen_infos]
+        server_id = new_id()
+        request = {
+            "webRtcServerId": server_id,
+            "listenInfos": [listen_info_to_fbs(info) for info in listen_infos],
+        }
         await worker.channel.request(
             Method.WORKER_CREATE_WEBRTCSERVER, "", RequestBody.Worker_CreateWebRtcServerRequest, request
         )
-        return cls(request.webRtcServerId, worker, app_data)
+        return cls(server_id, worker, app_data)
 
     # -- closing ---------------------------------------------------------------------------------
 
@@ -68,10 +68,11 @@ class WebRtcServer(Entity):
         """Close the server's sockets and every transport using them."""
         if not self._set_closed():
             return
-        request = CloseWebRtcServerRequestT()
-        request.webRtcServerId = self.id
         self.channel.fire(
-            Method.WORKER_WEBRTCSERVER_CLOSE, "", RequestBody.Worker_CloseWebRtcServerRequest, request
+            Method.WORKER_WEBRTCSERVER_CLOSE,
+            "",
+            RequestBody.Worker_CloseWebRtcServerRequest,
+            {"webRtcServerId": self.id},
         )
         for transport in list(self.webrtc_transports.values()):
             transport.listen_server_closed()  # its observer 'close' unhandles it
