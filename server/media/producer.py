@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from sfuctl.server.media import ortc
 from sfuctl.server.media.entity import TransportChild
 from sfuctl.server.media.fbs.Notification.Event import Event
 from sfuctl.server.media.fbs.Producer.TraceEventType import TraceEventType
 from sfuctl.server.media.fbs.Request.Body import Body as RequestBody
 from sfuctl.server.media.fbs.Request.Method import Method
 from sfuctl.server.media.fbs_plain import enum_names, to_plain
-from sfuctl.server.media.rtp_fbs import RTP_TYPE_NAMES, kind_from_fbs, rtp_parameters_from_fbs
+from sfuctl.server.media.rtp_fbs import (
+    RTP_TYPE_NAMES,
+    encoding_to_fbs,
+    kind_from_fbs,
+    rtp_parameters_from_fbs,
+    rtp_parameters_to_fbs,
+)
 from sfuctl.server.media.stats import rtp_stream_stats
 
 if TYPE_CHECKING:
@@ -20,6 +28,24 @@ TRACE_TYPES = {
     name.lower(): value for name, value in vars(TraceEventType).items() if not name.startswith("_")
 }
 _trace_name = enum_names(TraceEventType)
+CONSUMER_TEMPLATES = 16
+"""Distinct (capabilities, RTX) pairs remembered per producer (a room has a handful)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumerTemplate:
+    """What every regular consumer of one producer for one set of capabilities shares.
+
+    The ORTC intersection and its conversion for the worker were most of a consume's cost and
+    give the same result each time; only the SSRCs (random) and the MID differ per consumer.
+    """
+
+    caps: Any
+    """The normalised capabilities it was made for; held so that their id keys it safely."""
+    rtp_parameters: dict[str, Any]
+    """Mediasoup's shape, with the first consumer's SSRCs; copied per consumer."""
+    request: dict[str, Any]
+    """``rtp_parameters`` for the worker (read-only, shared): codecs, header extensions, RTCP."""
 
 
 def trace_types_to_fbs(types: list[str], table: dict[str, int]) -> list[int]:
@@ -57,7 +83,32 @@ class Producer(TransportChild):
         self.consumable_rtp_parameters = consumable_rtp_parameters
         self.paused = paused
         self.score: list[dict[str, Any]] = []
+        self.consumable_encodings_request = [
+            encoding_to_fbs(e) for e in consumable_rtp_parameters.get("encodings") or []
+        ]
+        """The consumable encodings for the worker, sent with every consume of this producer."""
+        self._consumer_templates: dict[tuple[int, bool], ConsumerTemplate] = {}
         self._listen()
+
+    def consumer_template(self, caps: Any, enable_rtx: bool) -> ConsumerTemplate:
+        """The regular (not pipe) consumer parameters for normalised ``caps``, computed once."""
+        key = (id(caps), enable_rtx)
+        template = self._consumer_templates.get(key)
+        if template is None or template.caps is not caps:
+            params = dict(
+                ortc.get_consumer_rtp_parameters(
+                    self.consumable_rtp_parameters,  # type: ignore[arg-type]
+                    caps,
+                    pipe=False,
+                    enable_rtx=enable_rtx,
+                    normalized=True,
+                )
+            )
+            template = ConsumerTemplate(caps, params, rtp_parameters_to_fbs(params))
+            if len(self._consumer_templates) >= CONSUMER_TEMPLATES:
+                self._consumer_templates.pop(next(iter(self._consumer_templates)))
+            self._consumer_templates[key] = template
+        return template
 
     def _close_request(self) -> dict[str, Any]:
         return {"producerId": self.id}

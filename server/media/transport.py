@@ -24,6 +24,7 @@ from sfuctl.server.media.fbs.SctpAssociation.SctpState import SctpState
 from sfuctl.server.media.fbs.Transport.Protocol import Protocol
 from sfuctl.server.media.fbs.Transport.TraceEventType import TraceEventType
 from sfuctl.server.media.fbs_plain import enum_names, to_plain
+from sfuctl.server.media.jsonclone import clone
 from sfuctl.server.media.producer import Producer, trace_types_to_fbs
 from sfuctl.server.media.rtp_fbs import (
     KINDS,
@@ -368,31 +369,43 @@ class Transport(Entity):
             raise NotFoundError(f'Producer with id "{producer_id}" not found')
         if enable_rtx is None:
             enable_rtx = producer.kind == "video"
-        rtp_parameters = dict(
-            ortc.get_consumer_rtp_parameters(
-                producer.consumable_rtp_parameters,  # type: ignore[arg-type]
-                caps,
-                pipe=pipe,
-                enable_rtx=enable_rtx,
-                normalized=True,
+        rtp_parameters: dict[str, Any]
+        if pipe:
+            rtp_parameters = dict(
+                ortc.get_consumer_rtp_parameters(
+                    producer.consumable_rtp_parameters,  # type: ignore[arg-type]
+                    caps,
+                    pipe=True,
+                    enable_rtx=enable_rtx,
+                    normalized=True,
+                )
             )
-        )
-        if not pipe:
+            rtp_request = rtp_parameters_to_fbs(rtp_parameters)
+        else:
+            template = producer.consumer_template(caps, enable_rtx)
+            rtp_parameters = clone(template.rtp_parameters)
+            encoding = rtp_parameters["encodings"][0]
+            encoding["ssrc"] = ssrc = ortc.random_ssrc()
+            if "rtx" in encoding:
+                encoding["rtx"]["ssrc"] = ssrc + 1
             if mid:
                 rtp_parameters["mid"] = mid
             else:
                 rtp_parameters["mid"] = str(self._next_mid)
                 self._next_mid = (self._next_mid + 1) % MAX_MID
+            rtp_request = {
+                **template.request,
+                "mid": rtp_parameters["mid"],
+                "encodings": [encoding_to_fbs(encoding)],
+            }
         consumer_id = new_id()
         request = {
             "consumerId": consumer_id,
             "producerId": producer.id,
             "kind": KINDS[producer.kind],
-            "rtpParameters": rtp_parameters_to_fbs(rtp_parameters),
+            "rtpParameters": rtp_request,
             "type": RTP_TYPES["pipe" if pipe else producer.type],
-            "consumableRtpEncodings": [
-                encoding_to_fbs(e) for e in producer.consumable_rtp_parameters.get("encodings") or []
-            ],
+            "consumableRtpEncodings": producer.consumable_encodings_request,
             "paused": paused,
             "ignoreDtx": ignore_dtx,
         }
