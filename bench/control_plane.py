@@ -39,7 +39,7 @@ from rich.table import Table  # noqa: E402
 
 from sfuctl.server.media.worker import Worker, WorkerSettings  # noqa: E402
 from sfuctl.server.media.worker_bin import find_worker_bin  # noqa: E402
-from sfuctl.server.serve import install_event_loop_policy  # noqa: E402
+from sfuctl.server.serve import install_event_loop_policy, tune_gc  # noqa: E402
 
 NODE_DIR = Path(__file__).resolve().parent / "node"
 NODE_SCRIPT = NODE_DIR / "control_plane.mjs"
@@ -499,6 +499,7 @@ def main(argv: list[str] | None = None) -> int:
     node = None if args.python_only else ensure_node_modules(console)
 
     install_event_loop_policy()
+    tune_gc()  # as the server runs
     profile = cProfile.Profile() if args.cprofile else None
     loop_name = asyncio.get_event_loop_policy().__class__.__module__.split(".")[0]
     console.print(f"[bench] python ({loop_name}) vs node (mediasoup 3.27.1), worker {worker_bin}")
