@@ -18,6 +18,10 @@ import flatbuffers
 from flatbuffers import number_types as N
 
 MAX_DEPTH = 64
+BUDGET_PER_BYTE = 4
+BUDGET_SLACK = 4096
+"""What a frame may decode to (tables, strings, vectors, in bytes) per byte it holds, as in the
+native codec: offsets sharing data (a crafted DAG) cannot blow a small frame up."""
 
 # reflection.BaseType
 UTYPE, BOOL, BYTE, UBYTE, SHORT, USHORT, INT, UINT, LONG, ULONG, FLOAT, DOUBLE = range(1, 13)
@@ -74,11 +78,17 @@ class Object:
 class _Reader:
     """Bounds-checked reads of a little-endian buffer (negative or past-the-end offsets raise)."""
 
-    __slots__ = ("buf", "size")
+    __slots__ = ("budget", "buf", "size")
 
     def __init__(self, buf: bytes) -> None:
         self.buf = buf
         self.size = len(buf)
+        self.budget = BUDGET_PER_BYTE * self.size + BUDGET_SLACK
+
+    def spend(self, length: int) -> None:
+        self.budget -= length
+        if self.budget < 0:
+            raise ValueError("invalid frame: refers to more data than it holds")
 
     def check(self, pos: int, length: int) -> None:
         if pos < 0 or length < 0 or pos + length > self.size:
@@ -124,6 +134,7 @@ class _Reader:
         self.check(pos, 4)
         length = _U32.unpack_from(self.buf, pos)[0]
         self.check(pos + 4, length + 1)
+        self.spend(4 + length)
         if self.buf[pos + 4 + length] != 0:
             raise ValueError("invalid frame: string without terminator")
         try:
@@ -332,6 +343,7 @@ class PythonCodec:
         if depth >= MAX_DEPTH:
             raise ValueError("invalid frame: nested too deep")
         vt, vt_size = r.vtable(table)
+        r.spend(4)
         out: dict[str, Any] = {}
         for f in obj.fields:
             pos = r.field_pos(table, vt, vt_size, f.slot)
@@ -366,9 +378,11 @@ class PythonCodec:
         if el <= DOUBLE:
             s = _STRUCTS[el]
             r.check(start, count * s.size)
+            r.spend(4 + count * s.size)
             values = [v for (v,) in s.iter_unpack(r.buf[start : start + count * s.size])]
             return [bool(v) for v in values] if el == BOOL else values
         r.check(start, count * 4)
+        r.spend(4 + count * 4)
         if el == STRING:
             return [r.string(r.deref(start + 4 * i)) for i in range(count)]
         if el == OBJ and not self._objects[f.index].is_struct:

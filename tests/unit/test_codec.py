@@ -16,6 +16,7 @@ from sfuctl.server.media.fbs.Consumer.ConsumerLayers import ConsumerLayersT
 from sfuctl.server.media.fbs.Consumer.ConsumerScore import ConsumerScoreT
 from sfuctl.server.media.fbs.Consumer.ScoreNotification import ScoreNotificationT
 from sfuctl.server.media.fbs.Log.Log import LogT
+from sfuctl.server.media.fbs.Message import Message as MessageMod
 from sfuctl.server.media.fbs.Message.Body import Body as MessageBody
 from sfuctl.server.media.fbs.Message.Message import Message, MessageT
 from sfuctl.server.media.fbs.Notification.Body import Body as NotificationBody
@@ -23,6 +24,7 @@ from sfuctl.server.media.fbs.Notification.Event import Event
 from sfuctl.server.media.fbs.Notification.Notification import NotificationT
 from sfuctl.server.media.fbs.Request.Body import Body as RequestBody
 from sfuctl.server.media.fbs.Request.Method import Method
+from sfuctl.server.media.fbs.Response import Response as ResponseMod
 from sfuctl.server.media.fbs.Response.Body import Body as ResponseBody
 from sfuctl.server.media.fbs.Response.Response import ResponseT
 from sfuctl.server.media.fbs.RtpParameters.Integer32Array import Integer32ArrayT
@@ -33,6 +35,7 @@ from sfuctl.server.media.fbs.RtpParameters.RtpParameters import RtpParametersT
 from sfuctl.server.media.fbs.RtpParameters.String import StringT
 from sfuctl.server.media.fbs.RtpParameters.Value import Value
 from sfuctl.server.media.fbs.Transport.ConsumeResponse import ConsumeResponseT
+from sfuctl.server.media.fbs.Worker import DumpResponse
 
 
 @pytest.fixture(scope="module")
@@ -328,3 +331,33 @@ def test_the_env_var_selects_the_path(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(codec.ENV, "fast")
     with pytest.raises(ValueError, match=codec.ENV):
         codec.load()
+
+
+def test_shared_offsets_cannot_blow_a_frame_up(native: codec.Codec, python: codec.Codec) -> None:
+    """Many vector entries pointing at one string: 100 kB that would decode to 100 MB."""
+
+    builder = flatbuffers.Builder(1024)
+    text = builder.CreateString("x" * 100_000)
+    count = 1000
+    builder.StartVector(4, count, 4)
+    for _ in range(count):
+        builder.PrependUOffsetTRelative(text)
+    ids = builder.EndVector()
+    DumpResponse.Start(builder)
+    DumpResponse.AddRouterIds(builder, ids)
+    body = DumpResponse.End(builder)
+    ResponseMod.Start(builder)
+    ResponseMod.AddId(builder, 1)
+    ResponseMod.AddAccepted(builder, True)
+    ResponseMod.AddBodyType(builder, ResponseBody.Worker_DumpResponse)
+    ResponseMod.AddBody(builder, body)
+    data = ResponseMod.End(builder)
+    MessageMod.Start(builder)
+    MessageMod.AddDataType(builder, MessageBody.Response)
+    MessageMod.AddData(builder, data)
+    builder.Finish(MessageMod.End(builder))
+    frame = bytes(builder.Output())
+    assert len(frame) < 110_000
+    for c in (native, python):
+        with pytest.raises(ValueError, match="more data than it holds"):
+            c.decode(frame)

@@ -9,7 +9,9 @@
 // enums as ints, a union as two keys (`xType`: int, `x`: dict). Decoding yields every field:
 // absent scalars as their default (None when optional), absent strings/vectors/tables as None.
 // Every read of a received buffer is bounds-checked through flatbuffers::Verifier first: a
-// truncated or corrupt frame raises ValueError, it never reads outside the buffer.
+// truncated or corrupt frame raises ValueError, it never reads outside the buffer. What a frame
+// decodes to is bounded by its size (kBudgetPerByte): offsets that share data (a crafted DAG)
+// cannot make a small frame decode into gigabytes.
 //
 // Header-only use of flatbuffers (Debian's libflatbuffers.a is not position-independent).
 
@@ -29,6 +31,8 @@ namespace {
 using reflection::BaseType;
 
 constexpr int kMaxDepth = 64;
+constexpr int64_t kBudgetPerByte = 4;
+constexpr int64_t kBudgetSlack = 4096;
 
 struct FieldInfo {
   PyObject *key = nullptr;  // interned camelCase name
@@ -401,6 +405,13 @@ struct Encoder {
 struct Decoder {
   SchemaObject *schema;
   flatbuffers::Verifier &v;
+  const uint8_t *v_buf;
+  int64_t budget;  // bytes of tables, strings and vectors the frame may still decode to
+
+  bool spend(int64_t bytes) {
+    budget -= bytes;
+    return budget >= 0;
+  }
 
   PyObject *bad(const ObjectInfo &obj, const FieldInfo *f, const char *what) {
     if (f != nullptr) {
@@ -440,9 +451,17 @@ struct Decoder {
     }
   }
 
-  PyObject *string(const ObjectInfo &obj, const FieldInfo &f, const flatbuffers::String *s) {
-    if (!v.VerifyString(s)) return bad(obj, &f, "bad string");
-    PyObject *out = PyUnicode_DecodeUTF8(s->c_str(), static_cast<Py_ssize_t>(s->size()), "strict");
+  // Strings and vectors are read through byte pointers, not flatbuffers::String/Vector members:
+  // without alignment checks they may sit at any address.
+  PyObject *string(const ObjectInfo &obj, const FieldInfo &f, const uint8_t *p) {
+    size_t end;
+    if (!v.VerifyVectorOrString(p, 1, &end) || !v.Verify(end, 1) || v_buf[end] != 0) {
+      return bad(obj, &f, "bad string");
+    }
+    flatbuffers::uoffset_t size = flatbuffers::ReadScalar<flatbuffers::uoffset_t>(p);
+    if (!spend(4 + static_cast<int64_t>(size))) return bad(obj, &f, "refers to more data than it holds");
+    const char *data = reinterpret_cast<const char *>(p + sizeof(flatbuffers::uoffset_t));
+    PyObject *out = PyUnicode_DecodeUTF8(data, static_cast<Py_ssize_t>(size), "strict");
     if (out == nullptr) {
       PyErr_Clear();
       return bad(obj, &f, "string is not UTF-8");
@@ -459,6 +478,9 @@ struct Decoder {
     }
     if (!v.VerifyVectorOrString(vec, elem_size)) return bad(obj, &f, "bad vector");
     flatbuffers::uoffset_t n = flatbuffers::ReadScalar<flatbuffers::uoffset_t>(vec);
+    if (!spend(4 + static_cast<int64_t>(n) * static_cast<int64_t>(elem_size))) {
+      return bad(obj, &f, "refers to more data than it holds");
+    }
     const uint8_t *data = vec + sizeof(flatbuffers::uoffset_t);
     PyObject *list = PyList_New(static_cast<Py_ssize_t>(n));
     if (list == nullptr) return nullptr;
@@ -474,7 +496,7 @@ struct Decoder {
           return bad(obj, &f, "bad vector element");
         }
         if (el == BaseType::String) {
-          item = string(obj, f, reinterpret_cast<const flatbuffers::String *>(p + o));
+          item = string(obj, f, p + o);
         } else {
           item = table(f.index, reinterpret_cast<const flatbuffers::Table *>(p + o));
         }
@@ -488,11 +510,20 @@ struct Decoder {
     return list;
   }
 
-  const uint8_t *v_buf;
-
   PyObject *table(int32_t index, const flatbuffers::Table *t) {
     const ObjectInfo &obj = (*schema->objects)[index];
     if (!t->VerifyTableStart(v)) return bad(obj, nullptr, "bad table");
+    // Alignment checks are off (frames come without their size prefix), so an odd vtable size
+    // would let a field's offset be read one byte past what was verified.
+    flatbuffers::voffset_t vt_size = flatbuffers::ReadScalar<flatbuffers::voffset_t>(t->GetVTable());
+    if (vt_size < 4 || (vt_size & 1)) {
+      v.EndTable();
+      return bad(obj, nullptr, "bad vtable");
+    }
+    if (!spend(4)) {
+      v.EndTable();
+      return bad(obj, nullptr, "refers to more data than it holds");
+    }
     PyObject *dict = PyDict_New();
     if (dict == nullptr) return nullptr;
     const auto *base = reinterpret_cast<const uint8_t *>(t);
@@ -518,7 +549,7 @@ struct Decoder {
           } else {
             const uint8_t *p = base + at + o;
             if (f.base == BaseType::String) {
-              value = string(obj, f, reinterpret_cast<const flatbuffers::String *>(p));
+              value = string(obj, f, p);
             } else if (f.base == BaseType::Vector) {
               value = vector(obj, f, p);
             } else if (f.base == BaseType::Obj && !(*schema->objects)[f.index].is_struct) {
@@ -628,7 +659,7 @@ PyObject *Schema_decode(SchemaObject *self, PyObject *arg) {
     if (o == 0) {
       PyErr_SetString(PyExc_ValueError, "invalid frame: bad root offset");
     } else {
-      Decoder decoder{self, verifier, buf};
+      Decoder decoder{self, verifier, buf, kBudgetPerByte * static_cast<int64_t>(len) + kBudgetSlack};
       out = decoder.table(self->root, reinterpret_cast<const flatbuffers::Table *>(buf + o));
     }
   }
