@@ -48,8 +48,9 @@ WORKER_BIN = ROOT / "server" / "media" / "bin" / "mediasoup-worker"
 FBS = ROOT / "server" / "media" / "fbs"
 PACKAGES = {"sfuctl": "sfuctl", "server": "sfuctl/server", "tui": "sfuctl/tui"}
 """Source folder -> where it lives in the bundle: one ``sfuctl`` namespace, as installed."""
-DATA_SUFFIXES_SKIPPED = {".py", ".pyc", ".pyi", ".partial", ".so", ".stamp"}
-"""Extension modules (the native codec) are found as submodules, with their libraries."""
+DATA_SUFFIXES_SKIPPED = {".py", ".pyc", ".pyi", ".partial", ".so", ".stamp", ".cpp"}
+"""Extension modules (the native codec) are found as submodules, with their libraries; its C++
+source is not needed at run time."""
 DATA_DIRS_SKIPPED = {"__pycache__", "bin"}
 """``server/media/bin`` is added as a binary (analysed for its libraries), not as data."""
 THIRD_PARTY_DATA = ("textual", "swagger_ui")

@@ -4,7 +4,9 @@ with flatc's generated code, and a truncated or corrupt frame is a ValueError on
 from __future__ import annotations
 
 import importlib
+import logging
 import random
+import sys
 from typing import Any
 
 import flatbuffers
@@ -361,3 +363,18 @@ def test_shared_offsets_cannot_blow_a_frame_up(native: codec.Codec, python: code
     for c in (native, python):
         with pytest.raises(ValueError, match="more data than it holds"):
             c.decode(frame)
+
+
+def test_without_the_extension_the_fallback_is_used_with_one_warning(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.delenv(codec.ENV, raising=False)
+    monkeypatch.setitem(sys.modules, "sfuctl.server.media._codec", None)  # import fails
+    monkeypatch.delattr(importlib.import_module("sfuctl.server.media"), "_codec", raising=False)
+    monkeypatch.setattr(codec, "_chosen", {})
+    with caplog.at_level(logging.WARNING, logger="sfuctl.codec"):
+        chosen = [codec.name(codec.load()) for _ in range(3)]
+    assert chosen == ["python"] * 3
+    assert [r.getMessage()[:34] for r in caplog.records] == ["native channel codec unavailable, "]
+    with pytest.raises(ImportError):
+        codec.load("native")  # asked for explicitly: no silent fallback
