@@ -34,16 +34,27 @@ def schema() -> bytes:
     return resources.files("sfuctl.server.media.fbs").joinpath("message.bfbs").read_bytes()
 
 
+_instances: dict[str, Codec] = {}
+"""One codec of each kind per process, shared by every channel: loading the schema is not free
+(tens of ms in Python), and a worker's first notification must not wait for it. Sharing is safe:
+encode and decode run to completion without releasing the GIL or calling back into Python."""
+
+
 def native() -> Codec:
     """The native codec; ImportError when the extension is not built or does not load."""
-    from sfuctl.server.media import _codec  # type: ignore[attr-defined]
+    codec = _instances.get("native")
+    if codec is None:
+        from sfuctl.server.media import _codec  # type: ignore[attr-defined]
 
-    codec: Codec = _codec.Schema(schema())
+        codec = _instances["native"] = _codec.Schema(schema())
     return codec
 
 
 def python() -> Codec:
-    return PythonCodec(schema())
+    codec = _instances.get("python")
+    if codec is None:
+        codec = _instances["python"] = PythonCodec(schema())
+    return codec
 
 
 _chosen: dict[str, str] = {}

@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from sfuctl.server.media import codec
 from sfuctl.server.media.channel import DEFAULT_REQUEST_TIMEOUT, Channel
 from sfuctl.server.media.emitter import EventEmitter
 from sfuctl.server.media.errors import InvalidStateError, MediaError, WorkerDiedError
@@ -124,6 +125,7 @@ class Worker(EventEmitter):
         if not 0 <= settings.rtc_min_port <= settings.rtc_max_port <= 65535:
             raise TypeError("rtc_min_port/rtc_max_port must satisfy 0 <= min <= max <= 65535")
         binary = settings.worker_bin or find_worker_bin()
+        codec.load()  # loaded once per process, before the worker can send its first message
         # Our ends first; the worker reads fd 3 and writes fd 4.
         to_worker, worker_in = socket.socketpair()
         from_worker, worker_out = socket.socketpair()

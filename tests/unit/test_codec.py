@@ -372,6 +372,7 @@ def test_without_the_extension_the_fallback_is_used_with_one_warning(
     monkeypatch.setitem(sys.modules, "sfuctl.server.media._codec", None)  # import fails
     monkeypatch.delattr(importlib.import_module("sfuctl.server.media"), "_codec", raising=False)
     monkeypatch.setattr(codec, "_chosen", {})
+    monkeypatch.setattr(codec, "_instances", {})
     with caplog.at_level(logging.WARNING, logger="sfuctl.codec"):
         chosen = [codec.name(codec.load()) for _ in range(3)]
     assert chosen == ["python"] * 3
