@@ -12,6 +12,8 @@ packages=(
   python3-venv python3-dev
   # browser tests (driven by Python playwright with executable_path, never its own download)
   chromium
+  # the network lab (tests/lab): namespaces, NAT and firewalls, and a probe of its hosts
+  iproute2 nftables curl
 )
 command -v npm >/dev/null 2>&1 || packages+=(npm)
 [ -n "${SFUCTL_EXTRA_APT:-}" ] && read -r -a extra <<<"$SFUCTL_EXTRA_APT" && packages+=("${extra[@]}")

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import os
 import secrets
+import shlex
+import stat
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import jwt
 import platformdirs
@@ -21,10 +23,37 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 ALGORITHM = "HS256"
 MIN_SECRET_BYTES = 32
 REQUIRED_CLAIMS = ["sub", "name", "room", "exp"]
+MAX_CLAIM_CHARS = 256
+"""Longest sub, name and room a token may carry."""
+
+
+USER_NAME_PATTERN = r"^[^\x00-\x1f\x7f]*[^\x00-\x20\x7f][^\x00-\x1f\x7f]*$"
+"""Printable text with at least one non-space character: names end up in other peers' UIs."""
+
+DisplayName = Annotated[
+    str,
+    Field(
+        min_length=1, max_length=64, pattern=USER_NAME_PATTERN,
+        description="Display name shown to the other peers: 1-64 printable characters.",
+    ),
+]  # fmt: skip
+"""Checked wherever a name enters: /login bodies and token claims alike."""
 
 
 class AuthError(Exception):
     """The token is missing or not acceptable; the message says why (safe to show)."""
+
+
+class SecretError(AuthError):
+    """The secret cannot be used as it is; ``hint`` is what to do (e.g. the chmod to run)."""
+
+    def __init__(self, message: str, hint: str) -> None:
+        super().__init__(message)
+        self.hint = hint
+
+
+class SecretFileError(SecretError):
+    """The secret file is not a file, not readable, not text, or open to group/others."""
 
 
 class Grants(BaseModel):
@@ -38,9 +67,9 @@ class Grants(BaseModel):
 class Claims(BaseModel):
     model_config = ConfigDict(extra="ignore", strict=True)
 
-    sub: str = Field(min_length=1, max_length=256)
-    name: str = Field(min_length=1, max_length=256)
-    room: str = Field(min_length=1, max_length=256)
+    sub: str = Field(min_length=1, max_length=MAX_CLAIM_CHARS)
+    name: DisplayName
+    room: str = Field(min_length=1, max_length=MAX_CLAIM_CHARS)
     exp: int
     iat: int | None = None
     nbf: int | None = None
@@ -125,20 +154,56 @@ def resolve_secret(flag: str | None = None, secret_file: str | None = None, crea
         return Secret(_checked(env, "SFUCTL_SECRET"), "env SFUCTL_SECRET")
     path = Path(secret_file or os.environ.get("SFUCTL_SECRET_FILE") or default_secret_file())
     if path.exists():
-        return Secret(_checked(path.read_text().strip(), str(path)), str(path))
+        return Secret(_checked(read_secret_file(path), str(path)), str(path))
     if not create:
         raise AuthError(
             f"no secret: pass --secret, set SFUCTL_SECRET, or run `sfuctl serve` once to create {path}"
         )
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     value = secrets.token_urlsafe(48)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError as error:
+        raise SecretFileError(
+            f"cannot create the secret file {path}: {error.strerror or error}",
+            "point --secret-file (SFUCTL_SECRET_FILE) at a writable place, or pass SFUCTL_SECRET",
+        ) from None
     with os.fdopen(fd, "w") as out:
         out.write(value + "\n")
     return Secret(value, str(path))
 
 
+def read_secret_file(path: Path) -> str:
+    """The secret in ``path``, if the file is one only its owner can read; SecretFileError otherwise."""
+    where = "--secret-file (SFUCTL_SECRET_FILE)"
+    if path.is_dir():
+        raise SecretFileError(f"the secret file {path} is a directory", f"{where} must name a file")
+    try:
+        with path.open("rb") as file:
+            mode = stat.S_IMODE(os.fstat(file.fileno()).st_mode)
+            data = file.read(64 * 1024)
+    except OSError as error:
+        raise SecretFileError(
+            f"cannot read the secret file {path}: {error.strerror or error}",
+            f"run as the user owning it, or point {where} elsewhere",
+        ) from None
+    if mode & 0o077:
+        who = "readable by group/others" if mode & 0o044 else "writable by group/others"
+        raise SecretFileError(
+            f"the secret file {path} is {who} (mode {mode:04o})", f"chmod 600 {shlex.quote(str(path))}"
+        )
+    try:
+        return data.decode().strip()
+    except UnicodeDecodeError:
+        raise SecretFileError(
+            f"the secret file {path} is not text", "put a secret of 32+ printable bytes in it"
+        ) from None
+
+
 def _checked(value: str, where: str) -> str:
     if len(value.encode()) < MIN_SECRET_BYTES:
-        raise AuthError(f"the secret from {where} is too short: use at least {MIN_SECRET_BYTES} bytes")
+        raise SecretError(
+            f"the secret from {where} is too short: use at least {MIN_SECRET_BYTES} bytes",
+            f"use a random secret of {MIN_SECRET_BYTES}+ bytes, e.g. `openssl rand -base64 48`",
+        )
     return value

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import ipaddress
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from functools import cache
@@ -41,7 +43,14 @@ CLI_KEYS: dict[str, Any] = {"log_format": Literal["text", "json"], "secret_file"
 
 
 class ConfigError(ValueError):
-    """A bad config file, key or value; the message names the key and where it came from."""
+    """A bad config file, key or value; the message names the key and where it came from.
+
+    ``hint`` says what to do about it, when that is more than "see the help".
+    """
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.hint = hint
 
 
 def default_config_path() -> Path:
@@ -110,8 +119,14 @@ def find_config_file(flag: str | None) -> Path | None:
     explicit = flag or os.environ.get(CONFIG_ENV)
     if explicit:
         path = Path(explicit).expanduser()
+        if path.is_dir():
+            raise ConfigError(
+                f"config file {path} is a directory", "--config (SFUCTL_CONFIG) takes a TOML file"
+            )
         if not path.is_file():
-            raise ConfigError(f"config file {path} does not exist")
+            raise ConfigError(
+                f"config file {path} does not exist", "--config (SFUCTL_CONFIG) takes a TOML file"
+            )
         return path
     default = default_config_path()
     return default if default.is_file() else None
@@ -139,6 +154,13 @@ def layered(file_values: Mapping[str, Any], overrides: Mapping[str, Any]) -> dic
 
 def build_server_config(values: Mapping[str, Any], secret: str = "", secret_source: str = "") -> ServerConfig:
     """Apply dotted values over the dataclass defaults and check the whole."""
+    config = apply_values(values, secret, secret_source)
+    check_config(config)
+    return config
+
+
+def apply_values(values: Mapping[str, Any], secret: str = "", secret_source: str = "") -> ServerConfig:
+    """Dotted values over the dataclass defaults, not yet checked as a whole (see check_config)."""
     top: dict[str, Any] = {}
     sections: dict[str, dict[str, Any]] = {name: {} for name in SECTIONS}
     for key, value in values.items():
@@ -149,34 +171,95 @@ def build_server_config(values: Mapping[str, Any], secret: str = "", secret_sour
             sections[section][name] = value
         else:
             top[key] = value
-    config = ServerConfig(
+    return ServerConfig(
         **top,
         secret=secret,
         secret_source=secret_source,
         worker=WorkerSettings(**sections["worker"]),
         limits=Limits(**sections["limits"]),
     )
-    check_config(config)
-    return config
+
+
+HOSTNAME_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
+
+
+def is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def is_hostname(text: str) -> bool:
+    """RFC 1123 syntax; a last label of digits only is a mistyped IP (999.1.1.1), not a name."""
+    name = text[:-1] if text.endswith(".") else text
+    labels = name.split(".")
+    return (
+        0 < len(name) <= 253
+        and all(HOSTNAME_LABEL.fullmatch(label) for label in labels)
+        and not labels[-1].isdigit()
+    )
 
 
 def check_config(config: ServerConfig) -> None:
-    """Cross-field and range checks the types alone do not express."""
+    """Cross-field, range and address checks the types alone do not express.
+
+    ``sfuctl serve`` and ``sfuctl doctor`` both run it, so doctor rejects exactly what serve does.
+    """
     worker = config.worker
-    problems = []
+    problems: list[tuple[str, str]] = []
+
+    def problem(message: str, hint: str) -> None:
+        problems.append((message, hint))
+
     if not 0 <= config.port <= 65535:
-        problems.append(f"port {config.port} is not in 0-65535")
+        problem(f"port {config.port} is not in 0-65535", "--port takes 1-65535 (0: any free port)")
+    if not (is_ip(config.host) or is_hostname(config.host)):
+        problem(
+            f"host {config.host!r} is neither an IP address nor a hostname",
+            "--host takes an address of this machine: 0.0.0.0 (all), 127.0.0.1, ::",
+        )
+    if not is_ip(config.rtc_listen_ip):
+        problem(
+            f"rtc_listen_ip {config.rtc_listen_ip!r} is not an IP address",
+            "--rtc-ip takes an IP address of this machine (0.0.0.0: all interfaces)",
+        )
+    announced = config.announced_address
+    if announced is not None and not (is_ip(announced) or is_hostname(announced)):
+        problem(
+            f"announced_address {announced!r} is neither an IP address nor a hostname",
+            "--announced-address takes the public IP or DNS name clients reach",
+        )
     if config.workers < 1:
-        problems.append("workers must be at least 1")
-    if not 1024 <= worker.rtc_min_port <= worker.rtc_max_port <= 65535:
-        problems.append(
-            f"RTC port range {worker.rtc_min_port}-{worker.rtc_max_port}: need 1024 <= min <= max <= 65535"
+        problem("workers must be at least 1", "--workers takes 1 or more")
+    low, high = worker.rtc_min_port, worker.rtc_max_port
+    if not 1024 <= low <= high <= 65535:
+        problem(
+            f"RTC port range {low}-{high}: need 1024 <= min <= max <= 65535",
+            "set --rtc-min-port and --rtc-max-port (worker.rtc_min_port/rtc_max_port)",
+        )
+    single = config.webrtc_server_port
+    if single is not None and not 1024 <= single <= 65536 - config.workers:
+        problem(
+            f"webrtc_server_port {single}: ports {single}-{single + config.workers - 1} not in 1024-65535",
+            "--webrtc-server-port takes 1024-65535, one port per worker from there",
         )
     if config.log_level.lower() not in LOG_LEVELS:
-        problems.append(f"log_level {config.log_level!r} is not one of {', '.join(LOG_LEVELS)}")
+        levels = ", ".join(LOG_LEVELS)
+        problem(f"log_level {config.log_level!r} is not one of {levels}", f"--log-level takes {levels}")
     if worker.log_level not in WORKER_LOG_LEVELS:
-        problems.append(f"worker.log_level {worker.log_level!r} is not one of {', '.join(WORKER_LOG_LEVELS)}")
+        levels = ", ".join(WORKER_LOG_LEVELS)
+        problem(
+            f"worker.log_level {worker.log_level!r} is not one of {levels}",
+            f"--worker-log-level takes {levels}",
+        )
+    for key in ("start_timeout", "request_timeout"):
+        value = getattr(worker, key)
+        if not value > 0:
+            problem(f"worker.{key} must be a positive number of seconds (got {value})",
+                    f"set [worker] {key} to more than 0")  # fmt: skip
     if config.login_mode == "apikey" and not config.api_key:
-        problems.append("login_mode 'apikey' needs an api_key")
+        problem("login_mode 'apikey' needs an api_key", "give --api-key (or SFUCTL_API_KEY)")
     if problems:
-        raise ConfigError("; ".join(problems))
+        raise ConfigError("; ".join(m for m, _ in problems), "; ".join(dict.fromkeys(h for _, h in problems)))

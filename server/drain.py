@@ -8,23 +8,22 @@ deadline is disconnected (1001 going away) and the rooms are closed.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
-from aiohttp import WSCloseCode, web
+from aiohttp import WSCloseCode
 
-from sfuctl.server.http import keys
+from sfuctl.server.signaling.connection import SignalingService
+from sfuctl.server.signaling.registry import RoomRegistry
 
 log = logging.getLogger("sfuctl.server")
 
-CLOSE_TIMEOUT = 2.0
 POLL_SECONDS = 0.05
 
 
-async def drain(app: web.Application, deadline: float, skip: asyncio.Event | None = None) -> None:
+async def drain(
+    service: SignalingService, registry: RoomRegistry, deadline: float, skip: asyncio.Event | None = None
+) -> None:
     """Return when every peer has left, ``deadline`` seconds have passed, or ``skip`` is set."""
-    service = app[keys.SIGNALING]
-    registry = app[keys.REGISTRY]
     service.draining = True  # upgrades answer 503, /health says "draining", join-room is refused
     rooms = [room for room in registry.all() if not room.closed]
     peers = sum(len(room.peers) for room in rooms)
@@ -36,10 +35,7 @@ async def drain(app: web.Application, deadline: float, skip: asyncio.Event | Non
     # Connections end through many paths (leave, close, heartbeat): polling the map is simplest.
     while service.connections and loop.time() < end and not (skip is not None and skip.is_set()):  # noqa: ASYNC110
         await asyncio.sleep(POLL_SECONDS)
-    remaining = [ws for ws in service.connections.values() if not ws.closed]
-    if remaining:
-        log.info("drain deadline: disconnecting %s peers", len(remaining))
-        closing = [ws.close(code=WSCloseCode.GOING_AWAY, message=b"shutdown") for ws in remaining]
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.gather(*closing, return_exceptions=True), CLOSE_TIMEOUT)
+    if service.connections:
+        log.info("drain deadline: disconnecting %s peers", len(service.connections))
+        await service.drop_all(WSCloseCode.GOING_AWAY, b"shutdown")
     registry.close_all("shutdown")

@@ -9,6 +9,19 @@ from dataclasses import dataclass
 class Limits:
     max_message_bytes: int = 256 * 1024
     """Largest WebSocket frame; larger ones close the connection with 1009."""
+    max_json_depth: int = 16
+    """Deepest nesting of a request's ``data`` (mediasoup's own structures need 6)."""
+    max_app_data_bytes: int = 8 * 1024
+    """Largest ``appData`` of a producer or data producer (as JSON); it is echoed to the room."""
+    max_rooms: int = 1000
+    """Rooms open at once on this server."""
+    max_peers: int = 2000
+    """Peers joined at once on this server, all rooms together."""
+    max_transports: int = 4000
+    """WebRTC transports on this server (each holds a media port of the RTC range)."""
+    logins_per_minute: float = 30.0
+    login_burst: int = 10
+    """POST /login per client address: sustained rate and the burst allowed above it."""
     max_peers_per_room: int = 100
     max_transports_per_peer: int = 4
     max_producers_per_peer: int = 8
@@ -19,8 +32,11 @@ class Limits:
     request_burst: int = 100
     """Token bucket per connection: sustained rate and the burst allowed above it."""
     outbound_queue: int = 1024
-    """Events buffered for a slow client before it is disconnected."""
+    """Frames buffered for a slow client before it is dropped."""
+    max_outbox_bytes: int = 4 * 1024 * 1024
+    """Bytes buffered for a slow client before it is dropped: memory per client, bounded."""
     room_grace_seconds: float = 5.0
     """How long an empty room (and its router) is kept for a peer that reconnects."""
     heartbeat_seconds: float = 15.0
-    """WebSocket ping interval; a client that does not pong in time is dropped."""
+    """WebSocket ping interval; a client that does not pong in time, or whose socket takes no
+    byte for this long, is dropped."""

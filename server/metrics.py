@@ -15,9 +15,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import psutil
-from aiohttp import web
 from prometheus_client import (
-    CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
     Histogram,
@@ -34,7 +32,7 @@ if TYPE_CHECKING:
     from prometheus_client.core import Metric
 
     from sfuctl.server.media.pool import WorkerPool
-    from sfuctl.server.signaling.registry import LocalRoomRegistry
+    from sfuctl.server.signaling.registry import RoomRegistry
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 STATS_MIN_INTERVAL = 5.0
@@ -66,7 +64,7 @@ class ByteCounters:
             self.closed_out + sum(v[1] for v in self.last.values()),
         )
 
-    async def sweep(self, registry: LocalRoomRegistry) -> None:
+    async def sweep(self, registry: RoomRegistry) -> None:
         if time.monotonic() - self.swept_at < STATS_MIN_INTERVAL:
             return
         self.swept_at = time.monotonic()
@@ -97,7 +95,7 @@ class ByteCounters:
 class StateCollector(Collector):
     """Reads rooms, peers, media objects and workers when Prometheus scrapes."""
 
-    def __init__(self, pool: WorkerPool, registry: LocalRoomRegistry, bytes_: ByteCounters) -> None:
+    def __init__(self, pool: WorkerPool, registry: RoomRegistry, bytes_: ByteCounters) -> None:
         self.pool = pool
         self.registry = registry
         self.bytes = bytes_
@@ -157,7 +155,7 @@ class StateCollector(Collector):
 class Metrics:
     """One per application (its own registry, so several servers can live in one process)."""
 
-    def __init__(self, pool: WorkerPool, registry: LocalRoomRegistry) -> None:
+    def __init__(self, pool: WorkerPool, registry: RoomRegistry) -> None:
         self.rooms = registry
         self.registry = CollectorRegistry()
         self.bytes = ByteCounters()
@@ -185,21 +183,3 @@ class Metrics:
     async def render(self) -> bytes:
         await self.bytes.sweep(self.rooms)
         return generate_latest(self.registry)
-
-
-METRICS: web.AppKey[Metrics] = web.AppKey("metrics", Metrics)
-
-
-async def get_metrics(request: web.Request) -> web.Response:
-    body = await request.app[METRICS].render()
-    response = web.Response(body=body)
-    response.headers["Content-Type"] = CONTENT_TYPE_LATEST
-    return response
-
-
-def setup_metrics(app: web.Application, pool: WorkerPool, registry: LocalRoomRegistry) -> Metrics:
-    """Registers ``GET /metrics``; the caller wires ``observe_request`` to the signaling loop."""
-    metrics = Metrics(pool, registry)
-    app[METRICS] = metrics
-    app.router.add_get("/metrics", get_metrics)
-    return metrics

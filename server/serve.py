@@ -1,4 +1,4 @@
-"""Runs the server: worker pool + aiohttp on one port, until SIGINT/SIGTERM."""
+"""Runs the server: the ``Sfu`` behind its HTTP adapter on one port, until SIGINT/SIGTERM."""
 
 from __future__ import annotations
 
@@ -7,15 +7,18 @@ import gc
 import logging
 import signal
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from aiohttp import web
 
 from sfuctl.server.config import ServerConfig
-from sfuctl.server.drain import drain
 from sfuctl.server.http.app import create_app
-from sfuctl.server.media.pool import WorkerPool
+from sfuctl.server.sfu import Sfu
 
 log = logging.getLogger("sfuctl.server")
+
+HTTP_SHUTDOWN_SECONDS = 2.0
+"""What aiohttp gives handlers still running after the drain (every peer is gone by then)."""
 
 
 GC_THRESHOLDS = (50_000, 20, 10)
@@ -41,29 +44,60 @@ def install_event_loop_policy() -> None:
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
 
 
-async def serve(config: ServerConfig, on_ready: Callable[[list[str]], None] | None = None) -> None:
-    pool = WorkerPool(config.workers, config.worker)
-    await pool.start()
-    tune_gc()
-    runner = web.AppRunner(create_app(pool, config), access_log=None, handle_signals=False)
-    await runner.setup()
+@dataclass
+class RunningServer:
+    """A started ``Sfu`` and its listener; :meth:`stop` closes both."""
+
+    sfu: Sfu
+    runner: web.AppRunner
+    urls: list[str]
+
+    async def stop(self) -> None:
+        try:
+            await self.runner.cleanup()
+        finally:
+            await self.sfu.close()
+
+
+async def start(config: ServerConfig) -> RunningServer:
+    """Workers first (a server that cannot run media does not listen), then the listener."""
+    sfu = Sfu(config)
     try:
-        site = web.TCPSite(runner, config.host, config.port)
-        await site.start()
-        urls = [f"http://{addr[0]}:{addr[1]}" for addr in runner.addresses]
-        log.info("listening on %s with %s workers %s", ", ".join(urls), len(pool.workers),
-                 [w.pid for w in pool.workers])  # fmt: skip
+        await sfu.start()
+        runner = web.AppRunner(
+            create_app(sfu), access_log=None, handle_signals=False, shutdown_timeout=HTTP_SHUTDOWN_SECONDS
+        )
+        await runner.setup()
+        try:
+            await web.TCPSite(runner, config.host, config.port).start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+    except BaseException:
+        await sfu.close()
+        raise
+    urls = [f"http://{addr[0]}:{addr[1]}" for addr in runner.addresses]
+    return RunningServer(sfu, runner, urls)
+
+
+async def serve(config: ServerConfig, on_ready: Callable[[list[str]], None] | None = None) -> None:
+    running = await start(config)
+    try:
+        tune_gc()
+        workers = running.sfu.pool.workers
+        log.info("listening on %s with %s workers %s", ", ".join(running.urls), len(workers),
+                 [w.pid for w in workers])  # fmt: skip
         if on_ready is not None:
-            on_ready(urls)
+            on_ready(running.urls)
         stop, hurry = asyncio.Event(), asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):  # a second signal cuts the drain short
             loop.add_signal_handler(sig, lambda: hurry.set() if stop.is_set() else stop.set())
         await stop.wait()
-        await drain(runner.app, config.drain_seconds, skip=hurry)
+        await running.sfu.drain(skip=hurry)
         log.info("shutting down")
     finally:
-        await runner.cleanup()  # closes the rooms and the pool (on_cleanup)
+        await running.stop()
 
 
 def run(config: ServerConfig, on_ready: Callable[[list[str]], None] | None = None) -> None:

@@ -10,8 +10,6 @@ import asyncio
 import logging
 from typing import Any
 
-from aiohttp import web
-
 from sfuctl.server.config import ServerConfig
 from sfuctl.server.media.pool import WorkerPool
 from sfuctl.server.media.worker import Worker
@@ -23,27 +21,30 @@ def listen_infos(config: ServerConfig, port: int) -> list[dict[str, Any]]:
     return [{**info, "port": port} for info in config.transport_options()["listen_infos"]]
 
 
-def setup_webrtc_servers(app: web.Application, pool: WorkerPool, config: ServerConfig) -> None:
-    base = config.webrtc_server_port
-    if base is None:
-        return
-    ports: dict[int, int] = {}
-    tasks: set[asyncio.Task[None]] = set()
+class SinglePort:
+    """Gives every worker of the pool its WebRtcServer, and a replacement the port of the dead one."""
 
-    async def attach(worker: Worker, port: int) -> None:
-        ports[worker.pid] = port
-        await worker.create_webrtc_server(listen_infos(config, port))
-        log.info("worker %s shares port %s (udp%s)", worker.pid, port, "+tcp" if config.enable_tcp else "")
+    def __init__(self, pool: WorkerPool, config: ServerConfig) -> None:
+        assert config.webrtc_server_port is not None
+        self.pool = pool
+        self.config = config
+        self.base = config.webrtc_server_port
+        self.ports: dict[int, int] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        pool.on("replaced", self._replaced)
 
-    async def attach_all(_app: web.Application) -> None:
-        await asyncio.gather(*(attach(w, base + i) for i, w in enumerate(pool.workers)))
+    async def attach_all(self) -> None:
+        await asyncio.gather(*(self._attach(w, self.base + i) for i, w in enumerate(self.pool.workers)))
 
-    def replaced(old: Worker, new: Worker) -> None:
-        port = ports.pop(old.pid, None)
+    async def _attach(self, worker: Worker, port: int) -> None:
+        self.ports[worker.pid] = port
+        await worker.create_webrtc_server(listen_infos(self.config, port))
+        tcp = "+tcp" if self.config.enable_tcp else ""
+        log.info("worker %s shares port %s (udp%s)", worker.pid, port, tcp)
+
+    def _replaced(self, old: Worker, new: Worker) -> None:
+        port = self.ports.pop(old.pid, None)
         if port is not None:
-            task = asyncio.get_running_loop().create_task(attach(new, port))
-            tasks.add(task)
-            task.add_done_callback(tasks.discard)
-
-    app.on_startup.append(attach_all)
-    pool.on("replaced", replaced)
+            task = asyncio.get_running_loop().create_task(self._attach(new, port))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)

@@ -16,10 +16,12 @@ import orjson
 from pydantic import BaseModel, ValidationError
 
 from sfuctl.common import CliError, ExitCode
-from sfuctl.server.auth import AuthError, Grants, mint_token, resolve_secret
+from sfuctl.server.auth import AuthError, Grants, SecretError, mint_token, resolve_secret
+from sfuctl.server.config import ServerConfig
 from sfuctl.server.http.models import Health, RoomDetail, RoomList
 
-DEFAULT_URL = "http://127.0.0.1:3001"
+DEFAULT_URL = f"http://127.0.0.1:{ServerConfig().port}"
+"""Where `sfuctl serve` listens by default, seen from the same host."""
 ADMIN_TTL = 3600
 M = TypeVar("M", bound=BaseModel)
 
@@ -41,6 +43,8 @@ def admin_token_source(token: str | None = None, secret_file: str | None = None)
         if cache["exp"] - time.time() < 60:
             try:
                 secret = resolve_secret(None, secret_file).value
+            except SecretError as error:
+                raise CliError(f"cannot mint an admin token: {error}", error.hint, ExitCode.USAGE) from None
             except AuthError as error:
                 raise CliError(
                     f"cannot mint an admin token: {error}",

@@ -7,12 +7,14 @@ exposes either ``app`` (a Typer group, e.g. ``rooms``) or ``command`` (a functio
 
 from __future__ import annotations
 
+import os
+import sys
 from types import ModuleType
 
 import typer
 
 from sfuctl.commands import bench, doctor, health, rooms, serve, token, top, version
-from sfuctl.common import EXIT_CODES_HELP
+from sfuctl.common import EXIT_CODES_HELP, CliError, ExitCode, print_error
 
 COMMANDS: list[ModuleType] = [
     serve,
@@ -76,5 +78,46 @@ def main_options(
     """sfuctl: run and operate the SFU."""
 
 
+DEBUG_ENV = "SFUCTL_DEBUG"
+"""Set to 1 to see the traceback of an unexpected error instead of its one line."""
+
+
 def main() -> None:
-    app()
+    """The entry point: every failure is one `error:` line and a `hint:`, never a traceback.
+
+    Click's own errors (a bad or missing flag, an unknown command) are worded like the commands'
+    errors instead of typer's boxed form; anything nobody foresaw is the last resort below.
+    """
+    try:
+        code = app(standalone_mode=False)
+    except typer.Abort:
+        print_error(CliError("aborted", "nothing was changed"))
+        sys.exit(int(ExitCode.FAILED))
+    except typer.TyperException as error:  # click's usage errors (typer vendors click)
+        sys.exit(usage_error(error))
+    except Exception as error:
+        if os.environ.get(DEBUG_ENV) == "1":
+            raise
+        detail = str(error).splitlines()[0] if str(error) else ""
+        name = type(error).__name__
+        message = f"unexpected {name}: {detail}" if detail else f"unexpected {name}"
+        print_error(
+            CliError(message, f"run again with {DEBUG_ENV}=1 for the traceback, and report it as a bug")
+        )
+        sys.exit(int(ExitCode.FAILED))
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def usage_error(error: typer.TyperException) -> int:
+    """Print a click usage error as one error line and a hint to the command's help; its exit code."""
+    code = int(getattr(error, "exit_code", ExitCode.USAGE))
+    if type(error).__name__ == "NoArgsIsHelpError":  # the help is already shown (typer does the same)
+        return code
+    format_message = getattr(error, "format_message", None)
+    message = format_message() if callable(format_message) else str(error)
+    ctx = getattr(error, "ctx", None)
+    path = getattr(ctx, "command_path", "sfuctl") if ctx is not None else "sfuctl"
+    print_error(
+        CliError(" ".join(str(message).split()), f"`{path} --help` lists the options", ExitCode.USAGE)
+    )
+    return code

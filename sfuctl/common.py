@@ -10,6 +10,7 @@ from typing import Any, NoReturn
 import orjson
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 console = Console(stderr=True)
 """People-facing output goes to stderr, so stdout stays clean for `$(...)` and `| jq`."""
@@ -47,10 +48,15 @@ class CliError(Exception):
         self.code = code
 
 
-def fail(error: CliError) -> NoReturn:
-    console.print(f"[bold red]error:[/] {error.message}", highlight=False, soft_wrap=True)
+def print_error(error: CliError) -> None:
+    """One `error:` line and its `hint:` line on stderr (markup in the texts is shown, not applied)."""
+    console.print(f"[bold red]error:[/] {escape(error.message)}", highlight=False, soft_wrap=True)
     if error.hint:
-        console.print(f"[dim]hint:[/] {error.hint}", highlight=False, soft_wrap=True)
+        console.print(f"[dim]hint:[/] {escape(error.hint)}", highlight=False, soft_wrap=True)
+
+
+def fail(error: CliError) -> NoReturn:
+    print_error(error)
     raise typer.Exit(int(error.code))
 
 

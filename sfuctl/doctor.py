@@ -7,6 +7,7 @@ checks also run from a packaged binary.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import shutil
 import socket
 import subprocess
@@ -14,11 +15,21 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
-from sfuctl.server.auth import AuthError, resolve_secret
-from sfuctl.server.config_file import ConfigError, find_config_file, load_file
+from sfuctl.preflight import http_problem, rtc_ip_problem, single_port_problem, try_bind
+from sfuctl.server.auth import AuthError, SecretError, resolve_secret
+from sfuctl.server.config import ServerConfig
+from sfuctl.server.config_file import (
+    ConfigError,
+    apply_values,
+    check_config,
+    find_config_file,
+    layered,
+    load_file,
+)
 from sfuctl.server.media.worker_bin import WorkerBinaryNotFound, find_worker_bin
 
 Status = Literal["ok", "warn", "fail"]
+SEE_KEYS = "fix the file; `sfuctl serve --help` lists the keys"
 LIBRARY_PACKAGES = "apt-get install libuv1 libsrtp2-1 libssl3 libabsl20220623"
 
 
@@ -36,13 +47,40 @@ class Check:
 
 @dataclass
 class DoctorOptions:
-    port: int = 3001
-    rtc_min_port: int = 40000
-    rtc_max_port: int = 49999
+    port: int | None = None
+    rtc_min_port: int | None = None
+    rtc_max_port: int | None = None
+    """None: from the config file, else the server's default (as `sfuctl serve` would run)."""
     secret_file: str | None = None
     config_file: str | None = None
     start_worker: bool = True
     extra: list[Callable[[DoctorOptions], Check]] = field(default_factory=list)
+    config: ServerConfig = field(default_factory=ServerConfig)
+    """What `sfuctl serve` would run with; run_checks settles it from the file, flags and defaults."""
+    config_check: Check | None = None
+
+
+def settle_config(options: DoctorOptions) -> tuple[ServerConfig, Check]:
+    """The config serve would build (the same checks, so doctor rejects what serve rejects)."""
+    given = {"port": options.port, "worker.rtc_min_port": options.rtc_min_port,
+             "worker.rtc_max_port": options.rtc_max_port, "secret_file": options.secret_file}  # fmt: skip
+    flags = {key: value for key, value in given.items() if value is not None}
+    try:
+        path = find_config_file(options.config_file)
+        file_values = load_file(path) if path else {}
+        values = layered(file_values, flags)
+    except ConfigError as error:  # unreadable: the other checks run on the flags and the defaults
+        return apply_values(flags), Check("config file", "fail", str(error), error.hint or SEE_KEYS)
+    if options.secret_file is None and "secret_file" in file_values:
+        options.secret_file = str(file_values["secret_file"])
+    config = apply_values(values)  # the other checks run on it even when the check below fails
+    try:
+        check_config(config)
+    except ConfigError as error:
+        return config, Check("config file", "fail", str(error), error.hint or SEE_KEYS)
+    if path is None:
+        return config, Check("config file", "ok", "no file (defaults, flags and SFUCTL_* only)")
+    return config, Check("config file", "ok", f"{path} ({len(file_values)} settings)")
 
 
 def check_worker_binary(_: DoctorOptions) -> Check:
@@ -74,10 +112,12 @@ def check_shared_libraries(_: DoctorOptions) -> Check:
 def check_worker_starts(options: DoctorOptions) -> Check:
     if not options.start_worker:
         return Check("worker starts", "warn", "skipped (--no-start)")
-    from sfuctl.server.media.worker import Worker, WorkerSettings
+    from sfuctl.server.media.worker import Worker
+
+    settings = dataclasses.replace(options.config.worker, log_level="error")
 
     async def start_and_stop() -> int:
-        worker = await Worker.start(WorkerSettings(log_level="error"))
+        worker = await Worker.start(settings)
         pid = worker.pid
         worker.close()
         await worker.wait_closed()
@@ -91,35 +131,47 @@ def check_worker_starts(options: DoctorOptions) -> Check:
     return Check("worker starts", "ok", f"ran as pid {pid} and exited cleanly")
 
 
-def bindable(port: int, kind: socket.SocketKind) -> OSError | None:
-    with socket.socket(socket.AF_INET, kind) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("0.0.0.0", port))
-        except OSError as error:
-            return error
-    return None
-
-
 def check_port(options: DoctorOptions) -> Check:
-    error = bindable(options.port, socket.SOCK_STREAM)
-    if error is not None:
-        return Check(f"port {options.port}", "fail", error.strerror or str(error),
-                     "stop what uses it (is sfuctl already running?), or sfuctl serve --port N")  # fmt: skip
-    return Check(f"port {options.port}", "ok", "free")
+    config = options.config
+    name = f"port {config.port}"
+    problem = http_problem(config)
+    if problem is not None:
+        return Check(name, "fail", problem.message, problem.hint)
+    return Check(name, "ok", f"free on {config.host}")
+
+
+def check_rtc_ip(options: DoctorOptions) -> Check:
+    problem = rtc_ip_problem(options.config)
+    if problem is not None:
+        return Check("RTC address", "fail", problem.message, problem.hint)
+    return Check("RTC address", "ok", f"{options.config.rtc_listen_ip} can be bound")
+
+
+def check_single_port(options: DoctorOptions) -> Check:
+    config = options.config
+    if config.webrtc_server_port is None:
+        return Check("single port", "ok", "not used (one port per transport from the RTC range)")
+    problem = single_port_problem(config)
+    last = config.webrtc_server_port + config.workers - 1
+    if problem is not None:
+        return Check("single port", "fail", problem.message, problem.hint)
+    return Check("single port", "ok", f"{config.webrtc_server_port}-{last} free")
 
 
 def check_rtc_ports(options: DoctorOptions) -> Check:
     """Sample the range: a range that is mostly taken leaves transports without ports."""
-    low, high = options.rtc_min_port, options.rtc_max_port
+    low, high = options.config.worker.rtc_min_port, options.config.worker.rtc_max_port
+    host = options.config.rtc_listen_ip
     name = f"RTC ports {low}-{high}"
+    if rtc_ip_problem(options.config) is not None:
+        return Check(name, "warn", "not sampled: the RTC address cannot be bound", "see 'RTC address'")
     if not 1024 <= low <= high <= 65535:
         return Check(
             name, "fail", "not a valid range", "use 1024 <= --rtc-min-port <= --rtc-max-port <= 65535"
         )
     step = max(1, (high - low) // 50)
     sample = list(range(low, high + 1, step))
-    busy = [port for port in sample if bindable(port, socket.SOCK_DGRAM) is not None]
+    busy = [port for port in sample if try_bind(host, port, socket.SOCK_DGRAM) is not None]
     if len(busy) == len(sample):
         return Check(name, "fail", "every sampled UDP port is taken", "choose another range")
     if busy:
@@ -130,22 +182,15 @@ def check_rtc_ports(options: DoctorOptions) -> Check:
 def check_secret(options: DoctorOptions) -> Check:
     try:
         secret = resolve_secret(None, options.secret_file)
-    except AuthError as error:
-        if "too short" in str(error):
-            return Check("secret", "fail", str(error), "use a secret of 32+ bytes")
+    except SecretError as error:
+        return Check("secret", "fail", str(error), error.hint)
+    except AuthError:
         return Check("secret", "warn", "none yet", "`sfuctl serve` creates one on first run")
     return Check("secret", "ok", f"from {secret.source}")
 
 
 def check_config_file(options: DoctorOptions) -> Check:
-    try:
-        path = find_config_file(options.config_file)
-        if path is None:
-            return Check("config file", "ok", "none (defaults, flags and SFUCTL_* only)")
-        values = load_file(path)
-    except ConfigError as error:
-        return Check("config file", "fail", str(error), "fix the file; `sfuctl serve --help` lists the keys")
-    return Check("config file", "ok", f"{path} ({len(values)} settings)")
+    return options.config_check or Check("config file", "warn", "not checked")
 
 
 CHECKS: list[Callable[[DoctorOptions], Check]] = [
@@ -153,11 +198,14 @@ CHECKS: list[Callable[[DoctorOptions], Check]] = [
     check_shared_libraries,
     check_worker_starts,
     check_port,
+    check_rtc_ip,
     check_rtc_ports,
+    check_single_port,
     check_secret,
     check_config_file,
 ]
 
 
 def run_checks(options: DoctorOptions) -> list[Check]:
+    options.config, options.config_check = settle_config(options)
     return [check(options) for check in [*CHECKS, *options.extra]]

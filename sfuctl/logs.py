@@ -20,6 +20,25 @@ LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 RECORD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 
 
+def extra_fields(record: logging.LogRecord) -> dict[str, object]:
+    """What a call passed as ``extra=`` (room, user, ...): the structured fields of the line."""
+    return {k: v for k, v in vars(record).items() if k not in RECORD_ATTRIBUTES and not k.startswith("_")}
+
+
+class TextFormatter(logging.Formatter):
+    """The classic line, with the structured fields after the message: ``join [room:a user:b]``."""
+
+    def __init__(self) -> None:
+        super().__init__(FORMAT)
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        line = super().formatMessage(record)
+        fields = extra_fields(record)
+        if not fields:
+            return line
+        return line + " [" + " ".join(f"{k}:{v}" for k, v in fields.items()) + "]"
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: ts (UTC, ISO 8601), level, logger, msg, plus any `extra=` fields."""
 
@@ -30,9 +49,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
-        for key, value in vars(record).items():
-            if key not in RECORD_ATTRIBUTES and not key.startswith("_"):
-                entry[key] = value
+        entry.update(extra_fields(record))
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
         return orjson.dumps(entry, default=str).decode()
@@ -40,7 +57,7 @@ class JsonFormatter(logging.Formatter):
 
 def setup_logging(level: str = "info", fmt: str = "text") -> None:
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(FORMAT))
+    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -8,14 +8,12 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from aiohttp import web
 
 from sfuctl.server.auth import Grants, mint_token
 from sfuctl.server.config import ServerConfig
-from sfuctl.server.http import keys
-from sfuctl.server.http.app import create_app
-from sfuctl.server.media.pool import WorkerPool
 from sfuctl.server.media.worker import Worker, WorkerSettings
+from sfuctl.server.serve import RunningServer as Running
+from sfuctl.server.serve import start
 
 FREE_PORTS = range(61000, 65536)
 """Above the workers' RTC ranges (10000-59999 by default) and the kernel's ephemeral ports
@@ -57,14 +55,19 @@ TEST_SECRET = "test-secret-0123456789-abcdefghijklmnopqrstuvwxyz"
 
 
 class RunningServer:
-    """An in-process sfuctl server on a free loopback port (real sockets, real workers)."""
+    """An in-process sfuctl server on a free loopback port (real sockets, real workers), started
+    exactly as `sfuctl serve` starts it."""
 
-    def __init__(self, config: ServerConfig, runner: web.AppRunner) -> None:
+    def __init__(self, config: ServerConfig, running: Running) -> None:
         self.config = config
-        self.runner = runner
-        self.app = runner.app
+        self.running = running
+        self.sfu = running.sfu
+        self.runner = running.runner
         self.url = f"http://127.0.0.1:{config.port}"
         self.ws_url = f"ws://127.0.0.1:{config.port}/"
+
+    async def stop(self) -> None:
+        await self.running.stop()
 
     def token(self, room: str, user: str, name: str | None = None, **grants: bool) -> str:
         token, _ = mint_token(self.config.secret, room, user, name, grants=Grants(**grants))
@@ -80,21 +83,16 @@ async def start_server(**overrides: Any) -> RunningServer:
         rtc_listen_ip="127.0.0.1",
         announced_address="127.0.0.1",
         enable_tcp=False,
-        worker=WorkerSettings(log_level="warn"),
+        worker=overrides.pop("worker", WorkerSettings(log_level="warn")),
         **overrides,
     )
-    pool = WorkerPool(config.workers, config.worker)
-    await pool.start()
-    runner = web.AppRunner(create_app(pool, config), access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, config.host, config.port).start()
-    return RunningServer(config, runner)
+    return RunningServer(config, await start(config))
 
 
 @pytest.fixture
 async def server() -> AsyncIterator[RunningServer]:
     running = await start_server()
     yield running
-    pids = [w.pid for w in running.app[keys.POOL].workers]
-    await running.runner.cleanup()
+    pids = [w.pid for w in running.sfu.pool.workers]
+    await running.stop()
     assert not any(process_exists(pid) for pid in pids)

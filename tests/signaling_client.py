@@ -1,115 +1,17 @@
-"""A client of our WebSocket signaling protocol, and a pymediasoup peer that uses it.
-
-It is what an application written against the documented contract would do: nothing in here
-reaches into the server.
-"""
+"""A pymediasoup peer on top of the signaling client (sfuctl.client), as an application would
+write one against the documented contract: nothing in here reaches into the server."""
 
 from __future__ import annotations
 
-import asyncio
-import itertools
-from collections.abc import Callable
 from typing import Any
 
-import aiohttp
 from aiortc.mediastreams import MediaStreamTrack
 from pymediasoup import AiortcHandler, Device
 from pymediasoup.rtp_parameters import RtpCapabilities
 
+from sfuctl.client import RequestError, SignalingClient
 
-class RequestFailed(Exception):
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
-
-
-class SignalingClient:
-    def __init__(self) -> None:
-        self.session: aiohttp.ClientSession | None = None
-        self.ws: aiohttp.ClientWebSocketResponse | None = None
-        self.events: list[dict[str, Any]] = []
-        self._ids = itertools.count(1)
-        self._pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
-        self._event_waiters: list[
-            tuple[Callable[[dict[str, Any]], bool], asyncio.Future[dict[str, Any]]]
-        ] = []
-        self._reader: asyncio.Task[None] | None = None
-        self.close_code: int | None = None
-
-    async def connect(self, ws_url: str, token: str) -> None:
-        self.session = aiohttp.ClientSession()
-        self.ws = await self.session.ws_connect(f"{ws_url}?token={token}", heartbeat=None)
-        self._reader = asyncio.get_running_loop().create_task(self._read())
-
-    async def _read(self) -> None:
-        assert self.ws is not None
-        async for message in self.ws:
-            if message.type != aiohttp.WSMsgType.TEXT:
-                continue
-            frame = message.json()
-            if frame.get("type") == "response":
-                future = self._pending.pop(frame["requestId"], None)
-                if future is not None and not future.done():
-                    future.set_result(frame)
-                continue
-            self.events.append(frame)
-            for predicate, waiter in list(self._event_waiters):
-                if not waiter.done() and predicate(frame):
-                    waiter.set_result(frame)
-        self.close_code = self.ws.close_code
-        for future in self._pending.values():
-            if not future.done():
-                future.set_exception(ConnectionError(f"websocket closed ({self.close_code})"))
-
-    async def send_raw(self, text: str) -> None:
-        assert self.ws is not None
-        await self.ws.send_str(text)
-
-    async def request_frame(self, request_type: str, data: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Send a request and return the whole response frame."""
-        assert self.ws is not None
-        request_id = str(next(self._ids))
-        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        self._pending[request_id] = future
-        await self.ws.send_json({"type": request_type, "requestId": request_id, "data": data or {}})
-        return await asyncio.wait_for(future, 15)
-
-    async def request(self, request_type: str, data: dict[str, Any] | None = None) -> dict[str, Any]:
-        frame = await self.request_frame(request_type, data)
-        if not frame["ok"]:
-            raise RequestFailed(frame["error"]["code"], frame["error"]["message"])
-        result: dict[str, Any] = frame["data"]
-        return result
-
-    async def wait_event(
-        self, event_type: str, where: Callable[[dict[str, Any]], bool] = lambda d: True, timeout: float = 10
-    ) -> dict[str, Any]:
-        """The first event of this type (already received or coming) whose data matches."""
-
-        def match(frame: dict[str, Any]) -> bool:
-            return bool(frame.get("type") == event_type and where(frame.get("data", {})))
-
-        for frame in self.events:
-            if match(frame):
-                return frame["data"]  # type: ignore[no-any-return]
-        waiter: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        self._event_waiters.append((match, waiter))
-        frame = await asyncio.wait_for(waiter, timeout)
-        return frame["data"]  # type: ignore[no-any-return]
-
-    async def wait_closed(self, timeout: float = 10) -> int | None:
-        if self._reader is not None:
-            await asyncio.wait_for(asyncio.shield(self._reader), timeout)
-        return self.close_code
-
-    async def close(self) -> None:
-        if self.ws is not None:
-            await self.ws.close()
-        if self._reader is not None:
-            await asyncio.wait_for(self._reader, 5)
-        if self.session is not None:
-            await self.session.close()
+__all__ = ["Peer", "RequestError", "SignalingClient"]
 
 
 class Peer:

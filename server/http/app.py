@@ -1,20 +1,16 @@
-"""Builds the aiohttp application: REST, docs and the WebSocket endpoint on one port."""
+"""The HTTP adapter: mounts REST, docs, metrics, the page and the WebSocket on one port.
+
+It builds nothing: every handler reaches the server's parts through the ``Sfu`` it is given.
+"""
 
 from __future__ import annotations
 
-import time
-
 import orjson
 from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST
 
-from sfuctl.server.config import ServerConfig
-from sfuctl.server.health import health_report
-from sfuctl.server.http import keys
-from sfuctl.server.media.pool import WorkerPool
-from sfuctl.server.metrics import setup_metrics
-from sfuctl.server.signaling.connection import SignalingService, websocket_handler
-from sfuctl.server.signaling.registry import LocalRoomRegistry
-from sfuctl.server.single_port import setup_webrtc_servers
+from sfuctl.server.sfu import Sfu
+from sfuctl.server.signaling.connection import websocket_handler
 
 
 def json_response(data: object, status: int = 200) -> web.Response:
@@ -25,55 +21,30 @@ def error_response(status: int, code: str, message: str) -> web.Response:
     return json_response({"error": {"code": code, "message": message}}, status)
 
 
-async def get_health(request: web.Request) -> web.Response:
-    app = request.app
-    registry = app[keys.REGISTRY]
-    extra = {
-        "rooms": len(registry.rooms),
-        "peers": sum(len(room.peers) for room in registry.rooms.values()),
-    }
-    report = await health_report(app[keys.POOL], app[keys.STARTED], extra)
-    if app[keys.SIGNALING].draining:
-        report["status"] = "draining"
-    return json_response(report)
-
-
-async def root(request: web.Request) -> web.StreamResponse:
-    """WebSocket signaling with an Upgrade header; otherwise the browser client."""
-    if request.headers.get("Upgrade", "").lower() == "websocket":
-        return await websocket_handler(request, request.app[keys.SIGNALING])
-    from sfuctl.server.http.client import serve_client
-
-    return await serve_client(request)
-
-
-def create_app(pool: WorkerPool, config: ServerConfig) -> web.Application:
-    """The pool must be started by the caller; the app closes rooms and the pool on shutdown."""
-    app = web.Application(client_max_size=config.limits.max_message_bytes)
-    registry = LocalRoomRegistry(pool, grace_seconds=config.limits.room_grace_seconds)
-    app[keys.POOL] = pool
-    app[keys.CONFIG] = config
-    app[keys.REGISTRY] = registry
-    app[keys.SIGNALING] = SignalingService(
-        secret=config.secret,
-        registry=registry,
-        limits=config.limits,
-        transport_options=config.transport_options(),
-    )
-    app[keys.STARTED] = time.monotonic()
-    app.router.add_get("/", root)
-    app.router.add_get("/health", get_health)
-    app[keys.SIGNALING].on_request = setup_metrics(app, pool, registry).observe_request
-    setup_webrtc_servers(app, pool, config)
+def create_app(sfu: Sfu) -> web.Application:
+    """The routes of one server. Starting and closing ``sfu`` is its owner's job (see serve)."""
     from sfuctl.server.http import client, docs, rest
 
+    app = web.Application(client_max_size=sfu.config.limits.max_message_bytes)
+
+    async def root(request: web.Request) -> web.StreamResponse:
+        """WebSocket signaling with an Upgrade header; otherwise the browser client."""
+        if request.headers.get("Upgrade", "").lower() == "websocket":
+            return await websocket_handler(request, sfu.signaling)
+        return await client.serve_client(request)
+
+    async def health(_request: web.Request) -> web.Response:
+        return json_response(await sfu.health())
+
+    async def metrics(_request: web.Request) -> web.Response:
+        response = web.Response(body=await sfu.metrics.render())
+        response.headers["Content-Type"] = CONTENT_TYPE_LATEST
+        return response
+
+    app.router.add_get("/", root)
+    app.router.add_get("/health", health)
+    app.router.add_get("/metrics", metrics)
     client.setup_routes(app)
-    rest.setup_routes(app)
+    rest.setup_routes(app, sfu)
     docs.setup_routes(app)
-
-    async def shutdown(_app: web.Application) -> None:
-        registry.close_all("shutdown")
-        await pool.close()
-
-    app.on_cleanup.append(shutdown)
     return app

@@ -50,6 +50,7 @@ ERROR_RESPONSES: dict[str, tuple[str, str]] = {
     "Forbidden": ("403", "Valid token without the admin grant."),
     "NotFound": ("404", "No such room (or, for /login, login is disabled)."),
     "PayloadTooLarge": ("413", "The body is larger than the server accepts."),
+    "TooManyRequests": ("429", "Too many logins from this client address; see the Retry-After header."),
 }
 
 
@@ -80,7 +81,7 @@ def openapi_paths() -> dict[str, Any]:
                 "requestBody": {"required": True, "content": json_content(ref("LoginRequest"))},
                 "responses": {
                     "200": ok("A token for the room.", "LoginResponse"),
-                    **errors("BadRequest", "Unauthorized", "NotFound", "PayloadTooLarge"),
+                    **errors("BadRequest", "Unauthorized", "NotFound", "PayloadTooLarge", "TooManyRequests"),
                 },
             }
         },

@@ -11,9 +11,9 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from sfuctl.server.auth import DisplayName
+
 ROOM_ID_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
-USER_NAME_PATTERN = r"^[^\x00-\x1f\x7f]*[^\x00-\x20\x7f][^\x00-\x1f\x7f]*$"
-"""Printable text with at least one non-space character: names end up in other peers' UIs."""
 
 RoomId = Annotated[
     str,
@@ -25,16 +25,7 @@ RoomId = Annotated[
         examples=["lobby"],
     ),
 ]
-UserName = Annotated[
-    str,
-    Field(
-        min_length=1,
-        max_length=64,
-        pattern=USER_NAME_PATTERN,
-        description="Display name shown to the other peers.",
-        examples=["Ada"],
-    ),
-]
+UserName = Annotated[DisplayName, Field(examples=["Ada"])]
 
 
 class RequestModel(BaseModel):
@@ -55,6 +46,7 @@ class ErrorCode(StrEnum):
     NOT_FOUND = "not_found"
     METHOD_NOT_ALLOWED = "method_not_allowed"
     PAYLOAD_TOO_LARGE = "payload_too_large"
+    TOO_MANY_REQUESTS = "too_many_requests"
     UNAVAILABLE = "unavailable"
     INTERNAL = "internal"
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import math
 import secrets
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, TypeVar
@@ -18,7 +19,6 @@ from aiohttp import web
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from sfuctl.server.auth import AuthError, Grants, mint_token, verify_token
-from sfuctl.server.http import keys
 from sfuctl.server.http.app import error_response, json_response
 from sfuctl.server.http.models import (
     ConsumerDetail,
@@ -34,11 +34,13 @@ from sfuctl.server.http.models import (
     TransportDetail,
 )
 from sfuctl.server.media.errors import MediaError
+from sfuctl.server.rate import KeyedBuckets
 
 if TYPE_CHECKING:
     from sfuctl.server.media.consumer import Consumer
     from sfuctl.server.media.producer import Producer
     from sfuctl.server.media.webrtc_transport import WebRtcTransport
+    from sfuctl.server.sfu import Sfu
     from sfuctl.server.signaling.peer import Peer
     from sfuctl.server.signaling.room import Room
 
@@ -59,6 +61,7 @@ STATUS_CODES: dict[int, ErrorCode] = {
     404: ErrorCode.NOT_FOUND,
     405: ErrorCode.METHOD_NOT_ALLOWED,
     413: ErrorCode.PAYLOAD_TOO_LARGE,
+    429: ErrorCode.TOO_MANY_REQUESTS,
     503: ErrorCode.UNAVAILABLE,
 }
 
@@ -66,11 +69,12 @@ STATUS_CODES: dict[int, ErrorCode] = {
 class ApiError(Exception):
     """Raised by handlers and helpers; turned into an ``ErrorResponse`` by the middleware."""
 
-    def __init__(self, status: int, code: ErrorCode, message: str) -> None:
+    def __init__(self, status: int, code: ErrorCode, message: str, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
+        self.retry_after = retry_after
 
 
 # -- plumbing ----------------------------------------------------------------------------------
@@ -106,6 +110,8 @@ def api_error_response(error: ApiError) -> web.Response:
     response = error_response(error.status, error.code, error.message)
     if error.status == 401:
         response.headers["WWW-Authenticate"] = "Bearer"
+    if error.retry_after is not None:
+        response.headers["Retry-After"] = str(max(1, math.ceil(error.retry_after)))
     return response
 
 
@@ -138,56 +144,93 @@ def bearer_token(request: web.Request) -> str | None:
     return value.strip()
 
 
-# -- login -------------------------------------------------------------------------------------
+# -- the routes --------------------------------------------------------------------------------
 
 
-def check_login_allowed(request: web.Request) -> None:
-    config = request.app[keys.CONFIG]
-    if config.login_mode == "off":
-        raise ApiError(404, ErrorCode.NOT_FOUND, "login is disabled on this server")
-    if config.login_mode == "apikey":
-        given = bearer_token(request)
-        expected = config.api_key
-        if not given or not expected or not hmac.compare_digest(given.encode(), expected.encode()):
-            raise ApiError(401, ErrorCode.UNAUTHORIZED, "login needs 'Authorization: Bearer <api key>'")
+class RestApi:
+    """/login and the admin room API of one server."""
+
+    def __init__(self, sfu: Sfu) -> None:
+        self.sfu = sfu
+        limits = sfu.config.limits
+        self.logins = KeyedBuckets(limits.logins_per_minute / 60, limits.login_burst)
+        """Per client address as the socket sees it (behind a proxy: the proxy's, see README)."""
+
+    def check_login_allowed(self, request: web.Request) -> None:
+        config = self.sfu.config
+        if config.login_mode == "off":
+            raise ApiError(404, ErrorCode.NOT_FOUND, "login is disabled on this server")
+        if config.login_mode == "apikey":
+            given = bearer_token(request)
+            expected = config.api_key
+            if not given or not expected or not hmac.compare_digest(given.encode(), expected.encode()):
+                raise ApiError(401, ErrorCode.UNAUTHORIZED, "login needs 'Authorization: Bearer <api key>'")
+
+    async def login(self, request: web.Request) -> web.Response:
+        """Self-service token: a fresh user id in the named room, may publish and subscribe."""
+        self.check_login_allowed(request)
+        bucket = self.logins.bucket(request.remote or "")
+        if not bucket.take():
+            raise ApiError(429, ErrorCode.TOO_MANY_REQUESTS, "too many logins from this address; slow down",
+                           retry_after=bucket.retry_after())  # fmt: skip
+        body = await read_body(request, LoginRequest)
+        config = self.sfu.config
+        user_id = secrets.token_urlsafe(8)
+        grants = Grants(publish=True, subscribe=True, admin=False)
+        token, claims = mint_token(
+            config.secret, body.roomId, user_id, body.userName, ttl=config.login_ttl_seconds, grants=grants
+        )
+        response = LoginResponse(token=token, userId=user_id, expiresAt=claims["exp"])
+        return json_response(response.model_dump())
+
+    def require_admin(self, handler: Handler) -> Handler:
+        """401 without a valid token, 403 with a valid token that lacks the admin grant."""
+
+        async def guarded(request: web.Request) -> web.StreamResponse:
+            try:
+                claims = verify_token(bearer_token(request), self.sfu.config.secret)
+            except AuthError as error:
+                raise ApiError(401, ErrorCode.UNAUTHORIZED, str(error)) from None
+            if not claims.grants.admin:
+                raise ApiError(403, ErrorCode.FORBIDDEN, "this token has no admin grant")
+            return await handler(request)
+
+        return guarded
+
+    def live_room(self, room_id: str) -> Room:
+        room = self.sfu.registry.get(room_id)
+        if room is None or room.closed:
+            raise ApiError(404, ErrorCode.NOT_FOUND, f"no room {room_id!r}")
+        return room
+
+    async def list_rooms(self, _request: web.Request) -> web.Response:
+        rooms = sorted(self.sfu.registry.all(), key=lambda room: room.created_at)
+        summaries = [room_summary(room) for room in rooms if not room.closed]
+        return json_response(RoomList(rooms=summaries).model_dump())
+
+    async def get_room(self, request: web.Request) -> web.Response:
+        room = self.live_room(room_id_param(request))
+        peers = await asyncio.gather(*(peer_detail(peer) for peer in list(room.peers.values())))
+        detail = RoomDetail(
+            roomId=room.id,
+            workerPid=room.worker_pid,
+            createdAt=room.created_at,
+            peers=list(peers),
+            bitrateIn=sum(peer.bitrateIn for peer in peers),
+            bitrateOut=sum(peer.bitrateOut for peer in peers),
+            activeSpeaker=room.active_speaker,
+        )
+        return json_response(detail.model_dump())
+
+    async def delete_room(self, request: web.Request) -> web.Response:
+        """Close the room for everyone: each peer gets ``room-closed {reason: "admin"}``."""
+        room_id = room_id_param(request)
+        if not self.sfu.registry.close(room_id, "admin"):
+            raise ApiError(404, ErrorCode.NOT_FOUND, f"no room {room_id!r}")
+        return web.Response(status=204)
 
 
-async def login(request: web.Request) -> web.Response:
-    """Self-service token: a fresh user id in the named room, may publish and subscribe."""
-    check_login_allowed(request)
-    body = await read_body(request, LoginRequest)
-    config = request.app[keys.CONFIG]
-    user_id = secrets.token_urlsafe(8)
-    grants = Grants(publish=True, subscribe=True, admin=False)
-    token, claims = mint_token(
-        config.secret, body.roomId, user_id, body.userName, ttl=config.login_ttl_seconds, grants=grants
-    )
-    return json_response(LoginResponse(token=token, userId=user_id, expiresAt=claims["exp"]).model_dump())
-
-
-# -- admin -------------------------------------------------------------------------------------
-
-
-def require_admin(handler: Handler) -> Handler:
-    """401 without a valid token, 403 with a valid token that lacks the admin grant."""
-
-    async def guarded(request: web.Request) -> web.StreamResponse:
-        try:
-            claims = verify_token(bearer_token(request), request.app[keys.CONFIG].secret)
-        except AuthError as error:
-            raise ApiError(401, ErrorCode.UNAUTHORIZED, str(error)) from None
-        if not claims.grants.admin:
-            raise ApiError(403, ErrorCode.FORBIDDEN, "this token has no admin grant")
-        return await handler(request)
-
-    return guarded
-
-
-def live_room(request: web.Request, room_id: str) -> Room:
-    room = request.app[keys.REGISTRY].get(room_id)
-    if room is None or room.closed:
-        raise ApiError(404, ErrorCode.NOT_FOUND, f"no room {room_id!r}")
-    return room
+# -- the admin API's views ---------------------------------------------------------------------
 
 
 def room_summary(room: Room) -> RoomSummary:
@@ -200,12 +243,6 @@ def room_summary(room: Room) -> RoomSummary:
         workerPid=room.worker_pid,
         createdAt=room.created_at,
     )
-
-
-async def list_rooms(request: web.Request) -> web.Response:
-    rooms = sorted(request.app[keys.REGISTRY].all(), key=lambda room: room.created_at)
-    summaries = [room_summary(room) for room in rooms if not room.closed]
-    return json_response(RoomList(rooms=summaries).model_dump())
 
 
 async def transport_bitrates(transport: WebRtcTransport) -> tuple[int, int]:
@@ -263,33 +300,11 @@ async def peer_detail(peer: Peer) -> PeerDetail:
     )
 
 
-async def get_room(request: web.Request) -> web.Response:
-    room = live_room(request, room_id_param(request))
-    peers = await asyncio.gather(*(peer_detail(peer) for peer in list(room.peers.values())))
-    detail = RoomDetail(
-        roomId=room.id,
-        workerPid=room.worker_pid,
-        createdAt=room.created_at,
-        peers=list(peers),
-        bitrateIn=sum(peer.bitrateIn for peer in peers),
-        bitrateOut=sum(peer.bitrateOut for peer in peers),
-        activeSpeaker=room.active_speaker,
-    )
-    return json_response(detail.model_dump())
-
-
-async def delete_room(request: web.Request) -> web.Response:
-    """Close the room for everyone: each peer gets ``room-closed {reason: "admin"}``."""
-    room_id = room_id_param(request)
-    if not request.app[keys.REGISTRY].close(room_id, "admin"):
-        raise ApiError(404, ErrorCode.NOT_FOUND, f"no room {room_id!r}")
-    return web.Response(status=204)
-
-
-def setup_routes(app: web.Application) -> None:
+def setup_routes(app: web.Application, sfu: Sfu) -> None:
     """Register /login and the admin room API."""
+    api = RestApi(sfu)
     app.middlewares.append(json_errors)
-    app.router.add_post("/login", login)
-    app.router.add_get("/rooms", require_admin(list_rooms), allow_head=False)
-    app.router.add_get("/rooms/{roomId}", require_admin(get_room), allow_head=False)
-    app.router.add_delete("/rooms/{roomId}", require_admin(delete_room))
+    app.router.add_post("/login", api.login)
+    app.router.add_get("/rooms", api.require_admin(api.list_rooms), allow_head=False)
+    app.router.add_get("/rooms/{roomId}", api.require_admin(api.get_room), allow_head=False)
+    app.router.add_delete("/rooms/{roomId}", api.require_admin(api.delete_room))

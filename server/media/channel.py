@@ -42,6 +42,12 @@ _METHOD_NAMES: dict[int, str] = {v: k for k, v in vars(Method).items() if not k.
 NotificationHandler = Callable[[int, Any], None]
 """Called with (event, body dict or None)."""
 
+LateAnswerHandler = Callable[[], None]
+"""What a create passes as ``on_late``: closes the object a late (or unwanted) answer created."""
+
+LATE_MAX = 4096
+"""Timed-out requests remembered for their late answer; beyond that the oldest is forgotten."""
+
 worker_log = logging.getLogger("sfuctl.worker")
 log = logging.getLogger("sfuctl.channel")
 
@@ -84,12 +90,19 @@ class FrameDecoder:
 
 
 class _Pending:
-    __slots__ = ("future", "method", "timer")
+    __slots__ = ("future", "method", "on_late", "timer")
 
-    def __init__(self, future: asyncio.Future[Any], method: int, timer: asyncio.TimerHandle) -> None:
+    def __init__(
+        self,
+        future: asyncio.Future[Any],
+        method: int,
+        timer: asyncio.TimerHandle,
+        on_late: LateAnswerHandler | None = None,
+    ) -> None:
         self.future = future
         self.method = method
         self.timer = timer
+        self.on_late = on_late
 
 
 class _ReadProtocol(asyncio.Protocol):
@@ -114,6 +127,9 @@ class Channel:
         self._decoder = FrameDecoder()
         self._next_id = 0
         self._pending: dict[int, _Pending] = {}
+        self._late: dict[int, _Pending] = {}
+        self._close_reason: Exception | None = None
+        """Timed-out creates whose answer may still come: it must undo what it created."""
         self._handlers: dict[str, NotificationHandler] = {}
         self._codec = codec.load()
         self._write: asyncio.Transport | None = None
@@ -148,10 +164,15 @@ class Channel:
         body_type: int = 0,
         body: Any = None,
         timeout: float | None = None,
+        on_late: LateAnswerHandler | None = None,
     ) -> Any:
         """Send a request (``body`` a dict of the ``body_type`` table) and return the response's
-        body dict, or None."""
-        return await self.send_request(method, handler_id, body_type, body, timeout)
+        body dict, or None.
+
+        A create passes ``on_late``: it is called if the worker accepts the request after it
+        timed out, or after the caller stopped waiting (cancelled), to close what it created.
+        """
+        return await self.send_request(method, handler_id, body_type, body, timeout, on_late)
 
     def send_request(
         self,
@@ -160,12 +181,17 @@ class Channel:
         body_type: int = 0,
         body: Any = None,
         timeout: float | None = None,
+        on_late: LateAnswerHandler | None = None,
     ) -> asyncio.Future[Any]:
         """Write a request now and return the future of its answer.
 
         Writing synchronously keeps requests in call order, which fire-and-forget closes rely on.
         """
         if self.closed:
+            if isinstance(self._close_reason, WorkerDiedError):
+                raise WorkerDiedError(
+                    f"worker {self.pid} died, cannot send request [method:{method_name(method)}]"
+                )
             raise InvalidStateError(f"channel closed, cannot send request [method:{method_name(method)}]")
         self._next_id = self._next_id + 1 if self._next_id < 0xFFFFFFFF else 1
         req_id = self._next_id
@@ -175,10 +201,9 @@ class Channel:
             data["body"] = body
         self._send_message({"dataType": MessageBody.Body.Request, "data": data}, method_name(method))
         future: asyncio.Future[Any] = self._loop.create_future()
-        timer = self._loop.call_later(
-            self.request_timeout if timeout is None else timeout, self._on_timeout, req_id
-        )
-        self._pending[req_id] = _Pending(future, method, timer)
+        delay = self.request_timeout if timeout is None else timeout
+        timer = self._loop.call_later(delay, self._on_timeout, req_id, delay)
+        self._pending[req_id] = _Pending(future, method, timer, on_late)
         return future
 
     def fire(self, method: int, handler_id: str = "", body_type: int = 0, body: Any = None) -> None:
@@ -270,10 +295,15 @@ class Channel:
     def _on_response(self, response: dict[str, Any]) -> None:
         pending = self._pending.pop(response["id"], None)
         if pending is None:
-            log.error("worker %s answered unknown request id %s", self.pid, response["id"])
+            late = self._late.pop(response["id"], None)
+            if late is None:
+                log.error("worker %s answered unknown request id %s", self.pid, response["id"])
+            else:
+                self._undo_late(late, response["accepted"], "after its timeout")
             return
         pending.timer.cancel()
-        if pending.future.done():
+        if pending.future.done():  # the caller stopped waiting (cancelled)
+            self._undo_late(pending, response["accepted"], "after its caller gave up")
             return
         if response["accepted"]:
             pending.future.set_result(response["body"])
@@ -315,14 +345,35 @@ class Channel:
         else:
             worker_log.log(level, "[pid:%s] %s", self.pid, line[1:])
 
-    def _on_timeout(self, req_id: int) -> None:
+    def _on_timeout(self, req_id: int, delay: float) -> None:
         pending = self._pending.pop(req_id, None)
-        if pending is not None and not pending.future.done():
+        if pending is None:
+            return
+        if pending.on_late is not None:
+            if len(self._late) >= LATE_MAX:
+                self._late.pop(next(iter(self._late)))
+            self._late[req_id] = pending
+        if not pending.future.done():
             pending.future.set_exception(
                 RequestTimeoutError(
-                    f"worker {self.pid} did not answer [method:{method_name(pending.method)}]"
+                    f"worker {self.pid} did not answer in {delay} s [method:{method_name(pending.method)}]"
                 )
             )
+
+    def _undo_late(self, pending: _Pending, accepted: bool, when: str) -> None:
+        """An answer nobody waits for: if it created something, close it (no orphan in the worker)."""
+        if not accepted or pending.on_late is None:
+            return
+        log.warning(
+            "worker %s created an object %s, closing it [method:%s]",
+            self.pid,
+            when,
+            method_name(pending.method),
+        )
+        try:
+            pending.on_late()
+        except Exception:
+            log.exception("closing a late-created object failed [method:%s]", method_name(pending.method))
 
     def _on_eof(self, exc: Exception | None) -> None:
         if self.closed:
@@ -339,12 +390,14 @@ class Channel:
         if self.closed:
             return
         self.closed = True
+        self._close_reason = reason
         error = reason or InvalidStateError("channel closed")
         for pending in self._pending.values():
             pending.timer.cancel()
             if not pending.future.done():
                 pending.future.set_exception(error)
         self._pending.clear()
+        self._late.clear()
         self._handlers.clear()
         self._flush()  # e.g. WORKER_CLOSE, written just before closing
         for transport in (self._write, self._read):

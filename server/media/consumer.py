@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from sfuctl.server.media.entity import TransportChild
+from sfuctl.server.media.errors import InvalidInputError
 from sfuctl.server.media.fbs.Consumer.TraceEventType import TraceEventType
 from sfuctl.server.media.fbs.Notification.Event import Event
 from sfuctl.server.media.fbs.Request.Body import Body as RequestBody
@@ -69,8 +70,9 @@ class Consumer(TransportChild):
         self.current_layers: dict[str, int] | None = None
         self._listen()
 
-    def _close_request(self) -> dict[str, Any]:
-        return {"consumerId": self.id}
+    @classmethod
+    def close_request_for(cls, object_id: str) -> dict[str, Any]:
+        return {"consumerId": object_id}
 
     async def dump(self) -> dict[str, Any]:
         body = await self._request(Method.CONSUMER_DUMP)
@@ -115,11 +117,11 @@ class Consumer(TransportChild):
 
     async def set_preferred_layers(self, spatial_layer: int, temporal_layer: int | None = None) -> None:
         if not isinstance(spatial_layer, int) or isinstance(spatial_layer, bool):
-            raise TypeError("spatial_layer must be a number")
+            raise InvalidInputError("spatial_layer must be a number")
         if temporal_layer is not None and (
             not isinstance(temporal_layer, int) or isinstance(temporal_layer, bool)
         ):
-            raise TypeError("if given, temporal_layer must be a number")
+            raise InvalidInputError("if given, temporal_layer must be a number")
         request = {"preferredLayers": {"spatialLayer": spatial_layer, "temporalLayer": temporal_layer}}
         body = await self._request(
             Method.CONSUMER_SET_PREFERRED_LAYERS, RequestBody.Consumer_SetPreferredLayersRequest, request
@@ -128,7 +130,7 @@ class Consumer(TransportChild):
 
     async def set_priority(self, priority: int) -> None:
         if not isinstance(priority, int) or isinstance(priority, bool) or priority < 0:
-            raise TypeError("priority must be a positive number")
+            raise InvalidInputError("priority must be a positive number")
         request = {"priority": priority}
         body = await self._request(
             Method.CONSUMER_SET_PRIORITY, RequestBody.Consumer_SetPriorityRequest, request

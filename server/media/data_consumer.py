@@ -12,6 +12,7 @@ from sfuctl.server.media.data_producer import (
     subchannels_to_fbs,
 )
 from sfuctl.server.media.entity import TransportChild
+from sfuctl.server.media.errors import InvalidInputError
 from sfuctl.server.media.fbs.Notification.Event import Event
 from sfuctl.server.media.fbs.Request.Body import Body as RequestBody
 from sfuctl.server.media.fbs.Request.Method import Method
@@ -60,8 +61,9 @@ class DataConsumer(TransportChild):
     def subchannels(self) -> list[int]:
         return list(self._subchannels)
 
-    def _close_request(self) -> dict[str, Any]:
-        return {"dataConsumerId": self.id}
+    @classmethod
+    def close_request_for(cls, object_id: str) -> dict[str, Any]:
+        return {"dataConsumerId": object_id}
 
     async def dump(self) -> dict[str, Any]:
         body = await self._request(Method.DATACONSUMER_DUMP)
@@ -114,7 +116,7 @@ class DataConsumer(TransportChild):
     async def set_buffered_amount_low_threshold(self, threshold: int) -> None:
         """Below this many buffered bytes the worker notifies 'bufferedamountlow' (for flow control)."""
         if not isinstance(threshold, int) or isinstance(threshold, bool) or not 0 <= threshold < 2**32:
-            raise TypeError("threshold must be an unsigned 32-bit integer")
+            raise InvalidInputError("threshold must be an unsigned 32-bit integer")
         request = {"threshold": threshold}
         await self._request(
             Method.DATACONSUMER_SET_BUFFERED_AMOUNT_LOW_THRESHOLD,
@@ -126,7 +128,7 @@ class DataConsumer(TransportChild):
     async def send(self, message: str | bytes, ppid: int | None = None) -> int:
         """Send a message from the server to this consumer's endpoint; returns the buffered amount.
 
-        The worker accepts it on SCTP data consumers only (TypeError otherwise), and fails it
+        The worker accepts it on SCTP data consumers only (WorkerTypeError otherwise), and fails it
         when the SCTP send buffer is full.
         """
         payload_ppid, data = message_payload(message, ppid)
@@ -137,7 +139,7 @@ class DataConsumer(TransportChild):
 
     async def set_subchannels(self, subchannels: list[int]) -> None:
         if subchannels is None:
-            raise TypeError("subchannels must be a list")
+            raise InvalidInputError("subchannels must be a list")
         request = {"subchannels": subchannels_to_fbs(subchannels)}
         body = await self._request(
             Method.DATACONSUMER_SET_SUBCHANNELS, RequestBody.DataConsumer_SetSubchannelsRequest, request
@@ -187,5 +189,5 @@ class DataConsumer(TransportChild):
 
 def _subchannel(subchannel: int) -> int:
     if not is_uint16(subchannel):
-        raise TypeError("subchannel must be an integer in 0..65535")
+        raise InvalidInputError("subchannel must be an integer in 0..65535")
     return subchannel

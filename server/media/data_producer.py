@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from sfuctl.server.media.entity import TransportChild
+from sfuctl.server.media.errors import InvalidInputError
 from sfuctl.server.media.fbs.DataProducer.Type import Type as DataType
 from sfuctl.server.media.fbs.Notification.Body import Body as NotificationBody
 from sfuctl.server.media.fbs.Notification.Event import Event
@@ -43,9 +44,9 @@ def message_payload(message: str | bytes, ppid: int | None) -> tuple[int, bytes]
     "empty" PPIDs (56 string, 57 binary) that receivers know to read as empty.
     """
     if not isinstance(message, str | bytes):
-        raise TypeError("message must be a str or bytes")
+        raise InvalidInputError("message must be a str or bytes")
     if ppid is not None and (not isinstance(ppid, int) or isinstance(ppid, bool) or not 0 <= ppid < 2**32):
-        raise TypeError("if given, ppid must be an unsigned 32-bit integer")
+        raise InvalidInputError("if given, ppid must be an unsigned 32-bit integer")
     is_str = isinstance(message, str)
     if ppid is None:
         if is_str:
@@ -64,7 +65,7 @@ def subchannels_to_fbs(subchannels: list[int] | None) -> list[int] | None:
     if subchannels is None:
         return None
     if not isinstance(subchannels, list) or not all(is_uint16(s) for s in subchannels):
-        raise TypeError("subchannels must be a list of integers in 0..65535")
+        raise InvalidInputError("subchannels must be a list of integers in 0..65535")
     return subchannels
 
 
@@ -101,8 +102,9 @@ class DataProducer(TransportChild):
         params = self._sctp_stream_parameters
         return dict(params) if params is not None else None
 
-    def _close_request(self) -> dict[str, Any]:
-        return {"dataProducerId": self.id}
+    @classmethod
+    def close_request_for(cls, object_id: str) -> dict[str, Any]:
+        return {"dataProducerId": object_id}
 
     async def dump(self) -> dict[str, Any]:
         body = await self._request(Method.DATAPRODUCER_DUMP)
@@ -156,7 +158,7 @@ class DataProducer(TransportChild):
         self._check_open()
         for name, value in (("required", required_subchannel), ("ignored", ignored_subchannel)):
             if value is not None and not is_uint16(value):
-                raise TypeError(f"if given, {name}_subchannel must be an integer in 0..65535")
+                raise InvalidInputError(f"if given, {name}_subchannel must be an integer in 0..65535")
         payload_ppid, data = message_payload(message, ppid)
         notification = {
             "ppid": payload_ppid,

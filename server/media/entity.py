@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from sfuctl.server.media.channel import Channel
+from sfuctl.server.media.channel import Channel, LateAnswerHandler
 from sfuctl.server.media.emitter import EventEmitter
-from sfuctl.server.media.errors import InvalidStateError
+from sfuctl.server.media.errors import InvalidInputError, InvalidStateError
 
 
 class Entity(EventEmitter):
@@ -21,7 +21,7 @@ class Entity(EventEmitter):
     def __init__(self, entity_id: str, channel: Channel, app_data: dict[str, Any] | None) -> None:
         super().__init__()
         if app_data is not None and not isinstance(app_data, dict):
-            raise TypeError("if given, app_data must be a dict")
+            raise InvalidInputError("if given, app_data must be a dict")
         self.id = entity_id
         self.channel = channel
         self.closed = False
@@ -41,10 +41,12 @@ class Entity(EventEmitter):
         if self.closed:
             raise InvalidStateError(f"{self.kind_name} {self.id} is closed")
 
-    async def _request(self, method: int, body_type: int = 0, body: Any = None) -> Any:
-        """A request addressed to this object (its id is the handler id)."""
+    async def _request(
+        self, method: int, body_type: int = 0, body: Any = None, on_late: LateAnswerHandler | None = None
+    ) -> Any:
+        """A request addressed to this object (its id is the handler id); creates pass ``on_late``."""
         self._check_open()
-        return await self.channel.request(method, self.id, body_type, body)
+        return await self.channel.request(method, self.id, body_type, body, on_late=on_late)
 
     def _listen(self) -> None:
         self.channel.add_handler(self.id, self._on_notification)
@@ -66,20 +68,31 @@ class TransportChild(Entity):
     it with ``transport_closed()``, the application with ``close()``, which tells the worker."""
 
     close_method: int
-    """The TRANSPORT_CLOSE_* request method; subclasses also implement ``_close_request``."""
+    """The TRANSPORT_CLOSE_* request method; subclasses also implement ``close_request_for``."""
     close_body_type: int
 
     def __init__(self, entity_id: str, transport: Any, app_data: dict[str, Any] | None) -> None:
         super().__init__(entity_id, transport.channel, app_data)
         self.transport_id: str = transport.id
 
-    def _close_request(self) -> Any:
+    @classmethod
+    def close_request_for(cls, object_id: str) -> Any:
         raise NotImplementedError
+
+    @classmethod
+    def closer(cls, transport: Any, object_id: str) -> LateAnswerHandler:
+        """Closes ``object_id`` in the worker, with no object here: what a create's late answer needs."""
+        channel, transport_id = transport.channel, transport.id
+        return lambda: channel.fire(
+            cls.close_method, transport_id, cls.close_body_type, cls.close_request_for(object_id)
+        )
 
     def close(self) -> None:
         if not self._set_closed():
             return
-        self.channel.fire(self.close_method, self.transport_id, self.close_body_type, self._close_request())
+        self.channel.fire(
+            self.close_method, self.transport_id, self.close_body_type, self.close_request_for(self.id)
+        )
         self.emit("@close")
         self.observer.emit("close")
 

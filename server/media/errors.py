@@ -5,6 +5,14 @@ class MediaError(Exception):
     """Base of every controller error."""
 
 
+class InvalidInputError(MediaError, TypeError):
+    """The caller's input is malformed: a client's mistake, never the server's.
+
+    Still a ``TypeError``, as mediasoup raises (the ported conformance tests expect one), but a
+    type of its own so that only these, and not a bug's TypeError, are answered as bad requests.
+    """
+
+
 class InvalidStateError(MediaError):
     """The object is closed, or the operation does not fit its current state."""
 
@@ -17,7 +25,7 @@ class WorkerError(MediaError):
     """The worker rejected a request; the message is the worker's own reason."""
 
 
-class WorkerTypeError(WorkerError, TypeError):
+class WorkerTypeError(WorkerError, InvalidInputError):
     """The worker rejected a request as malformed (its 'TypeError' reason)."""
 
 

@@ -6,7 +6,7 @@ Mutation contract:
 
 - ``validate_and_normalize_*`` never touch their argument: they return a
   normalised deep copy (defaults filled in, JSON ``null`` treated as absent).
-  Malformed input raises ``TypeError``, worded as mediasoup words it.
+  Malformed input raises ``InvalidInputError`` (a ``TypeError``), worded as mediasoup words it.
 - ``get_producer_rtp_parameters_mapping`` rewrites, in place, the H264
   ``profile-level-id`` of the producer parameters it is given to the negotiated
   answer: the producer and its consumers must carry the answered level. Pass it
@@ -20,13 +20,14 @@ Input that is valid but cannot be served (no matching codec, ...) raises
 
 from __future__ import annotations
 
+import math
 import random
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Final, TypeGuard, TypeVar, cast
 
 from sfuctl.server.media import h264_profile_level_id as h264
-from sfuctl.server.media.errors import UnsupportedError
+from sfuctl.server.media.errors import InvalidInputError, UnsupportedError
 from sfuctl.server.media.jsonclone import clone
 from sfuctl.server.media.rtp_types import (
     EncodingMapping,
@@ -100,7 +101,7 @@ def validate_and_normalize_rtp_parameters(params: object) -> RtpParameters:
     _optional(result, "mid", _is_str, "params.mid is not a string")
     codecs = result.get("codecs")
     if not isinstance(codecs, list):
-        raise TypeError("missing params.codecs")
+        raise InvalidInputError("missing params.codecs")
     for codec in codecs:
         _normalize_codec(codec)
     for ext in _list_member(result, "headerExtensions", "params.headerExtensions"):
@@ -123,10 +124,10 @@ def validate_and_normalize_sctp_capabilities(caps: object) -> SctpCapabilities:
     result = _as_object(clone(caps), "caps")
     num_streams = result.get("numStreams")
     if not isinstance(num_streams, dict):
-        raise TypeError("missing caps.numStreams")
+        raise InvalidInputError("missing caps.numStreams")
     for key in ("OS", "MIS"):
         if not _is_int(num_streams.get(key)):
-            raise TypeError(f"missing numStreams.{key}")
+            raise InvalidInputError(f"missing numStreams.{key}")
     return cast(SctpCapabilities, result)
 
 
@@ -139,7 +140,7 @@ def validate_and_normalize_sctp_parameters(params: object) -> SctpParameters:
     result = _as_object(clone(params), "params")
     for key in ("port", "OS", "MIS", "maxMessageSize"):
         if not _is_int(result.get(key)):
-            raise TypeError(f"missing params.{key}")
+            raise InvalidInputError(f"missing params.{key}")
     for key in (
         "maxSendMessageSize",
         "maxReceiveMessageSize",
@@ -160,19 +161,21 @@ def validate_and_normalize_sctp_stream_parameters(params: object) -> SctpStreamP
     """
     result = _as_object(clone(params), "params")
     if not _is_int(result.get("streamId")):
-        raise TypeError("missing params.streamId")
-    _optional(result, "maxPacketLifeTime", _is_int, "invalid params.maxPacketLifeTime")
-    _optional(result, "maxRetransmits", _is_int, "invalid params.maxRetransmits")
+        raise InvalidInputError("missing params.streamId")
+    if not _is_uint16(result["streamId"]):
+        raise InvalidInputError("invalid params.streamId")
+    _optional(result, "maxPacketLifeTime", _is_uint16, "invalid params.maxPacketLifeTime")
+    _optional(result, "maxRetransmits", _is_uint16, "invalid params.maxRetransmits")
     max_packet_life_time = result.get("maxPacketLifeTime")
     max_retransmits = result.get("maxRetransmits")
     if max_packet_life_time and max_retransmits:
-        raise TypeError("cannot provide both maxPacketLifeTime and maxRetransmits")
+        raise InvalidInputError("cannot provide both maxPacketLifeTime and maxRetransmits")
     partially_reliable = bool(max_packet_life_time or max_retransmits)
     ordered = result.get("ordered")
     if not isinstance(ordered, bool):
         result["ordered"] = not partially_reliable
     elif ordered and partially_reliable:
-        raise TypeError("cannot be ordered with maxPacketLifeTime or maxRetransmits")
+        raise InvalidInputError("cannot be ordered with maxPacketLifeTime or maxRetransmits")
     return cast(SctpStreamParameters, result)
 
 
@@ -197,33 +200,39 @@ def _normalize_codec(value: object) -> None:
     codec = _as_object(value, "codec")
     kind = _codec_kind(codec)
     if not _is_int(codec.get("payloadType")):
-        raise TypeError("missing codec.payloadType")
+        raise InvalidInputError("missing codec.payloadType")
+    if not _is_uint8(codec["payloadType"]):
+        raise InvalidInputError("invalid codec.payloadType")
     _normalize_codec_common(codec, kind)
 
 
 def _codec_kind(codec: dict[str, Any]) -> str:
     mime_type = codec.get("mimeType")
     if not isinstance(mime_type, str) or not mime_type:
-        raise TypeError("missing codec.mimeType")
+        raise InvalidInputError("missing codec.mimeType")
     match = _MIME_TYPE.match(mime_type)
     if match is None:
-        raise TypeError("invalid codec.mimeType")
+        raise InvalidInputError("invalid codec.mimeType")
     return match[1].lower()
 
 
 def _normalize_codec_common(codec: dict[str, Any], kind: str) -> None:
     if not _is_int(codec.get("clockRate")):
-        raise TypeError("missing codec.clockRate")
+        raise InvalidInputError("missing codec.clockRate")
+    if not _is_uint32(codec["clockRate"]):
+        raise InvalidInputError("invalid codec.clockRate")
     if kind != "audio":
         codec.pop("channels", None)
     elif not _is_int(codec.get("channels")):
         codec["channels"] = 1
+    elif not _is_uint8(codec["channels"]):
+        raise InvalidInputError("invalid codec.channels")
     if not isinstance(codec.get("parameters"), dict):
         codec["parameters"] = {}
     parameters = codec["parameters"]
     _normalize_parameter_values(parameters, "codec")
     if "apt" in parameters and not _is_int(parameters["apt"]):
-        raise TypeError("invalid codec apt parameter")
+        raise InvalidInputError("invalid codec apt parameter")
     if not isinstance(codec.get("rtcpFeedback"), list):
         codec["rtcpFeedback"] = []
     for fb in codec["rtcpFeedback"]:
@@ -234,14 +243,14 @@ def _normalize_parameter_values(parameters: dict[str, Any], owner: str) -> None:
     for key, value in parameters.items():
         if value is None:
             parameters[key] = ""
-        elif not isinstance(value, str) and not _is_number(value):
-            raise TypeError(f"invalid {owner} parameter [key:{key}, value:{value!r}]")
+        elif not isinstance(value, str) and not _is_parameter_number(value):
+            raise InvalidInputError(f"invalid {owner} parameter [key:{key}, value:{value!r}]")
 
 
 def _normalize_rtcp_feedback(value: object) -> None:
     fb = _as_object(value, "fb")
     if not isinstance(fb.get("type"), str) or not fb["type"]:
-        raise TypeError("missing fb.type")
+        raise InvalidInputError("missing fb.type")
     if not isinstance(fb.get("parameter"), str):
         fb["parameter"] = ""
 
@@ -249,22 +258,24 @@ def _normalize_rtcp_feedback(value: object) -> None:
 def _normalize_header_extension(value: object) -> None:
     ext = _as_object(value, "ext")
     if ext.get("kind") not in ("audio", "video"):
-        raise TypeError("invalid ext.kind")
+        raise InvalidInputError("invalid ext.kind")
     _require_uri(ext)
     if not _is_int(ext.get("preferredId")):
-        raise TypeError("missing ext.preferredId")
+        raise InvalidInputError("missing ext.preferredId")
     _default_false(ext, "preferredEncrypt", "invalid ext.preferredEncrypt")
     if not ext.get("direction"):
         ext["direction"] = "sendrecv"
     elif not isinstance(ext["direction"], str):
-        raise TypeError("invalid ext.direction")
+        raise InvalidInputError("invalid ext.direction")
 
 
 def _normalize_header_extension_parameters(value: object) -> None:
     ext = _as_object(value, "ext")
     _require_uri(ext)
     if not _is_int(ext.get("id")):
-        raise TypeError("missing ext.id")
+        raise InvalidInputError("missing ext.id")
+    if not _is_uint8(ext["id"]):
+        raise InvalidInputError("invalid ext.id")
     _default_false(ext, "encrypt", "invalid ext.encrypt")
     if not isinstance(ext.get("parameters"), dict):
         ext["parameters"] = {}
@@ -273,16 +284,24 @@ def _normalize_header_extension_parameters(value: object) -> None:
 
 def _normalize_encoding(value: object) -> None:
     encoding = _as_object(value, "encoding")
-    _optional(encoding, "ssrc", _is_int, "invalid encoding.ssrc")
+    _optional(encoding, "ssrc", _is_uint32, "invalid encoding.ssrc")
     _optional(encoding, "rid", _is_str, "invalid encoding.rid")
-    _optional(encoding, "codecPayloadType", _is_int, "invalid encoding.codecPayloadType")
+    _optional(encoding, "codecPayloadType", _is_uint8, "invalid encoding.codecPayloadType")
     _optional(encoding, "rtx", _is_object, "invalid encoding.rtx")
     if "rtx" in encoding and not _is_int(encoding["rtx"].get("ssrc")):
-        raise TypeError("missing encoding.rtx.ssrc")
+        raise InvalidInputError("missing encoding.rtx.ssrc")
+    if "rtx" in encoding and not _is_uint32(encoding["rtx"]["ssrc"]):
+        raise InvalidInputError("invalid encoding.rtx.ssrc")
     if not isinstance(encoding.get("dtx"), bool):
         encoding["dtx"] = False
     _optional(encoding, "scalabilityMode", _is_str, "invalid encoding.scalabilityMode")
     _optional(encoding, "maxBitrate", _is_number, "invalid encoding.maxBitrate")
+    if "maxBitrate" in encoding:
+        # The worker takes whole bits per second, up to 64 bits.
+        bitrate = encoding["maxBitrate"]
+        if not (0 <= bitrate < 2**64 and float(bitrate).is_integer()):
+            raise InvalidInputError("invalid encoding.maxBitrate")
+        encoding["maxBitrate"] = int(bitrate)
 
 
 def _normalize_rtcp(rtcp: dict[str, Any]) -> None:
@@ -293,7 +312,7 @@ def _normalize_rtcp(rtcp: dict[str, Any]) -> None:
 
 def _as_object(value: object, name: str) -> dict[str, Any]:
     if not isinstance(value, dict):
-        raise TypeError(f"{name} is not an object")
+        raise InvalidInputError(f"{name} is not an object")
     return value
 
 
@@ -303,7 +322,7 @@ def _list_member(obj: dict[str, Any], key: str, name: str) -> list[Any]:
     if value is None:
         value = obj[key] = []
     elif not isinstance(value, list):
-        raise TypeError(f"{name} is not an array")
+        raise InvalidInputError(f"{name} is not an array")
     return value
 
 
@@ -312,19 +331,19 @@ def _optional(obj: dict[str, Any], key: str, is_valid: Callable[[object], bool],
     if obj.get(key) is None:
         obj.pop(key, None)
     elif not is_valid(obj[key]):
-        raise TypeError(message)
+        raise InvalidInputError(message)
 
 
 def _default_false(obj: dict[str, Any], key: str, message: str) -> None:
     if obj.get(key) is None:
         obj[key] = False
     elif not isinstance(obj[key], bool):
-        raise TypeError(message)
+        raise InvalidInputError(message)
 
 
 def _require_uri(ext: dict[str, Any]) -> None:
     if not isinstance(ext.get("uri"), str) or not ext["uri"]:
-        raise TypeError("missing ext.uri")
+        raise InvalidInputError("missing ext.uri")
 
 
 def _is_int(value: object) -> TypeGuard[int]:
@@ -334,6 +353,28 @@ def _is_int(value: object) -> TypeGuard[int]:
 
 def _is_number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _unsigned(bits: int) -> Callable[[object], bool]:
+    """Whether a value fits the worker's unsigned field of ``bits`` (its FlatBuffers width)."""
+    top = (1 << bits) - 1
+    return lambda value: _is_int(value) and 0 <= value <= top
+
+
+_is_uint8 = _unsigned(8)
+_is_uint16 = _unsigned(16)
+_is_uint32 = _unsigned(32)
+
+_INT32 = (-(2**31), 2**31 - 1)
+
+
+def _is_parameter_number(value: object) -> bool:
+    """Codec parameters travel as int32 (whole numbers) or double."""
+    if _is_int(value):
+        return _INT32[0] <= value <= _INT32[1]
+    if isinstance(value, float):
+        return math.isfinite(value) and (not value.is_integer() or _INT32[0] <= value <= _INT32[1])
+    return False
 
 
 def _is_str(value: object) -> bool:
@@ -362,7 +403,7 @@ def generate_router_rtp_capabilities(
     header extension.
     """
     if not isinstance(media_codecs, list | tuple):
-        raise TypeError("mediaCodecs must be a list")
+        raise InvalidInputError("mediaCodecs must be a list")
     supported = _as_object(supported_rtp_capabilities(), "caps")
     _normalize_rtp_capabilities(supported)
     free_payload_types = list(_DYNAMIC_PAYLOAD_TYPES)
@@ -375,7 +416,7 @@ def generate_router_rtp_capabilities(
         codec = clone(matched)
         codec["preferredPayloadType"] = _router_payload_type(wanted, codec, free_payload_types)
         if any(c["preferredPayloadType"] == codec["preferredPayloadType"] for c in codecs):
-            raise TypeError("duplicated codec.preferredPayloadType")
+            raise InvalidInputError("duplicated codec.preferredPayloadType")
         codec["parameters"] = {**codec["parameters"], **wanted["parameters"]}
         codecs.append(codec)
         if codec["kind"] == "video":
@@ -420,7 +461,7 @@ def get_producer_rtp_parameters_mapping(params: RtpParameters, caps: RtpCapabili
 
     Also rewrites H264 ``profile-level-id`` in ``params`` to the negotiated answer
     (see the module docstring). Raises ``UnsupportedError`` for a codec the
-    router lacks and ``TypeError`` for an RTX codec without its media codec.
+    router lacks and ``InvalidInputError`` for an RTX codec without its media codec.
     """
     cap_codecs = caps.get("codecs", [])
     pairs: list[tuple[RtpCodecParameters, RtpCodecCapability]] = []
@@ -444,7 +485,7 @@ def get_producer_rtp_parameters_mapping(params: RtpParameters, caps: RtpCapabili
         apt = codec.get("parameters", {}).get("apt")
         cap_media_codec = cap_by_media_payload_type.get(apt) if _is_int(apt) else None
         if cap_media_codec is None:
-            raise TypeError(f"missing media codec found for RTX PT {codec['payloadType']}")
+            raise InvalidInputError(f"missing media codec found for RTX PT {codec['payloadType']}")
         cap_rtx_codec = _rtx_codec_of(cap_codecs, cap_media_codec["preferredPayloadType"])
         if cap_rtx_codec is None:
             raise UnsupportedError(
@@ -570,7 +611,7 @@ def _consumers_may_get(ext: RtpHeaderExtension, kind: str, producer_uris: set[st
 
 
 def can_consume(consumable_params: RtpParameters, caps: RtpCapabilities, *, normalized: bool = False) -> bool:
-    """Whether an endpoint with ``caps`` can receive a producer; TypeError if caps are invalid.
+    """Whether an endpoint with ``caps`` can receive a producer; InvalidInputError if caps are invalid.
 
     ``normalized``: ``caps`` already came out of :func:`validate_and_normalize_rtp_capabilities`.
     """

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sfuctl.server.media.errors import InvalidInputError
 from sfuctl.server.media.fbs.Notification.Event import Event
 from sfuctl.server.media.fbs.Request.Body import Body as RequestBody
 from sfuctl.server.media.fbs.Request.Method import Method
@@ -27,19 +28,19 @@ def srtp_crypto_suite_to_fbs(name: str) -> int:
     """The worker's enum value for a crypto suite name such as ``AES_CM_128_HMAC_SHA1_80``."""
     value = SRTP_CRYPTO_SUITES.get(name) if isinstance(name, str) else None
     if value is None:
-        raise TypeError(f"invalid SrtpCryptoSuite: {name}")
+        raise InvalidInputError(f"invalid SrtpCryptoSuite: {name}")
     return value
 
 
 def srtp_parameters_to_fbs(params: dict[str, Any]) -> dict[str, Any]:
-    """``{"cryptoSuite": ..., "keyBase64": ...}`` for the worker (TypeError if malformed)."""
+    """``{"cryptoSuite": ..., "keyBase64": ...}`` for the worker (InvalidInputError if malformed)."""
     if not isinstance(params, dict):
-        raise TypeError("srtp_parameters must be a dict")
+        raise InvalidInputError("srtp_parameters must be a dict")
     suite = params.get("cryptoSuite")
     if not isinstance(suite, str):
-        raise TypeError("srtp_parameters.cryptoSuite must be a string")
+        raise InvalidInputError("srtp_parameters.cryptoSuite must be a string")
     if not isinstance(params.get("keyBase64"), str):
-        raise TypeError("srtp_parameters.keyBase64 must be a string")
+        raise InvalidInputError("srtp_parameters.keyBase64 must be a string")
     return {"cryptoSuite": srtp_crypto_suite_to_fbs(suite), "keyBase64": params["keyBase64"]}
 
 
@@ -66,7 +67,7 @@ def _optional_port(value: int | None, name: str) -> int | None:
     if value is None:
         return None
     if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_PORT:
-        raise TypeError(f"if given, {name} must be a port number")
+        raise InvalidInputError(f"if given, {name} must be a port number")
     return value
 
 
@@ -75,7 +76,7 @@ def connect_request(
 ) -> dict[str, Any]:
     """Type checks only; the worker decides what the transport's mode requires (ip, rtcpPort, SRTP)."""
     if ip is not None and not isinstance(ip, str):
-        raise TypeError("if given, ip must be a string")
+        raise InvalidInputError("if given, ip must be a string")
     request: dict[str, Any] = {
         "ip": ip,
         "port": _optional_port(port, "port"),

@@ -37,7 +37,21 @@ class WorkerPool(EventEmitter):
         self._restarts: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
-        workers = await asyncio.gather(*(Worker.start(self.settings) for _ in range(self.size)))
+        """Start every worker at once; each start is bounded by ``settings.start_timeout``.
+
+        If one fails, the ones that did start are closed again and its error is raised: a pool
+        is either complete or not started at all.
+        """
+        results = await asyncio.gather(
+            *(Worker.start(self.settings) for _ in range(self.size)), return_exceptions=True
+        )
+        workers = [r for r in results if isinstance(r, Worker)]
+        errors = [r for r in results if not isinstance(r, Worker)]
+        if errors:
+            for worker in workers:
+                worker.close()
+            await asyncio.gather(*(w.wait_closed() for w in workers))
+            raise errors[0]
         for worker in workers:
             self._adopt(worker)
 

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from sfuctl.server.media import ortc
 from sfuctl.server.media.entity import TransportChild
+from sfuctl.server.media.errors import InvalidInputError
 from sfuctl.server.media.fbs.Notification.Event import Event
 from sfuctl.server.media.fbs.Producer.TraceEventType import TraceEventType
 from sfuctl.server.media.fbs.Request.Body import Body as RequestBody
@@ -51,7 +52,7 @@ class ConsumerTemplate:
 def trace_types_to_fbs(types: list[str], table: dict[str, int]) -> list[int]:
     """Unknown names are ignored, as mediasoup does."""
     if not isinstance(types, list) or not all(isinstance(t, str) for t in types):
-        raise TypeError("types must be a list of strings")
+        raise InvalidInputError("types must be a list of strings")
     return [table[t] for t in types if t in table]
 
 
@@ -110,8 +111,9 @@ class Producer(TransportChild):
             self._consumer_templates[key] = template
         return template
 
-    def _close_request(self) -> dict[str, Any]:
-        return {"producerId": self.id}
+    @classmethod
+    def close_request_for(cls, object_id: str) -> dict[str, Any]:
+        return {"producerId": object_id}
 
     async def dump(self) -> dict[str, Any]:
         body = await self._request(Method.PRODUCER_DUMP)

@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from sfuctl.server.media import ortc
+from sfuctl.server.media.channel import Channel, LateAnswerHandler
 from sfuctl.server.media.entity import Entity
-from sfuctl.server.media.errors import InvalidStateError
+from sfuctl.server.media.errors import InvalidInputError, InvalidStateError
 from sfuctl.server.media.fbs.Request.Body import Body as RequestBody
 from sfuctl.server.media.fbs.Request.Method import Method
 from sfuctl.server.media.fbs.WebRtcTransport.Listen import Listen
@@ -53,7 +54,7 @@ def transport_options(
     values = {**SCTP_DEFAULTS, **(sctp or {})}
     unknown = set(values) - set(SCTP_DEFAULTS)
     if unknown:
-        raise TypeError(f"unknown SCTP option(s): {', '.join(sorted(unknown))}")
+        raise InvalidInputError(f"unknown SCTP option(s): {', '.join(sorted(unknown))}")
     options: dict[str, Any] = {
         "direct": direct,
         "initialAvailableOutgoingBitrate": initial_available_outgoing_bitrate,
@@ -62,7 +63,7 @@ def transport_options(
     }
     for key, value in values.items():
         if not isinstance(value, int) or value < 0:
-            raise TypeError(f"SCTP option {key} must be a non-negative integer")
+            raise InvalidInputError(f"SCTP option {key} must be a non-negative integer")
         options[key] = value
     return options
 
@@ -97,9 +98,20 @@ class Router(Entity):
         caps = ortc.generate_router_rtp_capabilities(copy.deepcopy(media_codecs))
         router_id = new_id()
         await worker.channel.request(
-            Method.WORKER_CREATE_ROUTER, "", RequestBody.Worker_CreateRouterRequest, {"routerId": router_id}
+            Method.WORKER_CREATE_ROUTER,
+            "",
+            RequestBody.Worker_CreateRouterRequest,
+            {"routerId": router_id},
+            on_late=cls.closer(worker.channel, router_id),
         )
         return cls(router_id, worker, dict(caps), app_data)
+
+    @staticmethod
+    def closer(channel: Channel, router_id: str) -> LateAnswerHandler:
+        """Closes ``router_id`` in the worker, with no object here (a create's late answer)."""
+        return lambda: channel.fire(
+            Method.WORKER_CLOSE_ROUTER, "", RequestBody.Worker_CloseRouterRequest, {"routerId": router_id}
+        )
 
     @property
     def rtp_capabilities(self) -> dict[str, Any]:
@@ -122,9 +134,7 @@ class Router(Entity):
     def close(self) -> None:
         if not self._set_closed():
             return
-        self.channel.fire(
-            Method.WORKER_CLOSE_ROUTER, "", RequestBody.Worker_CloseRouterRequest, {"routerId": self.id}
-        )
+        self.closer(self.channel, self.id)()
         self._close_children()
         self.emit("@close")
         self.observer.emit("close")
@@ -168,7 +178,7 @@ class Router(Entity):
             return False
         try:
             caps = self.normalized_capabilities(rtp_capabilities)
-        except TypeError:
+        except InvalidInputError:
             return False
         return ortc.can_consume(producer.consumable_rtp_parameters, caps, normalized=True)  # type: ignore[arg-type]
 
@@ -217,15 +227,15 @@ class Router(Entity):
         """Listen on ``listen_infos`` (its own ports) or share a WebRtcServer's ports."""
         self._check_open()
         if webrtc_server is None and listen_infos is None:
-            raise TypeError("missing webrtc_server and listen_infos (one of them is mandatory)")
+            raise InvalidInputError("missing webrtc_server and listen_infos (one of them is mandatory)")
         if webrtc_server is not None and listen_infos is not None:
-            raise TypeError("only one of webrtc_server and listen_infos must be given")
+            raise InvalidInputError("only one of webrtc_server and listen_infos must be given")
         if listen_infos is not None and (not isinstance(listen_infos, list) or not listen_infos):
-            raise TypeError("listen_infos must be a non-empty list")
+            raise InvalidInputError("listen_infos must be a non-empty list")
         if webrtc_server is not None and webrtc_server.closed:
             raise InvalidStateError("webrtc_server is closed")
         if app_data is not None and not isinstance(app_data, dict):
-            raise TypeError("if given, app_data must be a dict")
+            raise InvalidInputError("if given, app_data must be a dict")
         if enable_udp is None:
             enable_udp = True
         if enable_tcp is None:
@@ -256,7 +266,12 @@ class Router(Entity):
             if webrtc_server is not None
             else Method.ROUTER_CREATE_WEBRTCTRANSPORT
         )
-        body = await self._request(method, RequestBody.Router_CreateWebRtcTransportRequest, request)
+        body = await self._request(
+            method,
+            RequestBody.Router_CreateWebRtcTransportRequest,
+            request,
+            on_late=Transport.closer(self, transport_id),
+        )
         transport = WebRtcTransport(transport_id, self, webrtc_transport_data(body), app_data)
         self._adopt(transport)
         if webrtc_server is not None:
@@ -285,7 +300,7 @@ class Router(Entity):
 
         self._check_open()
         if app_data is not None and not isinstance(app_data, dict):
-            raise TypeError("if given, app_data must be a dict")
+            raise InvalidInputError("if given, app_data must be a dict")
         if rtcp_mux and rtcp_listen_info is not None:
             rtcp_mux = False  # a separate RTCP port was asked for
         options = {
@@ -300,7 +315,10 @@ class Router(Entity):
         transport_id = new_id()
         request = {"transportId": transport_id, "options": options}
         body = await self._request(
-            Method.ROUTER_CREATE_PLAINTRANSPORT, RequestBody.Router_CreatePlainTransportRequest, request
+            Method.ROUTER_CREATE_PLAINTRANSPORT,
+            RequestBody.Router_CreatePlainTransportRequest,
+            request,
+            on_late=Transport.closer(self, transport_id),
         )
         transport = PlainTransport(transport_id, self, plain_transport_data(body), app_data)
         self._adopt(transport)
@@ -321,15 +339,16 @@ class Router(Entity):
 
         self._check_open()
         if not isinstance(interval, int) or isinstance(interval, bool):
-            raise TypeError("if given, interval must be a number")
+            raise InvalidInputError("if given, interval must be a number")
         if app_data is not None and not isinstance(app_data, dict):
-            raise TypeError("if given, app_data must be a dict")
+            raise InvalidInputError("if given, app_data must be a dict")
         observer_id = new_id()
         request = {"rtpObserverId": observer_id, "options": {"interval": interval}}
         await self._request(
             Method.ROUTER_CREATE_ACTIVESPEAKEROBSERVER,
             RequestBody.Router_CreateActiveSpeakerObserverRequest,
             request,
+            on_late=ActiveSpeakerObserver.closer(self, observer_id),
         )
         observer = ActiveSpeakerObserver(observer_id, self, app_data)
         self._adopt_observer(observer)
@@ -348,13 +367,13 @@ class Router(Entity):
 
         self._check_open()
         if not isinstance(max_entries, int) or isinstance(max_entries, bool) or max_entries <= 0:
-            raise TypeError("if given, max_entries must be a positive number")
+            raise InvalidInputError("if given, max_entries must be a positive number")
         if not isinstance(threshold, int) or isinstance(threshold, bool) or not -127 <= threshold <= 0:
-            raise TypeError("if given, threshold must be a negative number greater than -127")
+            raise InvalidInputError("if given, threshold must be a negative number greater than -127")
         if not isinstance(interval, int) or isinstance(interval, bool):
-            raise TypeError("if given, interval must be a number")
+            raise InvalidInputError("if given, interval must be a number")
         if app_data is not None and not isinstance(app_data, dict):
-            raise TypeError("if given, app_data must be a dict")
+            raise InvalidInputError("if given, app_data must be a dict")
         observer_id = new_id()
         options = {"maxEntries": max_entries, "threshold": threshold, "interval": interval}
         request = {"rtpObserverId": observer_id, "options": options}
@@ -362,6 +381,7 @@ class Router(Entity):
             Method.ROUTER_CREATE_AUDIOLEVELOBSERVER,
             RequestBody.Router_CreateAudioLevelObserverRequest,
             request,
+            on_late=AudioLevelObserver.closer(self, observer_id),
         )
         observer = AudioLevelObserver(observer_id, self, app_data)
         self._adopt_observer(observer)

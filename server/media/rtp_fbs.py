@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sfuctl.server.media.errors import InvalidInputError
 from sfuctl.server.media.fbs.RtpParameters.MediaKind import MediaKind
 from sfuctl.server.media.fbs.RtpParameters.RtpHeaderExtensionUri import RtpHeaderExtensionUri
 from sfuctl.server.media.fbs.RtpParameters.Type import Type as RtpType
@@ -58,7 +59,7 @@ def _parameter(name: str, value: Any) -> dict[str, Any]:
         return {"name": name, "valueType": Value.String, "value": {"value": value}}
     if isinstance(value, list):
         return {"name": name, "valueType": Value.Integer32Array, "value": {"value": [int(v) for v in value]}}
-    raise TypeError(f"invalid parameter type [key:{name!r}, value:{value!r}]")
+    raise InvalidInputError(f"invalid parameter type [key:{name!r}, value:{value!r}]")
 
 
 def parameters_to_fbs(parameters: dict[str, Any] | None) -> list[dict[str, Any]]:
@@ -95,7 +96,7 @@ def header_extension_to_fbs(ext: dict[str, Any]) -> dict[str, Any]:
     try:
         uri = HEADER_EXTENSION_URIS[ext["uri"]]
     except KeyError:
-        raise TypeError(f"invalid RtpHeaderExtensionUri: {ext['uri']}") from None
+        raise InvalidInputError(f"invalid RtpHeaderExtensionUri: {ext['uri']}") from None
     return {
         "uri": uri,
         "id": ext["id"],

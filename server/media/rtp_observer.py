@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from sfuctl.server.media.channel import LateAnswerHandler
 from sfuctl.server.media.entity import Entity
 from sfuctl.server.media.errors import NotFoundError
 from sfuctl.server.media.fbs.Request.Body import Body as RequestBody
@@ -28,15 +29,21 @@ class RtpObserver(Entity):
         self.paused = False
         self._listen()
 
+    @staticmethod
+    def closer(router: Router, observer_id: str) -> LateAnswerHandler:
+        """Closes ``observer_id`` in the worker, with no object here (a create's late answer)."""
+        channel, router_id = router.channel, router.id
+        return lambda: channel.fire(
+            Method.ROUTER_CLOSE_RTPOBSERVER,
+            router_id,
+            RequestBody.Router_CloseRtpObserverRequest,
+            {"rtpObserverId": observer_id},
+        )
+
     def close(self) -> None:
         if not self._set_closed():
             return
-        self.channel.fire(
-            Method.ROUTER_CLOSE_RTPOBSERVER,
-            self.router.id,
-            RequestBody.Router_CloseRtpObserverRequest,
-            {"rtpObserverId": self.id},
-        )
+        self.closer(self.router, self.id)()
         self.emit("@close")
         self.observer.emit("close")
 

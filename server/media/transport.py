@@ -13,9 +13,10 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from sfuctl.server.media import ortc
+from sfuctl.server.media.channel import LateAnswerHandler
 from sfuctl.server.media.consumer import Consumer
 from sfuctl.server.media.entity import Entity
-from sfuctl.server.media.errors import NotFoundError
+from sfuctl.server.media.errors import InvalidInputError, NotFoundError
 from sfuctl.server.media.fbs.DataProducer.Type import Type as DataType
 from sfuctl.server.media.fbs.Notification.Event import Event
 from sfuctl.server.media.fbs.Request.Body import Body as RequestBody
@@ -59,10 +60,10 @@ def new_id() -> str:
 def listen_info_to_fbs(info: dict[str, Any]) -> dict[str, Any]:
     """A listen info dict (mediasoup's TransportListenInfo shape) for the worker."""
     if not isinstance(info, dict) or not isinstance(info.get("ip"), str):
-        raise TypeError("listen info must be a dict with an 'ip' string")
+        raise InvalidInputError("listen info must be a dict with an 'ip' string")
     protocol = info.get("protocol", "udp")
     if protocol not in ("udp", "tcp"):
-        raise TypeError(f"invalid listen info protocol {protocol!r}")
+        raise InvalidInputError(f"invalid listen info protocol {protocol!r}")
     port_range = info.get("portRange") or {}
     flags = info.get("flags") or {}
     return {
@@ -159,15 +160,21 @@ class Transport(Entity):
         if self.data.get("sctpState"):
             self.data["sctpState"] = "closed"
 
+    @staticmethod
+    def closer(router: Router, transport_id: str) -> LateAnswerHandler:
+        """Closes ``transport_id`` in the worker, with no object here (a create's late answer)."""
+        channel, router_id = router.channel, router.id
+        return lambda: channel.fire(
+            Method.ROUTER_CLOSE_TRANSPORT,
+            router_id,
+            RequestBody.Router_CloseTransportRequest,
+            {"transportId": transport_id},
+        )
+
     def close(self) -> None:
         if not self._set_closed():
             return
-        self.channel.fire(
-            Method.ROUTER_CLOSE_TRANSPORT,
-            self.router.id,
-            RequestBody.Router_CloseTransportRequest,
-            {"transportId": self.id},
-        )
+        self.closer(self.router, self.id)()
         self._close_children()
         self.emit("@close")
         self.observer.emit("close")
@@ -289,11 +296,11 @@ class Transport(Entity):
         """Validate the client's RTP parameters, map them onto the router's, and create the producer."""
         self._check_open()
         if producer_id is not None and producer_id in self.router.producers:
-            raise TypeError(f'a Producer with same id "{producer_id}" already exists')
+            raise InvalidInputError(f'a Producer with same id "{producer_id}" already exists')
         if kind not in KINDS:
-            raise TypeError(f'invalid kind "{kind}"')
+            raise InvalidInputError(f'invalid kind "{kind}"')
         if app_data is not None and not isinstance(app_data, dict):
-            raise TypeError("if given, app_data must be a dict")
+            raise InvalidInputError("if given, app_data must be a dict")
         params = ortc.validate_and_normalize_rtp_parameters(rtp_parameters)
         if not params.get("encodings"):
             params["encodings"] = [{}]
@@ -317,7 +324,12 @@ class Transport(Entity):
             "keyFrameRequestDelay": key_frame_request_delay,
             "enableMediasoupPacketIdHeaderExtension": enable_mediasoup_packet_id_header_extension,
         }
-        body = await self._request(Method.TRANSPORT_PRODUCE, RequestBody.Transport_ProduceRequest, request)
+        body = await self._request(
+            Method.TRANSPORT_PRODUCE,
+            RequestBody.Transport_ProduceRequest,
+            request,
+            on_late=Producer.closer(self, producer_id),
+        )
         producer = Producer(
             producer_id,
             self,
@@ -358,11 +370,11 @@ class Transport(Entity):
         """
         self._check_open()
         if not isinstance(producer_id, str) or not producer_id:
-            raise TypeError("missing producer_id")
+            raise InvalidInputError("missing producer_id")
         if mid is not None and (not isinstance(mid, str) or not mid):
-            raise TypeError("if given, mid must be non empty string")
+            raise InvalidInputError("if given, mid must be non empty string")
         if app_data is not None and not isinstance(app_data, dict):
-            raise TypeError("if given, app_data must be a dict")
+            raise InvalidInputError("if given, app_data must be a dict")
         caps = self.router.normalized_capabilities(rtp_capabilities)
         producer = self.router.producers.get(producer_id)
         if producer is None:
@@ -414,7 +426,12 @@ class Transport(Entity):
                 "spatialLayer": preferred_layers["spatialLayer"],
                 "temporalLayer": preferred_layers.get("temporalLayer"),
             }
-        status = await self._request(Method.TRANSPORT_CONSUME, RequestBody.Transport_ConsumeRequest, request)
+        status = await self._request(
+            Method.TRANSPORT_CONSUME,
+            RequestBody.Transport_ConsumeRequest,
+            request,
+            on_late=Consumer.closer(self, consumer_id),
+        )
         consumer = Consumer(
             consumer_id,
             self,
@@ -447,9 +464,9 @@ class Transport(Entity):
 
         self._check_open()
         if data_producer_id is not None and data_producer_id in self.router.data_producers:
-            raise TypeError(f'a DataProducer with same id "{data_producer_id}" already exists')
+            raise InvalidInputError(f'a DataProducer with same id "{data_producer_id}" already exists')
         if app_data is not None and not isinstance(app_data, dict):
-            raise TypeError("if given, app_data must be a dict")
+            raise InvalidInputError("if given, app_data must be a dict")
         data_producer_id = data_producer_id or new_id()
         request: dict[str, Any] = {"dataProducerId": data_producer_id}
         if self.transport_type == "direct":
@@ -460,7 +477,10 @@ class Transport(Entity):
             request["sctpStreamParameters"] = sctp_stream_parameters_to_fbs(dict(params))
         request.update(label=label, protocol=protocol, paused=paused)
         body = await self._request(
-            Method.TRANSPORT_PRODUCE_DATA, RequestBody.Transport_ProduceDataRequest, request
+            Method.TRANSPORT_PRODUCE_DATA,
+            RequestBody.Transport_ProduceDataRequest,
+            request,
+            on_late=DataProducer.closer(self, data_producer_id),
         )
         data_producer = DataProducer(data_producer_id, self, body, paused, app_data)
         self.data_producers[data_producer.id] = data_producer
@@ -489,9 +509,9 @@ class Transport(Entity):
 
         self._check_open()
         if not isinstance(data_producer_id, str) or not data_producer_id:
-            raise TypeError("missing data_producer_id")
+            raise InvalidInputError("missing data_producer_id")
         if app_data is not None and not isinstance(app_data, dict):
-            raise TypeError("if given, app_data must be a dict")
+            raise InvalidInputError("if given, app_data must be a dict")
         data_producer = self.router.data_producers.get(data_producer_id)
         if data_producer is None:
             raise NotFoundError(f'DataProducer with id "{data_producer_id}" not found')
@@ -526,7 +546,10 @@ class Transport(Entity):
         )
         try:
             body = await self._request(
-                Method.TRANSPORT_CONSUME_DATA, RequestBody.Transport_ConsumeDataRequest, request
+                Method.TRANSPORT_CONSUME_DATA,
+                RequestBody.Transport_ConsumeDataRequest,
+                request,
+                on_late=DataConsumer.closer(self, data_consumer_id),
             )
         except Exception:
             self._release_sctp_stream_id(stream_id)
@@ -587,5 +610,5 @@ class Transport(Entity):
 
 def _non_negative(value: int, name: str) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise TypeError(f"{name} must be a non-negative integer")
+        raise InvalidInputError(f"{name} must be a non-negative integer")
     return value

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from sfuctl.server.media.channel import Channel, LateAnswerHandler
 from sfuctl.server.media.entity import Entity
+from sfuctl.server.media.errors import InvalidInputError
 from sfuctl.server.media.fbs.Request.Body import Body as RequestBody
 from sfuctl.server.media.fbs.Request.Method import Method
 from sfuctl.server.media.fbs_plain import to_plain
@@ -49,18 +51,32 @@ class WebRtcServer(Entity):
         cls, worker: Worker, listen_infos: list[dict[str, Any]], app_data: dict[str, Any] | None
     ) -> WebRtcServer:
         if not isinstance(listen_infos, list) or not listen_infos:
-            raise TypeError("listen_infos must be a non-empty list")
+            raise InvalidInputError("listen_infos must be a non-empty list")
         if app_data is not None and not isinstance(app_data, dict):
-            raise TypeError("if given, app_data must be a dict")
+            raise InvalidInputError("if given, app_data must be a dict")
         server_id = new_id()
         request = {
             "webRtcServerId": server_id,
             "listenInfos": [listen_info_to_fbs(info) for info in listen_infos],
         }
         await worker.channel.request(
-            Method.WORKER_CREATE_WEBRTCSERVER, "", RequestBody.Worker_CreateWebRtcServerRequest, request
+            Method.WORKER_CREATE_WEBRTCSERVER,
+            "",
+            RequestBody.Worker_CreateWebRtcServerRequest,
+            request,
+            on_late=cls.closer(worker.channel, server_id),
         )
         return cls(server_id, worker, app_data)
+
+    @staticmethod
+    def closer(channel: Channel, server_id: str) -> LateAnswerHandler:
+        """Closes ``server_id`` in the worker, with no object here (a create's late answer)."""
+        return lambda: channel.fire(
+            Method.WORKER_WEBRTCSERVER_CLOSE,
+            "",
+            RequestBody.Worker_CloseWebRtcServerRequest,
+            {"webRtcServerId": server_id},
+        )
 
     # -- closing ---------------------------------------------------------------------------------
 
@@ -68,12 +84,7 @@ class WebRtcServer(Entity):
         """Close the server's sockets and every transport using them."""
         if not self._set_closed():
             return
-        self.channel.fire(
-            Method.WORKER_WEBRTCSERVER_CLOSE,
-            "",
-            RequestBody.Worker_CloseWebRtcServerRequest,
-            {"webRtcServerId": self.id},
-        )
+        self.closer(self.channel, self.id)()
         for transport in list(self.webrtc_transports.values()):
             transport.listen_server_closed()  # its observer 'close' unhandles it
         self.webrtc_transports.clear()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sfuctl.server.media.errors import InvalidInputError
 from sfuctl.server.media.fbs.Notification.Event import Event
 from sfuctl.server.media.fbs.Request.Body import Body as RequestBody
 from sfuctl.server.media.fbs.Request.Method import Method
@@ -64,18 +65,19 @@ def dtls_parameters_to_plain(p: Any) -> dict[str, Any]:
 
 def dtls_parameters_to_fbs(params: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(params, dict) or not isinstance(params.get("fingerprints"), list):
-        raise TypeError("dtls_parameters must be a dict with a 'fingerprints' list")
+        raise InvalidInputError("dtls_parameters must be a dict with a 'fingerprints' list")
     fingerprints = []
     for fingerprint in params["fingerprints"]:
         if not isinstance(fingerprint, dict) or not isinstance(fingerprint.get("value"), str):
-            raise TypeError("each fingerprint needs an 'algorithm' and a 'value'")
-        algorithm = FINGERPRINT_ALGORITHMS.get(fingerprint.get("algorithm", ""))
+            raise InvalidInputError("each fingerprint needs an 'algorithm' and a 'value'")
+        name = fingerprint.get("algorithm", "")
+        algorithm = FINGERPRINT_ALGORITHMS.get(name) if isinstance(name, str) else None
         if algorithm is None:
-            raise TypeError(f"invalid FingerprintAlgorithm: {fingerprint.get('algorithm')}")
+            raise InvalidInputError(f"invalid FingerprintAlgorithm: {fingerprint.get('algorithm')}")
         fingerprints.append({"algorithm": algorithm, "value": fingerprint["value"]})
     role = params.get("role", "auto")
-    if role not in DTLS_ROLES:
-        raise TypeError(f"invalid DtlsRole: {role}")
+    if not isinstance(role, str) or role not in DTLS_ROLES:
+        raise InvalidInputError(f"invalid DtlsRole: {role}")
     return {"fingerprints": fingerprints, "role": DTLS_ROLES[role]}
 
 

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from sfuctl.server.media import codec
 from sfuctl.server.media.channel import DEFAULT_REQUEST_TIMEOUT, Channel
 from sfuctl.server.media.emitter import EventEmitter
-from sfuctl.server.media.errors import InvalidStateError, MediaError, WorkerDiedError
+from sfuctl.server.media.errors import InvalidInputError, InvalidStateError, MediaError, WorkerDiedError
 from sfuctl.server.media.fbs.Notification.Event import Event
 from sfuctl.server.media.fbs.Request.Body import Body as RequestBody
 from sfuctl.server.media.fbs.Request.Method import Method
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("sfuctl.worker")
 
 EXIT_WRONG_SETTINGS = 42
+DEFAULT_START_TIMEOUT = 10.0
 LOG_LEVELS = ("debug", "warn", "error", "none")
 LOG_TAGS = (
     "info", "ice", "dtls", "rtp", "srtp", "rtcp", "rtx", "bwe", "score", "simulcast", "svc",
@@ -44,17 +45,24 @@ LOG_TAGS = (
 
 @dataclass
 class WorkerSettings:
-    """Settings passed to the worker as command-line flags."""
+    """Settings passed to the worker as command-line flags.
 
-    log_level: str = "error"
+    The defaults are the product's (what `sfuctl serve` runs and the README states), not
+    mediasoup's own (10000-59999, "error"): the CLI's options and help read them from here.
+    """
+
+    log_level: str = "warn"
     log_tags: list[str] = field(default_factory=list)
-    rtc_min_port: int = 10000
-    rtc_max_port: int = 59999
+    rtc_min_port: int = 40000
+    rtc_max_port: int = 49999
     dtls_certificate_file: str | None = None
     dtls_private_key_file: str | None = None
     libwebrtc_field_trials: str | None = None
     worker_bin: str | None = None
     request_timeout: float = DEFAULT_REQUEST_TIMEOUT
+    """Seconds the worker has to answer a request; then the request fails with a timeout."""
+    start_timeout: float = DEFAULT_START_TIMEOUT
+    """Seconds a new worker has to announce itself (it takes ~15 ms); then it is killed."""
 
     def args(self) -> list[str]:
         args = [f"--logLevel={self.log_level}"]
@@ -70,7 +78,7 @@ class WorkerSettings:
 
 
 class WorkerStartError(MediaError):
-    """The worker process exited before announcing itself."""
+    """The worker process exited, or did not announce itself in time, at start."""
 
     def __init__(self, message: str, exit_code: int | None) -> None:
         super().__init__(message)
@@ -118,12 +126,19 @@ class Worker(EventEmitter):
 
     @classmethod
     async def start(cls, settings: WorkerSettings | None = None) -> Worker:
-        """Spawn a worker and wait for its WORKER_RUNNING notification."""
+        """Spawn a worker and wait for its WORKER_RUNNING notification.
+
+        Bounded by ``settings.start_timeout``: a worker that neither announces itself nor exits in
+        that time is killed and WorkerStartError raised. Cancelled or failed, the start leaves
+        no process behind.
+        """
         settings = settings or WorkerSettings()
         if settings.log_level not in LOG_LEVELS:
-            raise TypeError(f"invalid log level {settings.log_level!r}")
+            raise InvalidInputError(f"invalid log level {settings.log_level!r}")
         if not 0 <= settings.rtc_min_port <= settings.rtc_max_port <= 65535:
-            raise TypeError("rtc_min_port/rtc_max_port must satisfy 0 <= min <= max <= 65535")
+            raise InvalidInputError("rtc_min_port/rtc_max_port must satisfy 0 <= min <= max <= 65535")
+        if not settings.start_timeout > 0:
+            raise InvalidInputError("start_timeout must be a positive number of seconds")
         binary = settings.worker_bin or find_worker_bin()
         codec.load()  # loaded once per process, before the worker can send its first message
         # Our ends first; the worker reads fd 3 and writes fd 4.
@@ -144,6 +159,11 @@ class Worker(EventEmitter):
             pid = os.posix_spawn(  # noqa: ASYNC221
                 binary, [binary, *settings.args()], env, file_actions=actions, setpgroup=0
             )
+        except BaseException:
+            for sock in (to_worker, from_worker):
+                sock.close()
+            os.close(out_r)
+            raise
         finally:
             for fd in (devnull, out_w):
                 os.close(fd)
@@ -151,7 +171,6 @@ class Worker(EventEmitter):
             worker_out.close()
         pidfd = os.pidfd_open(pid)
         channel = Channel(pid, settings.request_timeout)
-        await channel.open(to_worker, from_worker)
         worker = cls(settings, pid, channel, pidfd)
         worker._watch(out_r)
         running: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -160,18 +179,44 @@ class Worker(EventEmitter):
             if event == Event.WORKER_RUNNING and not running.done():
                 running.set_result(None)
 
+        # Subscribed before the channel is read at all: an event loop such as uvloop may deliver
+        # the worker's first message before the task that opened the channel resumes.
         channel.add_handler(str(pid), on_worker_event)
-        done, _ = await asyncio.wait({running, worker._exited}, return_when=asyncio.FIRST_COMPLETED)
-        if running not in done:
-            running.cancel()
+        try:
+            async with asyncio.timeout(settings.start_timeout):
+                await channel.open(to_worker, from_worker)
+                await asyncio.wait({running, worker._exited}, return_when=asyncio.FIRST_COMPLETED)
+        except TimeoutError:
+            worker._abandon_start(to_worker, from_worker)
+            raise WorkerStartError(
+                f"mediasoup-worker did not start within {settings.start_timeout} s [pid:{pid}]", None
+            ) from None
+        except BaseException:
+            worker._abandon_start(to_worker, from_worker)
+            raise
+        if not running.done():
             code = worker.exit_code
-            worker.closed = True
-            channel.close()
+            worker._abandon_start(to_worker, from_worker)
             why = "wrong settings" if code == EXIT_WRONG_SETTINGS else "exited at start"
             raise WorkerStartError(f"mediasoup-worker {why} [pid:{pid}, code:{code}]", code)
         channel.remove_handler(str(pid))
         log.info("worker started [pid:%s]", pid)
         return worker
+
+    def _abandon_start(self, to_worker: socket.socket, from_worker: socket.socket) -> None:
+        """A start that failed or was cancelled: close the channel, kill the process.
+
+        The pidfd watch reaps it. Sockets that the channel did not take over yet are closed here.
+        """
+        self.closed = True
+        taken = (self.channel._write is not None, self.channel._read is not None)
+        self.channel.close()
+        for sock, owned_by_channel in zip((to_worker, from_worker), taken, strict=True):
+            if not owned_by_channel:
+                sock.close()
+        if not self._exited.done():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
 
     def _watch(self, out_fd: int) -> None:
         loop = asyncio.get_running_loop()
@@ -203,7 +248,7 @@ class Worker(EventEmitter):
         loop.remove_reader(self._pidfd)
         os.close(self._pidfd)
         with contextlib.suppress(ChildProcessError):
-            _, status = os.waitpid(self.pid, 0)
+            _, status = os.waitpid(self.pid, 0)  # the pidfd said it exited (or it was SIGKILLed)
             self.exit_code = os.waitstatus_to_exitcode(status)
         if not self._exited.done():
             self._exited.set_result(self.exit_code)
@@ -275,6 +320,8 @@ class Worker(EventEmitter):
     # -- requests -----------------------------------------------------------------------------
 
     def _check_open(self) -> None:
+        if self.died:
+            raise WorkerDiedError(f"worker died [pid:{self.pid}, exit:{self.exit_code}]")
         if self.closed:
             raise InvalidStateError(f"worker closed [pid:{self.pid}]")
 
@@ -308,7 +355,7 @@ class Worker(EventEmitter):
     async def update_settings(self, log_level: str | None = None, log_tags: list[str] | None = None) -> None:
         self._check_open()
         if log_level is not None and log_level not in LOG_LEVELS:
-            raise TypeError(f"invalid log level {log_level!r}")
+            raise InvalidInputError(f"invalid log level {log_level!r}")
         request = {"logLevel": log_level, "logTags": log_tags}
         await self.channel.request(
             Method.WORKER_UPDATE_SETTINGS, "", RequestBody.Worker_UpdateSettingsRequest, request
@@ -320,9 +367,9 @@ class Worker(EventEmitter):
         """A router whose RTP capabilities come from ``media_codecs`` (mediasoup's ORTC rules)."""
         self._check_open()
         if media_codecs is not None and not isinstance(media_codecs, list):
-            raise TypeError("media_codecs must be a list")
+            raise InvalidInputError("media_codecs must be a list")
         if app_data is not None and not isinstance(app_data, dict):
-            raise TypeError("if given, app_data must be a dict")
+            raise InvalidInputError("if given, app_data must be a dict")
         router = await Router.create(self, media_codecs or [], app_data)
         self.routers[router.id] = router
         router.on("@close", lambda: self.routers.pop(router.id, None))

@@ -20,7 +20,10 @@ from pydantic import ValidationError
 
 from sfuctl.server.auth import AuthError, Claims, verify_token
 from sfuctl.server.limits import Limits
+from sfuctl.server.rate import TokenBucket
 from sfuctl.server.signaling import protocol as p
+from sfuctl.server.signaling.json_shape import too_deep
+from sfuctl.server.signaling.outbox import Outbox
 from sfuctl.server.signaling.peer import Peer
 from sfuctl.server.signaling.registry import RoomRegistry
 from sfuctl.server.signaling.session import (
@@ -35,25 +38,8 @@ from sfuctl.server.signaling.session import (
 log = logging.getLogger("sfuctl.signaling")
 
 CLOSE_REPLACED = 4001
-
-
-class TokenBucket:
-    """Requests allowed per connection: ``rate`` per second on average, ``burst`` at once."""
-
-    def __init__(self, rate: float, burst: int) -> None:
-        self.rate = rate
-        self.capacity = float(burst)
-        self.tokens = float(burst)
-        self.stamp = time.monotonic()
-
-    def take(self) -> bool:
-        now = time.monotonic()
-        self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
-        self.stamp = now
-        if self.tokens < 1:
-            return False
-        self.tokens -= 1
-        return True
+CLOSE_TIMEOUT = 2.0
+"""How long a dropped client has to take its close frame before its socket is aborted."""
 
 
 @dataclass
@@ -65,9 +51,20 @@ class SignalingService:
     limits: Limits
     transport_options: dict[str, Any]
     draining: bool = False
-    connections: dict[tuple[str, str], web.WebSocketResponse] = field(default_factory=dict)
+    connections: dict[tuple[str, str], Connection] = field(default_factory=dict)
+    """The one live connection of each (room, user)."""
     on_request: Callable[[str, float, p.ErrorCode | None], None] | None = None
     """Called after each request with (type, seconds, error code or None): the metrics hook."""
+
+    async def drop_all(self, code: int, message: bytes) -> None:
+        """Drop every connection; return once their handlers have ended (bounded)."""
+        connections = list(self.connections.values())
+        for connection in connections:
+            connection.drop(code, message)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(
+                asyncio.gather(*(c.finished.wait() for c in connections)), CLOSE_TIMEOUT + 1.0
+            )
 
 
 def unauthorized(message: str, status: int = 401) -> web.Response:
@@ -91,72 +88,120 @@ async def websocket_handler(request: web.Request, service: SignalingService) -> 
         heartbeat=service.limits.heartbeat_seconds,
         autoping=True,
     )
-    await ws.prepare(request)
-    await Connection(ws, claims, service).run()
+    try:
+        await ws.prepare(request)
+        await Connection(ws, claims, service, request.transport).run()
+    except ConnectionError as error:  # the client went away mid-write: nothing to report but that
+        why = error or type(error).__name__
+        log.info("connection lost: %s", why, extra={"room": claims.room, "user": claims.sub})
     return ws
 
 
 class Connection:
-    def __init__(self, ws: web.WebSocketResponse, claims: Claims, service: SignalingService) -> None:
+    """One client's WebSocket: a reader that handles requests in order, a writer that drains the
+    outbox, and :meth:`drop`, the one way a peer is removed whatever its socket does."""
+
+    def __init__(
+        self,
+        ws: web.WebSocketResponse,
+        claims: Claims,
+        service: SignalingService,
+        transport: asyncio.Transport | None = None,
+    ) -> None:
         self.ws = ws
         self.claims = claims
         self.service = service
+        self.transport = transport
         self.key = (claims.room, claims.sub)
-        self.outbox: asyncio.Queue[bytes | None] = asyncio.Queue(service.limits.outbound_queue)
-        self.peer = Peer(claims.sub, claims.name, claims.grants, self.outbox, on_overflow=self._overflow)
-        self.session = Session(
-            self.peer, claims.room, service.registry, service.limits, service.transport_options
-        )
-        self.bucket = TokenBucket(service.limits.requests_per_second, service.limits.request_burst)
+        self.fields = {"room": claims.room, "user": claims.sub}
+        """Structured log fields of every line about this connection."""
+        limits = service.limits
+        self.write_timeout = limits.heartbeat_seconds
+        self.outbox = Outbox(limits.outbound_queue, limits.max_outbox_bytes)
+        self.peer = Peer(
+            claims.sub, claims.name, claims.grants, self.outbox,
+            on_overflow=lambda: self.drop(WSCloseCode.POLICY_VIOLATION, b"too slow"),
+        )  # fmt: skip
+        self.session = Session(self.peer, claims.room, service.registry, limits, service.transport_options)
+        self.bucket = TokenBucket(limits.requests_per_second, limits.request_burst)
+        self.dropped = False
+        self.finished = asyncio.Event()
+        self._closing: asyncio.Task[None] | None = None
 
     async def run(self) -> None:
-        await self._replace_previous()
-        self.service.connections[self.key] = self.ws
+        # Looked up and replaced with no await in between: one live connection per (room, user).
+        previous = self.service.connections.get(self.key)
+        self.service.connections[self.key] = self
+        if previous is not None:
+            log.info("replacing connection", extra=self.fields)
+            previous.drop(CLOSE_REPLACED, b"replaced")
         writer = asyncio.get_running_loop().create_task(self._write())
         try:
             await self._read()
         finally:
-            self.peer.closed = True
-            if self.service.connections.get(self.key) is self.ws:
-                del self.service.connections[self.key]
-            await self.session.leave_room()
-            with contextlib.suppress(asyncio.QueueFull):
-                self.outbox.put_nowait(None)
+            self._leave()
+            if self.ws.close_code in (None, WSCloseCode.ABNORMAL_CLOSURE) and self._closing is None:
+                self._abort()  # a heartbeat timeout: aiohttp's close would wait on unread bytes
             writer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await writer
+            if self._closing is not None:
+                await asyncio.shield(self._closing)
+            self.finished.set()
 
-    async def _replace_previous(self) -> None:
-        previous = self.service.connections.get(self.key)
-        if previous is not None and not previous.closed:
-            log.info("replacing connection [room:%s user:%s]", *self.key)
-            await previous.close(code=CLOSE_REPLACED, message=b"replaced")
+    def drop(self, code: int, message: bytes) -> None:
+        """Remove the peer now (objects closed, others told), then close the socket within
+        CLOSE_TIMEOUT, aborting it if the client does not take the close frame."""
+        if self.dropped:
+            return
+        self._leave()
+        self._closing = asyncio.get_running_loop().create_task(self._close_socket(code, message))
+
+    def _leave(self) -> None:
+        if self.dropped:
+            return
+        self.dropped = True
+        self.peer.closed = True
+        if self.service.connections.get(self.key) is self:
+            del self.service.connections[self.key]
+        self.session.leave()
+        self.outbox.close()
+
+    async def _close_socket(self, code: int, message: bytes) -> None:
+        try:
+            await asyncio.wait_for(self.ws.close(code=code, message=message), CLOSE_TIMEOUT)
+        except (TimeoutError, ConnectionError):
+            self._abort()
+
+    def _abort(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()  # what is still buffered for a client that does not read is discarded
 
     async def _write(self) -> None:
-        while True:
-            frame = await self.outbox.get()
-            if frame is None or self.ws.closed:
-                return
+        while (frame := await self.outbox.get()) is not None:
             try:
-                await self.ws.send_str(frame.decode())
-            except ConnectionResetError:
+                await asyncio.wait_for(self.ws.send_frame(frame, WSMsgType.TEXT), self.write_timeout)
+            except TimeoutError:
+                log.warning("peer's socket took nothing for %ss; dropping it", self.write_timeout,
+                            extra=self.fields)  # fmt: skip
+                self.drop(WSCloseCode.POLICY_VIOLATION, b"not reading")
                 return
-
-    def _overflow(self) -> None:
-        asyncio.get_running_loop().create_task(
-            self.ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"too slow")
-        )
+            except ConnectionError:
+                return  # the reader sees the connection end
 
     async def _read(self) -> None:
         async for message in self.ws:
+            if self.dropped:
+                return
             if message.type == WSMsgType.TEXT:
+                await self.outbox.wait_below_half()
                 await self._on_text(message.data)
             elif message.type == WSMsgType.BINARY:
                 self.peer.send(
                     error_event(p.ErrorCode.BAD_REQUEST, "binary frames are not part of the protocol")
                 )
             elif message.type == WSMsgType.ERROR:
-                log.debug("websocket error [room:%s user:%s]: %s", *self.key, self.ws.exception())
+                log.debug("websocket error: %s", self.ws.exception(), extra=self.fields)
 
     async def _on_text(self, text: str) -> None:
         try:
@@ -166,27 +211,40 @@ class Connection:
             self.peer.send(error_event(p.ErrorCode.BAD_REQUEST, "frame is not JSON"))
             return
         except ValidationError as error:
-            self.peer.send(error_event(p.ErrorCode.BAD_REQUEST, validation_message(error)))
+            # Whenever the requestId is usable, the client's pending request gets its answer.
+            request_id = raw.get("requestId") if type(raw) is dict else None
+            if type(request_id) is str and 0 < len(request_id) <= p.MAX_REQUEST_ID:
+                self.peer.send(response_error(request_id, p.ErrorCode.BAD_REQUEST, validation_message(error)))
+            else:
+                self.peer.send(error_event(p.ErrorCode.BAD_REQUEST, validation_message(error)))
             return
         started = time.perf_counter()
         code: p.ErrorCode | None = None
+        data = frame.data
         if not self.bucket.take():
             code = p.ErrorCode.LIMIT_EXCEEDED
             self.peer.send(response_error(frame.requestId, code, "too many requests; slow down"))
+        elif type(data) is not dict:
+            code = p.ErrorCode.BAD_REQUEST
+            self.peer.send(response_error(frame.requestId, code, "data must be an object"))
+        elif too_deep(data, self.service.limits.max_json_depth):
+            code = p.ErrorCode.BAD_REQUEST
+            depth = self.service.limits.max_json_depth
+            self.peer.send(response_error(frame.requestId, code, f"data nests deeper than {depth} levels"))
         elif self.service.draining and frame.type == "join-room":
             code = p.ErrorCode.NOT_JOINED
             self.peer.send(response_error(frame.requestId, code, "the server is shutting down"))
         else:
             try:
-                data = await self.session.handle(frame.type, frame.data)
+                result = await self.session.handle(frame.type, data)
             except SignalingError as error:
                 code = error.code
                 self.peer.send(response_error(frame.requestId, error.code, error.message))
             except Exception:
                 code = p.ErrorCode.INTERNAL
-                log.exception("request failed [room:%s user:%s type:%s]", *self.key, frame.type)
+                log.exception("request failed", extra={**self.fields, "type": frame.type})
                 self.peer.send(response_error(frame.requestId, code, "internal error"))
             else:
-                self.peer.send(response_ok(frame.requestId, data))
+                self.peer.send(response_ok(frame.requestId, result))
         if self.service.on_request is not None:
             self.service.on_request(frame.type, time.perf_counter() - started, code)

@@ -6,7 +6,6 @@ created; the room decides whether a foreign id is 'forbidden' (another peer's) o
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from sfuctl.server.auth import Grants
+from sfuctl.server.signaling.outbox import Outbox
 
 if TYPE_CHECKING:
     from sfuctl.server.media.consumer import Consumer
@@ -32,7 +32,7 @@ class Peer:
     user_id: str
     user_name: str
     grants: Grants
-    outbox: asyncio.Queue[bytes | None]
+    outbox: Outbox
     room: Room | None = None
     transports: dict[str, WebRtcTransport] = field(default_factory=dict)
     producers: dict[str, Producer] = field(default_factory=dict)
@@ -47,16 +47,30 @@ class Peer:
         return self.room is not None
 
     def send(self, frame: dict[str, Any]) -> None:
-        """Queue a frame for this peer's writer; a peer too slow to drain its queue is dropped."""
+        """Queue a frame for this peer's writer; a peer too slow to drain its outbox is dropped.
+
+        Never raises: it runs inside broadcasts, where one peer's failure must not stop the rest.
+        """
         if self.closed:
             return
         try:
-            self.outbox.put_nowait(orjson.dumps(frame))
-        except asyncio.QueueFull:
-            log.warning("peer %s is not reading its events; disconnecting it", self.user_id)
+            data = orjson.dumps(frame)
+        except TypeError as error:  # input is checked at the edge; this is a bug, not a client's doing
+            log.error("event not sent, cannot serialise it: %s", error, extra=self.fields)
+            return
+        if not self.outbox.put(data):
+            log.warning(
+                "peer is not reading its events (%s frames, %s bytes queued); dropping it",
+                len(self.outbox), self.outbox.bytes, extra=self.fields,
+            )  # fmt: skip
             self.closed = True
             if self.on_overflow is not None:
                 self.on_overflow()
+
+    @property
+    def fields(self) -> dict[str, Any]:
+        """Structured log fields of lines about this peer."""
+        return {"room": self.room.id if self.room is not None else None, "user": self.user_id}
 
     def event(self, event_type: str, data: dict[str, Any]) -> None:
         self.send({"type": event_type, "data": data})

@@ -22,6 +22,11 @@ AppData = Annotated[dict[str, Any], Field(description="Opaque application data, 
 
 
 class ErrorCode(StrEnum):
+    """Why a request failed. ``bad_request``: the request is malformed or does not fit (fix it);
+    ``timeout``: the media server did not answer in time; what it creates late is closed (retry);
+    ``worker_died``: the media server of the room stopped, the room is closed (rejoin);
+    ``internal``: a server fault, logged on the server (report it)."""
+
     BAD_REQUEST = "bad_request"
     UNKNOWN_TYPE = "unknown_type"
     NOT_JOINED = "not_joined"
@@ -30,6 +35,10 @@ class ErrorCode(StrEnum):
     FORBIDDEN = "forbidden"
     CANNOT_CONSUME = "cannot_consume"
     LIMIT_EXCEEDED = "limit_exceeded"
+    TIMEOUT = "timeout"
+    """The media worker did not answer in time; nothing was created (retrying is safe)."""
+    WORKER_DIED = "worker_died"
+    """The media worker serving the room stopped; the room is closed (``room-closed``)."""
     INTERNAL = "internal"
     UNAUTHORIZED = "unauthorized"
 
@@ -132,14 +141,18 @@ REQUESTS: dict[str, type[Model]] = {
 # -- frames ------------------------------------------------------------------------------------
 
 
+MAX_REQUEST_ID = 128
+
+
 class RequestFrame(BaseModel):
-    """Client -> server. ``data`` is validated separately, by the model of ``type``."""
+    """Client -> server. ``data`` is checked apart (an object, then the model of ``type``), so
+    that a bad ``data`` still gets a response to ``requestId``."""
 
     model_config = ConfigDict(extra="forbid")
 
     type: Annotated[str, Field(min_length=1, max_length=64)]
-    requestId: Annotated[str, Field(min_length=1, max_length=128)]
-    data: dict[str, Any] = Field(default_factory=dict)
+    requestId: Annotated[str, Field(min_length=1, max_length=MAX_REQUEST_ID)]
+    data: Any = Field(default_factory=dict)
 
 
 class ErrorBody(BaseModel):

@@ -33,6 +33,10 @@ DEFAULT_MEDIA_CODECS: list[dict[str, Any]] = [
 """What browsers send: Opus; VP8, VP9 and H264 (main and constrained baseline)."""
 
 
+class RoomLimitError(Exception):
+    """No room may be opened now; the message is safe to show."""
+
+
 class RoomRegistry(Protocol):
     async def get_or_create(self, room_id: str) -> Room: ...
 
@@ -44,6 +48,8 @@ class RoomRegistry(Protocol):
 
     def close(self, room_id: str, reason: str) -> bool: ...
 
+    def close_all(self, reason: str) -> None: ...
+
 
 class LocalRoomRegistry:
     """Rooms of this process, each with a Router on the worker the placement picks."""
@@ -53,10 +59,12 @@ class LocalRoomRegistry:
         placement: WorkerPlacement,
         media_codecs: list[dict[str, Any]] | None = None,
         grace_seconds: float = 5.0,
+        max_rooms: int | None = None,
     ) -> None:
         self.placement = placement
         self.media_codecs = media_codecs or DEFAULT_MEDIA_CODECS
         self.grace_seconds = grace_seconds
+        self.max_rooms = max_rooms
         self.rooms: dict[str, Room] = {}
         self._creating: dict[str, asyncio.Future[Room]] = {}
 
@@ -68,6 +76,8 @@ class LocalRoomRegistry:
         pending = self._creating.get(room_id)
         if pending is not None:  # a concurrent first join is creating it
             return await asyncio.shield(pending)
+        if self.max_rooms is not None and len(self.rooms) + len(self._creating) >= self.max_rooms:
+            raise RoomLimitError(f"this server has its maximum of {self.max_rooms} rooms open")
         future: asyncio.Future[Room] = asyncio.get_running_loop().create_future()
         self._creating[room_id] = future
         try:
@@ -77,7 +87,7 @@ class LocalRoomRegistry:
             router.on("workerclose", lambda: self._on_worker_died(room))
             await room.observe_speakers()
             self.rooms[room_id] = room
-            log.info("room created [room:%s worker:%s]", room_id, worker.pid)
+            log.info("room created", extra={"room": room_id, "worker": worker.pid})
             future.set_result(room)
             return room
         except BaseException as error:

@@ -97,7 +97,7 @@ class Room:
             return
         self.closed = True
         self.cancel_close()
-        log.info("room closed [room:%s reason:%s peers:%s]", self.id, reason, len(self.peers))
+        log.info("room closed", extra={"room": self.id, "reason": reason, "peers": len(self.peers)})
         for peer in list(self.peers.values()):
             peer.event("room-closed", {"reason": reason})
             peer.room = None  # detached first: no per-producer events in a room that is going away

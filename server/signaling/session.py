@@ -6,19 +6,32 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
+import orjson
 from pydantic import ValidationError
 
 from sfuctl.server.limits import Limits
-from sfuctl.server.media.errors import InvalidStateError, MediaError, NotFoundError, UnsupportedError
+from sfuctl.server.media.errors import (
+    InvalidInputError,
+    InvalidStateError,
+    NotFoundError,
+    RequestTimeoutError,
+    UnsupportedError,
+    WorkerDiedError,
+    WorkerError,
+)
 from sfuctl.server.media.webrtc_transport import WebRtcTransport
 from sfuctl.server.signaling import protocol as p
 from sfuctl.server.signaling.peer import Peer
-from sfuctl.server.signaling.registry import RoomRegistry
+from sfuctl.server.signaling.registry import RoomLimitError, RoomRegistry
 from sfuctl.server.signaling.room import Room
 
 log = logging.getLogger("sfuctl.signaling")
+
+
+PORTS_EXHAUSTED = "no more available ports"
+"""How the worker says that its RTC port range is used up (RTC::PortManager)."""
 
 
 class SignalingError(Exception):
@@ -41,6 +54,10 @@ def validation_message(error: ValidationError) -> str:
 
 
 Handler = Callable[[Any], Awaitable[dict[str, Any]]]
+
+
+class Closable(Protocol):
+    def close(self) -> None: ...
 
 
 class Session:
@@ -94,8 +111,13 @@ class Session:
             return await handler(payload)
         except SignalingError:
             raise
-        except TypeError as error:  # the controller's validation of mediasoup structures
+        except InvalidInputError as error:  # the controller's (or worker's) check of client input
             raise fail(p.ErrorCode.BAD_REQUEST, str(error)) from None
+        except RequestTimeoutError:
+            log.warning("worker timeout", extra=self._fields(request_type))
+            raise fail(p.ErrorCode.TIMEOUT, "the media server did not answer in time") from None
+        except WorkerDiedError:
+            raise fail(p.ErrorCode.WORKER_DIED, "the media server of this room stopped") from None
         except NotFoundError as error:
             raise fail(p.ErrorCode.NOT_FOUND, str(error)) from None
         except UnsupportedError as error:
@@ -103,8 +125,18 @@ class Session:
             raise fail(code, str(error)) from None
         except InvalidStateError as error:
             raise fail(p.ErrorCode.NOT_FOUND, str(error)) from None
-        except MediaError as error:
+        except WorkerError as error:
+            # The worker refused the request with its own reason (a reused SSRC or MID, connect
+            # called twice): the request does not fit, the server is fine.
+            log.info("worker refused: %s", error, extra=self._fields(request_type))
             raise fail(p.ErrorCode.BAD_REQUEST, str(error)) from None
+        except Exception:
+            log.exception("request failed", extra=self._fields(request_type))
+            raise fail(p.ErrorCode.INTERNAL, "internal error") from None
+
+    def _fields(self, request_type: str) -> dict[str, Any]:
+        """Structured log fields of a line about one request."""
+        return {"room": self.room_id, "user": self.peer.user_id, "type": request_type}
 
     # -- lookups that enforce ownership -----------------------------------------------------------
 
@@ -135,13 +167,34 @@ class Session:
         if current >= limit:
             raise fail(p.ErrorCode.LIMIT_EXCEEDED, f"at most {limit} {what} per peer")
 
+    def _check_app_data(self, app_data: dict[str, Any]) -> None:
+        """appData is echoed to every peer of the room: its size is bounded before anything is made."""
+        size = len(orjson.dumps(app_data))
+        if size > self.limits.max_app_data_bytes:
+            raise fail(
+                p.ErrorCode.BAD_REQUEST, f"appData is {size} bytes; at most {self.limits.max_app_data_bytes}"
+            )
+
+    def _still_joined(self, created: Closable) -> None:
+        """After an await: a peer that left (or was dropped) meanwhile does not keep what it made."""
+        if self.peer.room is None or self.peer.closed:
+            created.close()
+            raise fail(p.ErrorCode.NOT_JOINED, "left the room")
+
     # -- handlers ------------------------------------------------------------------------------
 
     async def join_room(self, _: p.JoinRoom) -> dict[str, Any]:
         peer = self.peer
         if peer.joined:
             raise fail(p.ErrorCode.ALREADY_JOINED, "already in the room")
-        room = await self.registry.get_or_create(self.room_id)
+        if sum(len(room.peers) for room in self.registry.all()) >= self.limits.max_peers:
+            raise fail(
+                p.ErrorCode.LIMIT_EXCEEDED, f"this server has its maximum of {self.limits.max_peers} peers"
+            )
+        try:
+            room = await self.registry.get_or_create(self.room_id)
+        except RoomLimitError as error:
+            raise fail(p.ErrorCode.LIMIT_EXCEEDED, str(error)) from None
         if peer.closed:  # the connection went away while the router was being created
             self.registry.release(room)
             raise fail(p.ErrorCode.NOT_JOINED, "connection closed")
@@ -155,7 +208,7 @@ class Session:
         room.peers[peer.user_id] = peer
         peer.room = room
         room.broadcast("peer-joined", {"userId": peer.user_id, "userName": peer.user_name}, exclude=peer)
-        log.info("join [room:%s user:%s peers:%s]", room.id, peer.user_id, len(room.peers))
+        log.info("join", extra={"room": room.id, "user": peer.user_id, "peers": len(room.peers)})
         return {
             "roomId": room.id,
             "userId": peer.user_id,
@@ -165,32 +218,46 @@ class Session:
         }
 
     async def leave_room(self, _: p.LeaveRoom | None = None) -> dict[str, Any]:
-        """Close all the peer's objects and tell the others. Safe to call more than once."""
+        self.leave()
+        return {}
+
+    def leave(self) -> None:
+        """Close all the peer's objects and tell the others, at once. Safe to call more than once."""
         peer = self.peer
         room = peer.room
         if room is None:
-            return {}
+            return
         peer.close_media()  # each producer's close tells the others 'producer-closed' (see produce)
         peer.room = None
         if room.peers.get(peer.user_id) is peer:
             del room.peers[peer.user_id]
         room.broadcast("peer-left", {"userId": peer.user_id})
-        log.info("leave [room:%s user:%s peers:%s]", room.id, peer.user_id, len(room.peers))
+        log.info("leave", extra={"room": room.id, "user": peer.user_id, "peers": len(room.peers)})
         self.registry.release(room)
-        return {}
 
     async def create_transport(self, req: p.CreateTransport) -> dict[str, Any]:
         self._need("publish" if req.direction == "send" else "subscribe")
         self._check_limit(len(self.peer.transports), self.limits.max_transports_per_peer, "transports")
+        if sum(len(room.router.transports) for room in self.registry.all()) >= self.limits.max_transports:
+            raise fail(
+                p.ErrorCode.LIMIT_EXCEEDED,
+                f"this server has its maximum of {self.limits.max_transports} transports; try again later",
+            )
         router = self.room.router
         servers = [s for s in router.worker.webrtc_servers.values() if not s.closed]
         where: dict[str, Any] = {"webrtc_server": servers[0]} if servers else self.transport_options
-        transport = await router.create_webrtc_transport(
-            **where, enable_sctp=req.sctp, app_data={"direction": req.direction}
-        )
-        if self.peer.room is None:  # left meanwhile
-            transport.close()
-            raise fail(p.ErrorCode.NOT_JOINED, "left the room")
+        try:
+            transport = await router.create_webrtc_transport(
+                **where, enable_sctp=req.sctp, app_data={"direction": req.direction}
+            )
+        except WorkerError as error:
+            if PORTS_EXHAUSTED in str(error):
+                log.warning("no free media port", extra={"room": self.room_id, "user": self.peer.user_id})
+                raise fail(
+                    p.ErrorCode.LIMIT_EXCEEDED, "no media port is free on this server; try again later"
+                ) from None
+            raise
+        self._still_joined(transport)
         self.peer.transports[transport.id] = transport
         transport.on("@close", lambda: self.peer.transports.pop(transport.id, None))
         result: dict[str, Any] = {
@@ -216,7 +283,9 @@ class Session:
         if transport.app_data.get("direction") != "send":
             raise fail(p.ErrorCode.BAD_REQUEST, "produce needs a send transport")
         self._check_limit(len(self.peer.producers), self.limits.max_producers_per_peer, "producers")
+        self._check_app_data(req.appData)
         producer = await transport.produce(req.kind, req.rtpParameters, app_data=req.appData)
+        self._still_joined(producer)
         peer, room = self.peer, self.room
         peer.producers[producer.id] = producer
 
@@ -230,7 +299,8 @@ class Session:
             await room.speaker_observer.add_producer(producer.id)
         room.broadcast("new-producer", room.producer_info(producer, peer), exclude=peer)
         log.info(
-            "produce [room:%s user:%s kind:%s producer:%s]", room.id, peer.user_id, req.kind, producer.id
+            "produce",
+            extra={"room": room.id, "user": peer.user_id, "kind": req.kind, "producer": producer.id},
         )
         return {"id": producer.id}
 
@@ -246,6 +316,7 @@ class Session:
         self._check_limit(len(self.peer.consumers), self.limits.max_consumers_per_peer, "consumers")
         # Incompatible capabilities raise UnsupportedError, answered as cannot_consume by handle().
         consumer = await transport.consume(req.producerId, req.rtpCapabilities, paused=True)
+        self._still_joined(consumer)
         peer = self.peer
         peer.consumers[consumer.id] = consumer
         consumer.on("@close", lambda: peer.consumers.pop(consumer.id, None))
@@ -262,13 +333,8 @@ class Session:
         consumer.on(
             "producerresume", lambda: peer.event("producer-resumed", {"producerId": consumer.producer_id})
         )
-        log.info(
-            "consume [room:%s user:%s producer:%s consumer:%s]",
-            room.id,
-            peer.user_id,
-            req.producerId,
-            consumer.id,
-        )
+        log.info("consume", extra={"room": room.id, "user": peer.user_id, "producer": req.producerId,
+                                   "consumer": consumer.id})  # fmt: skip
         return {
             "id": consumer.id,
             "producerId": consumer.producer_id,
@@ -311,9 +377,11 @@ class Session:
         self._check_limit(
             len(self.peer.data_producers), self.limits.max_data_producers_per_peer, "data producers"
         )
+        self._check_app_data(req.appData)
         data_producer = await transport.produce_data(
             req.sctpStreamParameters, label=req.label, protocol=req.protocol, app_data=req.appData
         )
+        self._still_joined(data_producer)
         peer, room = self.peer, self.room
         peer.data_producers[data_producer.id] = data_producer
         data_producer.on("@close", lambda: peer.data_producers.pop(data_producer.id, None))
@@ -337,6 +405,7 @@ class Session:
             len(self.peer.data_consumers), self.limits.max_data_consumers_per_peer, "data consumers"
         )
         data_consumer = await transport.consume_data(req.dataProducerId)
+        self._still_joined(data_consumer)
         peer = self.peer
         peer.data_consumers[data_consumer.id] = data_consumer
         for event in ("@close", "transportclose", "dataproducerclose"):

@@ -29,8 +29,8 @@ import psutil
 
 from sfuctl.bench.common import Target, percentile, sample_server, server_usage
 from sfuctl.bench.litertc import LiteEndpoint, dtls_parameters
-from sfuctl.bench.peer import SignalingPeer, audio_rtp_parameters
 from sfuctl.bench.signaling import Progress
+from sfuctl.client import SignalingClient, audio_rtp_parameters
 
 PUBLISHER_SSRC = 0x5FC7_0001
 PAYLOAD_TYPE = 111
@@ -94,7 +94,7 @@ async def loop_lag(samples: list[float], period: float = 0.01) -> None:
         samples.append(max(0.0, time.monotonic() - due))
 
 
-async def open_endpoint(peer: SignalingPeer, direction: str) -> LiteEndpoint:
+async def open_endpoint(peer: SignalingClient, direction: str) -> LiteEndpoint:
     info = await peer.create_transport(direction)
     await peer.request("connect-transport", {"transportId": info["id"], "dtlsParameters": dtls_parameters()})
     endpoint = LiteEndpoint(info)
@@ -141,10 +141,10 @@ async def run_fanout(target: Target, options: FanoutOptions, progress: Progress)
     per_peer = options.consumers_per_transport * options.transports_per_peer
     peer_count = -(-options.receivers // per_peer)
     endpoints: list[LiteEndpoint] = []
-    peers: list[SignalingPeer] = []
+    peers: list[SignalingClient] = []
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=60)) as http:
-        publisher = SignalingPeer(http)
+        publisher = SignalingClient(http)
         peers.append(publisher)
         await publisher.connect(target.ws_url, target.token(options.room, "publisher"))
         await publisher.join()
@@ -162,7 +162,7 @@ async def run_fanout(target: Target, options: FanoutOptions, progress: Progress)
         async def receiver_peer(index: int) -> None:
             nonlocal ready
             async with gate:
-                peer = SignalingPeer(http)
+                peer = SignalingClient(http)
                 peers.append(peer)
                 await peer.connect(target.ws_url, target.token(options.room, f"receiver-{index}"))
                 await peer.join()

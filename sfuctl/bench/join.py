@@ -17,8 +17,8 @@ from urllib.parse import urlparse
 import aiohttp
 
 from sfuctl.bench.common import Target, latency_summary
-from sfuctl.bench.peer import SignalingPeer
 from sfuctl.bench.signaling import Progress
+from sfuctl.client import SignalingClient
 
 FRAME_TIMEOUT = 20.0
 
@@ -60,12 +60,12 @@ def moving_video_track() -> Any:
 
 
 class MediaPeer:
-    """A pymediasoup device driven through ``SignalingPeer``."""
+    """A pymediasoup device driven through ``SignalingClient``."""
 
     def __init__(self, http: aiohttp.ClientSession, tracks: list[Any] | None = None) -> None:
         from pymediasoup import AiortcHandler, Device
 
-        self.signaling = SignalingPeer(http)
+        self.signaling = SignalingClient(http)
         self.device = Device(handlerFactory=AiortcHandler.createFactory(tracks=tracks or []))
         self.transports: list[Any] = []
 

@@ -1,6 +1,6 @@
 """Signaling load: N peers join, open send+recv transports, produce, consume each other, leave.
 
-Peers are lightweight (``SignalingPeer``): no media stack, valid client-side RTP parameters.
+Peers are lightweight (``SignalingClient``): no media stack, valid client-side RTP parameters.
 Phases run one after the other for every peer (a barrier between them), so the consume phase
 sees every producer and each request type's latency is measured under the same load.
 """
@@ -17,7 +17,7 @@ from typing import Any
 import aiohttp
 
 from sfuctl.bench.common import Target, latency_summary, sample_server, server_usage
-from sfuctl.bench.peer import RequestError, SignalingPeer
+from sfuctl.client import RequestError, SignalingClient
 
 Progress = Callable[[str, int, int], None]
 """(phase, done, total)."""
@@ -43,7 +43,7 @@ async def run_signaling(target: Target, options: SignalingOptions, progress: Pro
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=60)) as http:
         before = await sample_server(http, target.url)
-        peers = [SignalingPeer(http, latencies) for _ in range(options.peers)]
+        peers = [SignalingClient(http, latencies) for _ in range(options.peers)]
         room_of = [f"{options.room_prefix}-{i // options.room_size}" for i in range(options.peers)]
         alive = [True] * options.peers
         sends: list[dict[str, Any]] = [{}] * options.peers

@@ -10,9 +10,10 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from sfuctl.api import DEFAULT_URL
 from sfuctl.bench.common import Target
 from sfuctl.common import CliError, ExitCode, console, fail, print_json
-from sfuctl.server.auth import AuthError, resolve_secret
+from sfuctl.server.auth import AuthError, SecretError, resolve_secret
 
 NAME = "bench"
 
@@ -22,7 +23,7 @@ app = typer.Typer(
     rich_markup_mode="rich",
 )
 
-URL = typer.Option("http://127.0.0.1:3001", "--url", envvar="SFUCTL_URL", help="The server to load.")
+URL = typer.Option(DEFAULT_URL, "--url", envvar="SFUCTL_URL", help="The server to load.")
 SECRET = typer.Option(
     None, "--secret", envvar="SFUCTL_SECRET", show_default=False,
     help="JWT secret to mint tokens (default: the server's secret file).",
@@ -33,6 +34,8 @@ JSON = typer.Option(False, "--json", help="Print the result as JSON on stdout.")
 def target(url: str, secret: str | None) -> Target:
     try:
         return Target(url, resolve_secret(secret).value)
+    except SecretError as error:
+        fail(CliError(str(error), error.hint, ExitCode.USAGE))
     except AuthError as error:
         fail(
             CliError(str(error), "pass --secret or set SFUCTL_SECRET to the server's secret", ExitCode.USAGE)

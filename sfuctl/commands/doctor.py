@@ -10,6 +10,7 @@ from rich.table import Table
 
 from sfuctl.common import ExitCode, print_json
 from sfuctl.doctor import DoctorOptions, run_checks
+from sfuctl.server.config import ServerConfig
 
 NAME = "doctor"
 
@@ -19,16 +20,38 @@ EPILOG = """[b]Examples[/b]
 
   sfuctl doctor --port 8080 --json
 
+  sfuctl doctor --config /etc/sfuctl/config.toml   (its ports, addresses and settings, as serve reads them)
+
 Exit code 0 when nothing failed (warnings allowed), 1 otherwise.
 """
+
+SERVER = ServerConfig()
+WORKER = SERVER.worker
+FROM_CONFIG = "\\[default: from --config, else {}]"
+"""Doctor checks what `sfuctl serve` would run: the config file's value, else the server's default."""
 
 MARKS = {"ok": "[green]ok[/]", "warn": "[yellow]warn[/]", "fail": "[red]FAIL[/]"}
 
 
 def doctor(
-    port: int = typer.Option(3001, envvar="SFUCTL_PORT", help="HTTP port to check."),
-    rtc_min_port: int = typer.Option(40000, envvar="SFUCTL_RTC_MIN_PORT", help="Lowest RTC port."),
-    rtc_max_port: int = typer.Option(49999, envvar="SFUCTL_RTC_MAX_PORT", help="Highest RTC port."),
+    port: int = typer.Option(
+        None,
+        envvar="SFUCTL_PORT",
+        help=f"HTTP port to check.  {FROM_CONFIG.format(SERVER.port)}",
+        show_default=False,
+    ),
+    rtc_min_port: int = typer.Option(
+        None,
+        envvar="SFUCTL_RTC_MIN_PORT",
+        help=f"Lowest RTC port.  {FROM_CONFIG.format(WORKER.rtc_min_port)}",
+        show_default=False,
+    ),
+    rtc_max_port: int = typer.Option(
+        None,
+        envvar="SFUCTL_RTC_MAX_PORT",
+        help=f"Highest RTC port.  {FROM_CONFIG.format(WORKER.rtc_max_port)}",
+        show_default=False,
+    ),
     secret_file: str = typer.Option(
         None, envvar="SFUCTL_SECRET_FILE", help="Secret file.", show_default=False
     ),

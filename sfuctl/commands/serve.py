@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import errno
+import os
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -9,10 +12,12 @@ import typer
 
 from sfuctl.common import CliError, ExitCode, console, fail
 from sfuctl.logs import setup_logging
+from sfuctl.preflight import bind_problem, preflight, where
 from sfuctl.server import __version__
-from sfuctl.server.auth import AuthError, resolve_secret
+from sfuctl.server.auth import AuthError, SecretError, resolve_secret
 from sfuctl.server.config import ServerConfig
 from sfuctl.server.config_file import (
+    LOG_LEVELS,
     ConfigError,
     build_server_config,
     default_config_path,
@@ -22,7 +27,14 @@ from sfuctl.server.config_file import (
     parse_assignment,
     schema,
 )
-from sfuctl.server.media.worker_bin import WorkerBinaryNotFound
+from sfuctl.server.limits import Limits
+from sfuctl.server.media.errors import MediaError
+from sfuctl.server.media.worker import EXIT_WRONG_SETTINGS, WorkerSettings, WorkerStartError
+from sfuctl.server.media.worker import LOG_LEVELS as WORKER_LOG_LEVELS
+from sfuctl.server.media.worker_bin import MEDIASOUP_VERSION, WorkerBinaryNotFound, find_worker_bin
+
+EXIT_WRONG_VERSION = 41
+"""mediasoup-worker's exit code when MEDIASOUP_VERSION is not its own version."""
 
 NAME = "serve"
 
@@ -68,6 +80,18 @@ with \\[worker] (log_level, rtc_min_port, rtc_max_port, ...) and \\[limits] tabl
 """
 
 
+SERVER = ServerConfig()
+WORKER = WorkerSettings()
+LIMITS = Limits()
+"""The defaults shown and used by the options: the dataclasses' own, never copies."""
+
+
+def limit_help(name: str, text: str) -> str:
+    value = getattr(LIMITS, name)
+    shown = int(value) if isinstance(value, float) and value.is_integer() else value
+    return f"{text}  \\[default: {shown}]"
+
+
 def gather(ctx: typer.Context, values: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """Split parameters into the default layer and the flag/env layer (click knows which is which)."""
     defaults: dict[str, Any] = {}
@@ -87,37 +111,51 @@ def serve(
     config_file: str = typer.Option(
         None, "--config", "-c", envvar="SFUCTL_CONFIG", help="TOML config file.", show_default=False
     ),
-    host: str = typer.Option("0.0.0.0", envvar="SFUCTL_HOST", help="Address to listen on."),
-    port: int = typer.Option(3001, envvar="SFUCTL_PORT", help="HTTP and WebSocket port."),
+    host: str = typer.Option(SERVER.host, envvar="SFUCTL_HOST", help="Address to listen on."),
+    port: int = typer.Option(SERVER.port, envvar="SFUCTL_PORT", help="HTTP and WebSocket port."),
     workers: int = typer.Option(
         None,
         envvar="SFUCTL_WORKERS",
         help="mediasoup workers to run.  \\[default: CPU count]",
         show_default=False,
     ),
-    rtc_min_port: int = typer.Option(40000, envvar="SFUCTL_RTC_MIN_PORT", help="Lowest RTC (media) port."),
-    rtc_max_port: int = typer.Option(49999, envvar="SFUCTL_RTC_MAX_PORT", help="Highest RTC (media) port."),
-    rtc_ip: str = typer.Option("0.0.0.0", envvar="SFUCTL_RTC_IP", help="Address media sockets bind to."),
+    rtc_min_port: int = typer.Option(
+        WORKER.rtc_min_port, envvar="SFUCTL_RTC_MIN_PORT", help="Lowest RTC (media) port."
+    ),
+    rtc_max_port: int = typer.Option(
+        WORKER.rtc_max_port, envvar="SFUCTL_RTC_MAX_PORT", help="Highest RTC (media) port."
+    ),
+    rtc_ip: str = typer.Option(
+        SERVER.rtc_listen_ip, envvar="SFUCTL_RTC_IP", help="Address media sockets bind to."
+    ),
     announced_address: str = typer.Option(
         None,
         envvar="SFUCTL_ANNOUNCED_ADDRESS",
         help="Address or hostname put in ICE candidates (NAT/cloud).  \\[default: detected]",
         show_default=False,
     ),
-    tcp: bool = typer.Option(True, "--tcp/--no-tcp", envvar="SFUCTL_TCP", help="Also offer ICE over TCP."),
+    tcp: bool = typer.Option(
+        SERVER.enable_tcp, "--tcp/--no-tcp", envvar="SFUCTL_TCP", help="Also offer ICE over TCP."
+    ),
     webrtc_server_port: int = typer.Option(
         None,
         envvar="SFUCTL_WEBRTC_SERVER_PORT",
         help="Single-port mode: worker i shares UDP/TCP port N+i for all its transports.",
         show_default=False,
     ),
-    log_level: str = typer.Option("info", envvar="SFUCTL_LOG_LEVEL", help="debug, info, warning, error."),
+    log_level: str = typer.Option(
+        SERVER.log_level, envvar="SFUCTL_LOG_LEVEL", help=f"{', '.join(LOG_LEVELS)}."
+    ),
     log_format: str = typer.Option("text", envvar="SFUCTL_LOG_FORMAT", help="text, or json (JSON lines)."),
     worker_log_level: str = typer.Option(
-        "warn", envvar="SFUCTL_WORKER_LOG_LEVEL", help="mediasoup worker log level: debug, warn, error, none."
+        WORKER.log_level,
+        envvar="SFUCTL_WORKER_LOG_LEVEL",
+        help=f"mediasoup worker log level: {', '.join(WORKER_LOG_LEVELS)}.",
     ),
     login_mode: str = typer.Option(
-        "open", envvar="SFUCTL_LOGIN_MODE", help="POST /login: open, apikey (needs --api-key) or off."
+        SERVER.login_mode,
+        envvar="SFUCTL_LOGIN_MODE",
+        help="POST /login: open, apikey (needs --api-key) or off.",
     ),
     api_key: str = typer.Option(
         None, envvar="SFUCTL_API_KEY", help="API key for --login-mode apikey.", show_default=False
@@ -134,31 +172,31 @@ def serve(
     max_peers_per_room: int = typer.Option(
         None,
         envvar="SFUCTL_MAX_PEERS_PER_ROOM",
-        help="Limit: peers per room.  \\[default: 100]",
+        help=limit_help("max_peers_per_room", "Limit: peers per room."),
         show_default=False,
     ),
     max_producers_per_peer: int = typer.Option(
         None,
         envvar="SFUCTL_MAX_PRODUCERS_PER_PEER",
-        help="Limit: producers per peer.  \\[default: 8]",
+        help=limit_help("max_producers_per_peer", "Limit: producers per peer."),
         show_default=False,
     ),
     max_consumers_per_peer: int = typer.Option(
         None,
         envvar="SFUCTL_MAX_CONSUMERS_PER_PEER",
-        help="Limit: consumers per peer.  \\[default: 1000]",
+        help=limit_help("max_consumers_per_peer", "Limit: consumers per peer."),
         show_default=False,
     ),
     requests_per_second: float = typer.Option(
         None,
         envvar="SFUCTL_REQUESTS_PER_SECOND",
-        help="Limit: signaling requests/s per connection.  \\[default: 50]",
+        help=limit_help("requests_per_second", "Limit: signaling requests/s per connection."),
         show_default=False,
     ),
     max_message_bytes: int = typer.Option(
         None,
         envvar="SFUCTL_MAX_MESSAGE_BYTES",
-        help="Limit: largest WebSocket message.  \\[default: 262144]",
+        help=limit_help("max_message_bytes", "Limit: largest WebSocket message (bytes)."),
         show_default=False,
     ),
     limit: list[str] = typer.Option(  # noqa: B008
@@ -200,28 +238,97 @@ def resolve(
         merged = layered({**layered({}, defaults), **file_values}, given)
         try:
             resolved = resolve_secret(secret, merged.get("secret_file"), create=True)
+        except SecretError as error:
+            raise CliError(str(error), error.hint, ExitCode.USAGE) from None
         except AuthError as error:
             raise CliError(str(error), "give a secret of 32+ bytes", ExitCode.USAGE) from None
         config = build_server_config(merged, resolved.value, resolved.source)
     except ConfigError as error:
-        raise CliError(str(error), "see `sfuctl serve --help`", ExitCode.USAGE) from None
+        raise CliError(str(error), error.hint or "see `sfuctl serve --help`", ExitCode.USAGE) from None
     return config, path, str(merged.get("log_format", "text"))
 
 
 def start(config: ServerConfig, config_path: Path | None) -> None:
+    """Check the machine (as doctor does), then run; every failure is one line with its hint."""
     from sfuctl.server.serve import run
 
+    problems = preflight(config)
+    if problems:
+        fail(CliError(problems[0].message, problems[0].hint, ExitCode.USAGE))
+
+    started = False
+
     def ready(urls: list[str]) -> None:
+        nonlocal started
+        started = True
         for line in banner(config, urls, config_path):
             console.print(line, soft_wrap=True, highlight=False)
 
     try:
         run(config, ready)
-    except WorkerBinaryNotFound as error:
-        fail(CliError(str(error), "`sfuctl doctor` checks the set-up", ExitCode.USAGE))
-    except OSError as error:
-        fail(CliError(f"cannot listen on {config.host}:{config.port}: {error.strerror or error}",
-                      "choose another --port, or stop what uses it", ExitCode.USAGE))  # fmt: skip
+    except Exception as error:  # a start-up failure in the words of its cause; the rest: main's last resort
+        known = None if started else start_error(config, error)
+        if known is None:
+            raise
+        fail(known)
+
+
+def worker_binary(config: ServerConfig) -> str | None:
+    try:
+        return config.worker.worker_bin or find_worker_bin()
+    except WorkerBinaryNotFound:
+        return None
+
+
+def start_error(config: ServerConfig, error: Exception) -> CliError | None:
+    """What start-up failed on, in the words of its cause; None when it is none of the known ones."""
+    usage = ExitCode.USAGE
+    override = os.environ.get("SFUCTL_WORKER_BIN")
+    other_bin = f"point SFUCTL_WORKER_BIN at a mediasoup-worker {MEDIASOUP_VERSION} binary"
+    if isinstance(error, WorkerBinaryNotFound):
+        if override and os.path.isfile(override):
+            return CliError(str(error), f"chmod +x {shlex.quote(override)}, or {other_bin}", usage)
+        if override:
+            return CliError(str(error), other_bin, usage)
+        return CliError(str(error), "run `make setup` (builds it), or " + other_bin, usage)
+    binary = worker_binary(config)
+    if isinstance(error, OSError) and binary is not None and error.filename == binary:
+        why = error.strerror or str(error)
+        source = f"SFUCTL_WORKER_BIN={binary}" if override else binary
+        hint = f"chmod +x {shlex.quote(binary)}, or {other_bin}" if error.errno == errno.EACCES else other_bin
+        return CliError(f"cannot run the worker {source}: {why}", hint, usage)
+    if isinstance(error, WorkerStartError):
+        source = f" (SFUCTL_WORKER_BIN={override})" if override else ""
+        if error.exit_code == EXIT_WRONG_SETTINGS:
+            hint = (
+                "the worker refused its settings (its log line is above): check --worker-log-level, RTC ports"
+            )
+        elif error.exit_code == EXIT_WRONG_VERSION:
+            hint = f"this worker is not version {MEDIASOUP_VERSION}: {other_bin}"
+        else:
+            hint = f"its output is logged above; `sfuctl doctor` runs it once; or {other_bin}"
+        return CliError(f"{error}{source}", hint, usage)
+    if (
+        isinstance(error, MediaError)
+        and config.webrtc_server_port is not None
+        and "already in use" in str(error)
+    ):
+        base = config.webrtc_server_port
+        return CliError(
+            f"single-port mode (--webrtc-server-port {base}): {error}",
+            "choose another --webrtc-server-port, or stop what uses it",
+            usage,
+        )
+    if isinstance(error, MediaError | TimeoutError):
+        return CliError(
+            f"the media worker failed at start-up: {type(error).__name__}: {error}",
+            "`sfuctl doctor` checks the worker and the set-up",
+            ExitCode.FAILED,
+        )
+    if isinstance(error, OSError):
+        problem = bind_problem(error, where(config.host, config.port), "--port")
+        return CliError(problem.message, problem.hint, usage)
+    return None
 
 
 def banner(config: ServerConfig, urls: list[str], config_path: Path | None) -> list[str]:

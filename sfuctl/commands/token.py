@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 import typer
+from pydantic import TypeAdapter, ValidationError
 
 from sfuctl.common import CliError, ExitCode, fail, parse_duration, print_json
-from sfuctl.server.auth import AuthError, Grants, mint_token, resolve_secret
+from sfuctl.server.auth import (
+    MAX_CLAIM_CHARS,
+    AuthError,
+    DisplayName,
+    Grants,
+    SecretError,
+    mint_token,
+    resolve_secret,
+)
 from sfuctl.server.http.models import ROOM_ID_PATTERN
 
 NAME = "token"
@@ -23,6 +33,38 @@ EPILOG = """[b]Examples[/b]
 Only the JWT goes to stdout. The secret is found as `sfuctl serve` finds it: --secret, SFUCTL_SECRET,
 --secret-file / SFUCTL_SECRET_FILE, or the file in the config directory that `serve` created.
 """
+
+
+DISPLAY_NAME: TypeAdapter[str] = TypeAdapter(DisplayName)
+
+
+def bad_id(flag: str, value: str | None) -> CliError | None:
+    """Why the server would refuse this room, user or name in a token (None: it would not)."""
+    if value is None:
+        return None
+    if flag == "--room":
+        if re.fullmatch(ROOM_ID_PATTERN, value):
+            return None
+        why = "must not be empty" if not value else f"{value!r} is not a room id"
+        return CliError(f"--room {why}", "--room takes 1-64 of A-Z a-z 0-9 _ . -", ExitCode.USAGE)
+    if flag == "--name":
+        try:
+            DISPLAY_NAME.validate_python(value)
+        except ValidationError:
+            return CliError(
+                f"--name {value!r} is not a display name (the name defaults to --user)",
+                "--name takes 1-64 printable characters, e.g. --name 'Ada Lovelace'", ExitCode.USAGE,
+            )  # fmt: skip
+        return None
+    if not value.strip():
+        why = "must not be empty"
+    elif len(value) > MAX_CLAIM_CHARS:
+        why = f"is longer than {MAX_CLAIM_CHARS} characters"
+    else:
+        return None
+    return CliError(
+        f"{flag} {why}", f"give {flag} 1-{MAX_CLAIM_CHARS} characters, e.g. {flag} ada", ExitCode.USAGE
+    )
 
 
 def token(
@@ -42,15 +84,29 @@ def token(
     ),
 ) -> None:
     """Mint an access token (HS256 JWT) for a room."""
-    import re
-
-    if not re.fullmatch(ROOM_ID_PATTERN, room):
-        raise typer.BadParameter("1-64 of A-Z a-z 0-9 _ . -", param_hint="--room")
-    seconds = parse_duration(ttl)
+    for flag, value in (("--room", room), ("--user", user), ("--name", user if name is None else name)):
+        problem = bad_id(flag, value)
+        if problem is not None:
+            fail(problem)
+    try:
+        seconds = parse_duration(ttl)
+    except typer.BadParameter as error:
+        fail(
+            CliError(
+                f"--ttl {ttl!r}: {error.message}", "--ttl takes e.g. 90s, 30m, 1h, 1h30m, 2d", ExitCode.USAGE
+            )
+        )
     try:
         resolved = resolve_secret(secret, secret_file)
+    except SecretError as error:
+        fail(CliError(str(error), error.hint, ExitCode.USAGE))
     except AuthError as error:
-        fail(CliError(str(error), "run `sfuctl serve` once on this host, or pass --secret", ExitCode.USAGE))
+        hint = (
+            "use a secret of 32+ bytes"
+            if "too short" in str(error)
+            else "run `sfuctl serve` once here, or pass --secret"
+        )
+        fail(CliError(str(error), hint, ExitCode.USAGE))
     grants = Grants(publish=publish, subscribe=subscribe, admin=admin)
     jwt, claims = mint_token(resolved.value, room, user, name, ttl=seconds, grants=grants)
     if as_json:

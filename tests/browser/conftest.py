@@ -17,12 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
 from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright
-
-import tests.conftest as root_conftest
-from sfuctl.server.http import app as server_app
-from sfuctl.server.http import client
 
 ROOT = Path(__file__).resolve().parents[2]
 WEB = ROOT / "web"
@@ -60,20 +55,6 @@ def built_page() -> None:
     if not (WEB / "node_modules" / "mediasoup-client").is_dir():
         subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=WEB, check=True, timeout=300)
     subprocess.run(["node", "build.mjs"], cwd=WEB, check=True, timeout=120)
-
-
-@pytest.fixture(autouse=True)
-def static_route(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Serve /static/* even while server/http/app.py does not register it yet (no-op once it does)."""
-    create_app = server_app.create_app
-
-    def with_static(*args: Any, **kwargs: Any) -> web.Application:
-        app = create_app(*args, **kwargs)
-        if not any(r.canonical == "/static/{name}" for r in app.router.resources()):
-            client.setup_routes(app)
-        return app
-
-    monkeypatch.setattr(root_conftest, "create_app", with_static)
 
 
 @pytest.fixture

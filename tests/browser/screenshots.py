@@ -11,8 +11,6 @@ import json
 from playwright.async_api import async_playwright
 
 import tests.conftest as root_conftest
-from sfuctl.server.http import app as server_app
-from sfuctl.server.http import client
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, ROOT
 
 OUT = ROOT / "docs" / "screenshots"
@@ -20,13 +18,6 @@ VIDEO = {"width": 1280, "height": 720, "frameRate": 30}
 
 
 async def main() -> None:
-    def with_static(*args: object, **kwargs: object) -> server_app.web.Application:
-        app = server_app.create_app(*args, **kwargs)  # type: ignore[arg-type]
-        if not any(r.canonical == "/static/{name}" for r in app.router.resources()):
-            client.setup_routes(app)
-        return app
-
-    root_conftest.create_app = with_static  # type: ignore[assignment]
     server = await root_conftest.start_server()
     OUT.mkdir(parents=True, exist_ok=True)
     try:
@@ -51,7 +42,7 @@ async def main() -> None:
             await pages[1][1].screenshot(path=str(OUT / "call-grace.png"))
             await browser.close()
     finally:
-        await server.runner.cleanup()
+        await server.stop()
     for path in sorted(OUT.glob("*.png")):
         print(path.relative_to(ROOT))
 

@@ -9,7 +9,6 @@ import pytest
 from aiohttp import WSCloseCode
 
 import tests.conftest as root_conftest
-from sfuctl.server.http import keys
 from tests.browser.conftest import OpenCall
 from tests.conftest import RunningServer, process_exists
 
@@ -18,10 +17,9 @@ pytestmark = [pytest.mark.worker, pytest.mark.timeout(150)]
 
 async def stop(running: RunningServer) -> None:
     """Go away as a stopping server does: 1001 to every WebSocket, then close rooms and workers."""
-    pids = [w.pid for w in running.app[keys.POOL].workers]
-    connections = list(running.app[keys.SIGNALING].connections.values())
-    await asyncio.gather(*(ws.close(code=WSCloseCode.GOING_AWAY, message=b"shutdown") for ws in connections))
-    await running.runner.cleanup()
+    pids = [w.pid for w in running.sfu.pool.workers]
+    await running.sfu.signaling.drop_all(WSCloseCode.GOING_AWAY, b"shutdown")
+    await running.stop()
     assert not any(process_exists(pid) for pid in pids)
 
 

@@ -220,7 +220,11 @@ def test_serve_banner_lists_urls_workers_ports_and_secret() -> None:
     text = "\n".join(lines)
     assert "listening on http://0.0.0.0:3001" in text
     assert "docs: http://127.0.0.1:3001/docs" in text and "workers: 2" in text
-    assert "RTC ports: 10000-59999" in text and "secret: /etc/sfuctl/secret" in text
+    worker = config.worker
+    assert (
+        f"RTC ports: {worker.rtc_min_port}-{worker.rtc_max_port}" in text
+        and "secret: /etc/sfuctl/secret" in text
+    )
 
 
 # -- doctor, health without a server, logs ------------------------------------------------------
@@ -244,7 +248,7 @@ def test_doctor_fails_on_a_busy_port_and_says_how_to_fix() -> None:
         port = busy.getsockname()[1]
         result = invoke("doctor", "--port", str(port), "--no-start", env={"SFUCTL_SECRET": TEST_SECRET})
     assert result.exit_code == 1
-    assert "FAIL" in result.stdout and "--port N" in result.stdout
+    assert "FAIL" in result.stdout and "choose another --port" in result.stdout
 
 
 def test_doctor_reports_a_missing_worker_binary() -> None:

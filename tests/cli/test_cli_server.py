@@ -14,7 +14,6 @@ from typer.testing import CliRunner
 
 from sfuctl.cli import app
 from sfuctl.server.auth import verify_token
-from sfuctl.server.http import keys
 from tests.conftest import TEST_SECRET, RunningServer
 from tests.signaling_client import SignalingClient
 
@@ -49,7 +48,7 @@ async def test_minted_token_verifies_with_the_server_secret_and_joins(server: Ru
 
 
 async def test_health_summary_and_json(server: RunningServer) -> None:
-    pid = server.app[keys.POOL].workers[0].pid
+    pid = server.sfu.pool.workers[0].pid
     result = await sfuctl("health", "--url", server.url)
     assert result.exit_code == 0, result.output
     assert "ok" in result.stdout and str(pid) in result.stdout
@@ -59,7 +58,7 @@ async def test_health_summary_and_json(server: RunningServer) -> None:
 
 
 async def test_health_exits_1_when_the_server_is_draining(server: RunningServer) -> None:
-    server.app[keys.SIGNALING].draining = True
+    server.sfu.signaling.draining = True
     result = await sfuctl("health", "--url", server.url)
     assert result.exit_code == 1
     assert "draining" in result.stdout
@@ -82,7 +81,7 @@ async def test_rooms_list_show_and_close_kick_a_joined_client(server: RunningSer
 
         declined = await sfuctl("rooms", "close", "standup", "--url", server.url, input="n\n")
         assert declined.exit_code == 1 and "aborted" in declined.stderr
-        assert server.app[keys.REGISTRY].get("standup") is not None
+        assert server.sfu.registry.get("standup") is not None
 
         closed = await sfuctl("rooms", "close", "standup", "--yes", "--url", server.url)
         assert closed.exit_code == 0, closed.output

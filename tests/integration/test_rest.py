@@ -10,7 +10,7 @@ import aiohttp
 import pytest
 
 from sfuctl.server.auth import verify_token
-from sfuctl.server.http import keys, models
+from sfuctl.server.http import models
 from tests.conftest import TEST_SECRET, RunningServer, start_server
 
 pytestmark = pytest.mark.worker
@@ -120,7 +120,7 @@ async def test_login_apikey_mode(http: aiohttp.ClientSession) -> None:
         assert status == 200
         assert verify_token(reply["token"], TEST_SECRET).room == "lobby"
     finally:
-        await running.runner.cleanup()
+        await running.stop()
 
 
 async def test_login_off_mode(http: aiohttp.ClientSession) -> None:
@@ -129,7 +129,7 @@ async def test_login_off_mode(http: aiohttp.ClientSession) -> None:
         status, reply = await login(http, running, {"userName": "Ada", "roomId": "lobby"})
         assert status == 404 and reply["error"]["code"] == "not_found"
     finally:
-        await running.runner.cleanup()
+        await running.stop()
 
 
 async def test_rest_errors_are_json(server: RunningServer, http: aiohttp.ClientSession) -> None:
@@ -177,7 +177,7 @@ async def test_admin_sees_and_closes_a_live_room(server: RunningServer, http: ai
             rooms = models.RoomList.model_validate(await resp.json()).rooms
         assert [r.roomId for r in rooms] == ["stage"]
         assert (rooms[0].peers, rooms[0].producers, rooms[0].consumers) == (1, 0, 0)
-        assert rooms[0].workerPid in [w.pid for w in server.app[keys.POOL].workers]
+        assert rooms[0].workerPid in [w.pid for w in server.sfu.pool.workers]
         assert abs(rooms[0].createdAt - time.time()) < 60
 
         async with http.get(server.url + "/rooms/stage", headers=admin) as resp:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -62,3 +63,37 @@ def test_serve_reports_health_and_shuts_down_cleanly(sig: signal.Signals) -> Non
     assert "died unexpectedly" not in output, output
     assert f"listening on http://127.0.0.1:{port}" in output
     assert not any(process_exists(pid) for pid in pids)
+
+
+@pytest.mark.parametrize("fmt", ["json", "text"])
+async def test_log_lines_carry_room_and_user_as_fields(fmt: str) -> None:
+    """--log-format json can be queried by room; text shows the same fields in brackets."""
+    from sfuctl.client import SignalingClient
+    from sfuctl.server.auth import mint_token
+    from tests.conftest import TEST_SECRET
+
+    port = free_port()
+    proc = subprocess.Popen(  # noqa: ASYNC220 (starting it does not block)
+        [SFUCTL, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+         "--rtc-ip", "127.0.0.1", "--log-format", fmt],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env=dict(os.environ, SFUCTL_SECRET=TEST_SECRET),
+    )  # fmt: skip
+    try:
+        await asyncio.to_thread(wait_for_health, port, proc)
+        client = SignalingClient()
+        await client.connect(f"ws://127.0.0.1:{port}/", mint_token(TEST_SECRET, "logs", "ada")[0])
+        await client.join()
+        await client.close()
+        proc.send_signal(signal.SIGTERM)
+        output, _ = await asyncio.to_thread(proc.communicate, timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    if fmt == "json":
+        lines = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+        joins = [e for e in lines if e["msg"] == "join" and e.get("room") == "logs"]
+        assert joins and joins[0]["user"] == "ada" and joins[0]["peers"] == 1, lines
+    else:
+        assert "join [room:logs user:ada peers:1]" in output, output

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 
-from sfuctl.server.http import keys
 from tests.conftest import RunningServer
 from tests.media_client import MovingVideoTrack, ToneAudioTrack, loopback_ice, receive_frames
 from tests.signaling_client import Peer
@@ -13,7 +12,7 @@ from tests.signaling_client import Peer
 async def worker_dump_counts(server: RunningServer) -> tuple[int, int]:
     """(routers, transports) across the server's workers, from the workers themselves."""
     routers = transports = 0
-    for worker in server.app[keys.POOL].workers:
+    for worker in server.sfu.pool.workers:
         dump = await worker.dump()
         routers += len(dump["routerIds"])
         for router in worker.routers.values():
@@ -79,4 +78,4 @@ async def test_publish_consume_decode_and_cleanup(server: RunningServer) -> None
 
         await asyncio.wait_for(drained(), 10)
         # The empty room is kept for its grace period, then closed with its router.
-        assert server.app[keys.REGISTRY].get("room1") is not None
+        assert server.sfu.registry.get("room1") is not None

@@ -11,12 +11,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sfuctl.server.http import keys
 from sfuctl.server.limits import Limits
 from sfuctl.server.signaling import protocol
 from tests.conftest import RunningServer, start_server
 from tests.media_client import MovingVideoTrack, loopback_ice
-from tests.signaling_client import Peer, RequestFailed, SignalingClient
+from tests.signaling_client import Peer, RequestError, SignalingClient
 
 
 async def joined(server: RunningServer, room: str, user: str, **grants: bool) -> SignalingClient:
@@ -29,7 +28,7 @@ async def joined(server: RunningServer, room: str, user: str, **grants: bool) ->
 async def expect_error(
     client: SignalingClient, request_type: str, data: dict[str, object], code: str
 ) -> None:
-    with pytest.raises(RequestFailed) as info:
+    with pytest.raises(RequestError) as info:
         await client.request(request_type, data)
     assert info.value.code == code, info.value
 
@@ -43,13 +42,17 @@ async def test_bad_frames_get_error_events_and_the_connection_stays_usable(serve
         "not json",
         "[1,2,3]",
         '{"type": "join-room"}',
-        '{"requestId": "1"}',
-        '{"type": 5, "requestId": "x"}',
+        '{"type": 5, "requestId": 7}',
     ):
         await client.send_raw(raw)
         event = await client.wait_event("error", lambda d: True)
         assert event["code"] == "bad_request" and event["message"]
         client.events.clear()
+    # a usable requestId gets its response, whatever else is wrong with the frame
+    for raw in ('{"requestId": "x"}', '{"type": 5, "requestId": "x"}',
+                '{"type": "produce", "requestId": "x", "data": "s"}'):  # fmt: skip
+        frame = await client.request_text(raw, "x")
+        assert frame["ok"] is False and frame["error"]["code"] == "bad_request", frame
     assert client.ws is not None
     await client.ws.send_bytes(b"\x00\x01")
     assert (await client.wait_event("error"))["code"] == "bad_request"
@@ -273,7 +276,7 @@ async def test_limits() -> None:
         for c in (second, third):
             await c.close()
     finally:
-        await running.runner.cleanup()
+        await running.stop()
 
 
 async def test_same_user_reconnecting_replaces_the_old_connection(server: RunningServer) -> None:
@@ -281,7 +284,7 @@ async def test_same_user_reconnecting_replaces_the_old_connection(server: Runnin
     watcher = await joined(server, "r", "watcher")
     second = await joined(server, "r", "same")
     assert await first.wait_closed() == 4001
-    room = server.app[keys.REGISTRY].get("r")
+    room = server.sfu.registry.get("r")
     assert room is not None and set(room.peers) == {"same", "watcher"}
     assert (await second.request("create-transport", {"direction": "recv"}))["id"]
     await watcher.wait_event("peer-left", lambda d: d["userId"] == "same")
@@ -297,7 +300,7 @@ async def test_worker_killed_mid_session_closes_its_rooms_and_service_recovers()
     try:
         client = await joined(running, "doomed", "u1")
         await client.request("create-transport", {"direction": "recv"})
-        pool = running.app[keys.POOL]
+        pool = running.sfu.pool
         victim = pool.workers[0]
         os.kill(victim.pid, signal.SIGKILL)
         assert (await client.wait_event("room-closed"))["reason"] == "worker-died"
@@ -316,4 +319,4 @@ async def test_worker_killed_mid_session_closes_its_rooms_and_service_recovers()
         await again.close()
         await client.close()
     finally:
-        await running.runner.cleanup()
+        await running.stop()

@@ -24,4 +24,4 @@ async def test_transports_share_the_worker_port_and_media_flows() -> None:
             await alice.close()
             await bob.close()
     finally:
-        await running.runner.cleanup()
+        await running.stop()

@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 
 import aiohttp
 
-from sfuctl.bench.peer import SignalingPeer
+from sfuctl.client import SignalingClient
 from tests.conftest import RunningServer
 
 
@@ -31,7 +31,7 @@ async def session_group(
 
     ``polite`` peers send leave-room before closing; the others just close the WebSocket.
     """
-    peers = [SignalingPeer(http) for _ in range(size)]
+    peers = [SignalingClient(http) for _ in range(size)]
     try:
         for i, peer in enumerate(peers):
             await peer.connect(server.ws_url, server.token(room, f"u{i}"))

@@ -12,8 +12,7 @@ import struct
 import aiohttp
 import orjson
 
-from sfuctl.bench.peer import SignalingPeer
-from sfuctl.server.http import keys
+from sfuctl.client import SignalingClient
 from sfuctl.server.limits import Limits
 from tests.conftest import RunningServer, start_server
 from tests.load.helpers import eventually, session_group
@@ -21,13 +20,13 @@ from tests.load.helpers import eventually, session_group
 
 async def test_worker_killed_under_load_affects_only_its_rooms_which_can_be_rejoined() -> None:
     running = await start_server(workers=2, limits=Limits(room_grace_seconds=0.2))
-    pool, registry = running.app[keys.POOL], running.app[keys.REGISTRY]
+    pool, registry = running.sfu.pool, running.sfu.registry
     stop = asyncio.Event()
     try:
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
-            residents: dict[str, SignalingPeer] = {}
+            residents: dict[str, SignalingClient] = {}
             for n in range(4):  # placement is least-loaded: two rooms land on each worker
-                peer = SignalingPeer(http)
+                peer = SignalingClient(http)
                 await peer.connect(running.ws_url, running.token(f"stay-{n}", "resident"))
                 await peer.join()
                 send = await peer.create_transport("send")
@@ -72,7 +71,7 @@ async def test_worker_killed_under_load_affects_only_its_rooms_which_can_be_rejo
 
             await eventually(replaced, what="the dead worker to be replaced")
             for room_id in doomed:  # rejoin: a new router on a live worker, media works again
-                peer = SignalingPeer(http)
+                peer = SignalingClient(http)
                 await peer.connect(running.ws_url, running.token(room_id, "back"))
                 await peer.join()
                 send = await peer.create_transport("send")
@@ -82,7 +81,7 @@ async def test_worker_killed_under_load_affects_only_its_rooms_which_can_be_rejo
                 await peer.close()
     finally:
         stop.set()
-        await running.runner.cleanup()
+        await running.stop()
 
 
 # -- clients that vanish -------------------------------------------------------------------------
@@ -114,10 +113,10 @@ async def raw_websocket(server: RunningServer, room: str, user: str) -> socket.s
 
 async def test_a_silent_client_is_dropped_by_the_heartbeat_and_its_peer_cleaned_up() -> None:
     running = await start_server(limits=Limits(heartbeat_seconds=0.3, room_grace_seconds=0.2))
-    registry = running.app[keys.REGISTRY]
+    registry = running.sfu.registry
     try:
         async with aiohttp.ClientSession() as http:
-            watcher = SignalingPeer(http)
+            watcher = SignalingClient(http)
             await watcher.connect(running.ws_url, running.token("hb", "watcher"))
             await watcher.join()
             ghost = await raw_websocket(running, "hb", "ghost")  # joins, then never answers a ping
@@ -126,24 +125,24 @@ async def test_a_silent_client_is_dropped_by_the_heartbeat_and_its_peer_cleaned_
             assert left["userId"] == "ghost"
             room = registry.get("hb")
             assert room is not None and list(room.peers) == ["watcher"]
-            assert ("hb", "ghost") not in running.app[keys.SIGNALING].connections
+            assert ("hb", "ghost") not in running.sfu.signaling.connections
             ghost.close()
             await watcher.close()
 
             async def room_gone() -> bool:
-                return not registry.rooms
+                return not registry.all()
 
             await eventually(room_gone, what="the room to close after its last peer")
     finally:
-        await running.runner.cleanup()
+        await running.stop()
 
 
 async def test_a_client_whose_tcp_connection_is_reset_is_cleaned_up() -> None:
     running = await start_server(limits=Limits(room_grace_seconds=0.2))
-    registry = running.app[keys.REGISTRY]
+    registry = running.sfu.registry
     try:
         async with aiohttp.ClientSession() as http:
-            watcher = SignalingPeer(http)
+            watcher = SignalingClient(http)
             await watcher.connect(running.ws_url, running.token("rst", "watcher"))
             await watcher.join()
             ghost = await raw_websocket(running, "rst", "ghost")
@@ -154,8 +153,8 @@ async def test_a_client_whose_tcp_connection_is_reset_is_cleaned_up() -> None:
             await watcher.close()
 
             async def room_gone() -> bool:
-                return not registry.rooms
+                return not registry.all()
 
             await eventually(room_gone, what="the room to close after its last peer")
     finally:
-        await running.runner.cleanup()
+        await running.stop()

@@ -7,7 +7,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import RunningServer
 from tests.media_client import MovingVideoTrack, ToneAudioTrack, loopback_ice, receive_frames
-from tests.signaling_client import Peer, RequestFailed
+from tests.signaling_client import Peer, RequestError
 
 
 async def scrape(server: RunningServer) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -36,7 +36,7 @@ async def test_metrics_follow_a_real_session(server: RunningServer) -> None:
         await receive_frames(audio_consumer.track, 5)
         try:
             await bob.signaling.request("close-producer", {"producerId": "nope"})
-        except RequestFailed as error:
+        except RequestError as error:
             assert error.code == "not_found"
 
         m = await scrape(server)

@@ -9,7 +9,6 @@ import itertools
 import aiohttp
 import psutil
 
-from sfuctl.server.http import keys
 from sfuctl.server.limits import Limits
 from tests.conftest import start_server
 from tests.load.helpers import eventually, session_group
@@ -31,7 +30,7 @@ def rss() -> int:
 async def test_soak_leaves_no_media_objects_rooms_or_memory_behind() -> None:
     limits = Limits(room_grace_seconds=0.2, requests_per_second=1000, request_burst=1000)
     running = await start_server(workers=2, limits=limits)
-    pool, registry = running.app[keys.POOL], running.app[keys.REGISTRY]
+    pool, registry = running.sfu.pool, running.sfu.registry
     groups = itertools.count()
     try:
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
@@ -50,7 +49,7 @@ async def test_soak_leaves_no_media_objects_rooms_or_memory_behind() -> None:
         assert done * GROUP >= PEERS
 
         async def rooms_gone() -> bool:
-            return not registry.rooms
+            return not registry.all()
 
         await eventually(rooms_gone, what="the rooms map to empty after the grace period")
         for worker in pool.workers:
@@ -69,4 +68,4 @@ async def test_soak_leaves_no_media_objects_rooms_or_memory_behind() -> None:
         )
         assert after - before < RSS_GROWTH_LIMIT
     finally:
-        await running.runner.cleanup()
+        await running.stop()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 from collections.abc import Callable
 
-from aiohttp import web
 from rich.console import Console
 from textual.pilot import Pilot
 from textual.widgets import Label, Static
@@ -13,10 +12,8 @@ from textual.widgets import Label, Static
 from sfuctl.api import admin_token_source
 from sfuctl.common import CliError, ExitCode
 from sfuctl.server.config import ServerConfig
-from sfuctl.server.http import keys
-from sfuctl.server.http.app import create_app
 from sfuctl.server.http.models import Health
-from sfuctl.server.media.pool import WorkerPool
+from sfuctl.server.serve import start
 from sfuctl.tui.app import Dashboard
 from sfuctl.tui.data import ApiSource, Snapshot
 from sfuctl.tui.widgets.confirm import ConfirmScreen
@@ -66,18 +63,13 @@ def worker_pids_shown(app: Dashboard) -> list[str]:
     return [str(table.get_row_at(i)[0]) for i in range(table.row_count)]
 
 
-async def restart_on(config: ServerConfig) -> web.AppRunner:
-    pool = WorkerPool(config.workers, config.worker)
-    await pool.start()
-    runner = web.AppRunner(create_app(pool, config), access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, config.host, config.port).start()
-    return runner
+async def restart_on(config: ServerConfig) -> RunningServer:
+    return RunningServer(config, await start(config))
 
 
 async def test_worker_pid_and_room_appear(server: RunningServer) -> None:
     client = await join(server, "lobby", "ada")
-    pid = str(server.app[keys.POOL].workers[0].pid)
+    pid = str(server.sfu.pool.workers[0].pid)
     try:
         app = dashboard(server)
         async with app.run_test(size=SIZE) as pilot:
@@ -93,23 +85,23 @@ async def test_server_stopped_shows_banner_then_recovers() -> None:
     server = await start_server()
     client = await join(server, "lobby", "ada")
     app = dashboard(server)
-    runner = server.runner
+    running = server
     try:
         async with app.run_test(size=SIZE) as pilot:
             await until(pilot, lambda: "lobby" in rooms_shown(app))
             await client.close()
-            await runner.cleanup()
+            await server.stop()
             banner = app.query_one(ConnectionBanner)
             await until(pilot, lambda: banner.visible_now)
             assert "cannot reach" in text_of(banner)
             assert "lobby" in rooms_shown(app)  # the last data stays on screen
             await pilot.pause(0.5)  # more failed polls: still running
             assert app.is_running
-            runner = await restart_on(server.config)
+            running = await restart_on(server.config)
             await until(pilot, lambda: not banner.visible_now)
             await until(pilot, lambda: rooms_shown(app) == [])
     finally:
-        await runner.cleanup()
+        await running.stop()
 
 
 async def test_sort_filter_details_and_close_with_confirmation(server: RunningServer) -> None:
@@ -139,7 +131,7 @@ async def test_sort_filter_details_and_close_with_confirmation(server: RunningSe
             await pilot.press("n")
             await until(pilot, lambda: not isinstance(app.screen, ConfirmScreen))
             assert app.query_one(RoomsTable).cursor_room == "alpha"  # the cursor stayed on its room
-            assert server.app[keys.REGISTRY].get("alpha") is not None
+            assert server.sfu.registry.get("alpha") is not None
 
             await pilot.press("c")
             await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
