@@ -6,9 +6,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 VENV_STAMP := $(VENV)/.installed
 
-.PHONY: setup system venv worker web serve test lint unit bench-control dist wheel clean
+.PHONY: setup system venv worker native web serve test lint unit bench-control dist wheel clean
 
-setup: system venv worker web
+setup: system venv worker native web
 
 system:
 	@bash packaging/setup-system.sh
@@ -26,6 +26,10 @@ $(VENV_STAMP): pyproject.toml constraints.txt | system
 worker: $(VENV_STAMP)
 	@$(BIN)/python packaging/worker/build.py
 
+# The channel's native codec (optional: without a compiler the pure-Python codec is used).
+native: worker
+	@$(BIN)/python packaging/native/build.py
+
 # The browser client: mediasoup-client bundled by esbuild into server/static (pinned in web/).
 web: | system
 	@cd web && node build.mjs --check 2>/dev/null || { npm ci --no-audit --no-fund --loglevel=error && node build.mjs; }
@@ -38,8 +42,10 @@ lint: setup
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+# The conformance suite runs a second time on the pure-Python codec (the fallback path).
 test: setup lint
 	$(BIN)/python -m pytest -q
+	SFUCTL_CODEC=python $(BIN)/python -m pytest -q tests/conformance tests/integration/test_worker.py
 
 unit: setup
 	$(BIN)/python -m pytest -q tests/unit
@@ -57,4 +63,4 @@ wheel: setup
 	$(BIN)/python -m build --outdir dist .
 
 clean:
-	rm -rf $(VENV) build dist server/media/bin server/media/fbs server/static web/node_modules .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) build dist server/media/bin server/media/fbs server/media/_codec* server/static web/node_modules .mypy_cache .ruff_cache .pytest_cache

@@ -39,7 +39,7 @@ from rich.table import Table  # noqa: E402
 
 from sfuctl.server.media.worker import Worker, WorkerSettings  # noqa: E402
 from sfuctl.server.media.worker_bin import find_worker_bin  # noqa: E402
-from sfuctl.server.serve import install_event_loop_policy  # noqa: E402
+from sfuctl.server.serve import install_event_loop_policy, tune_gc  # noqa: E402
 
 NODE_DIR = Path(__file__).resolve().parent / "node"
 NODE_SCRIPT = NODE_DIR / "control_plane.mjs"
@@ -272,14 +272,15 @@ async def python_round(sc: dict[str, Any], worker_bin: str, profile: cProfile.Pr
     t = time.perf_counter()
     phases["worker_start"] = {"seconds": t - t0, "requests": 0}
 
+    cpu0 = cpu_t = time.process_time()
+
     def mark(name: str, requests: int) -> None:
-        nonlocal t
-        now = time.perf_counter()
-        phases[name] = {"seconds": now - t, "requests": requests}
-        t = now
+        nonlocal t, cpu_t
+        now, cpu = time.perf_counter(), time.process_time()
+        phases[name] = {"seconds": now - t, "requests": requests, "cpu": cpu - cpu_t}
+        t, cpu_t = now, cpu
 
     try:
-        cpu0 = time.process_time()
         if profile is not None:
             profile.enable()
         router = await worker.create_router(sc["mediaCodecs"])
@@ -464,6 +465,17 @@ def report(console: Console, sc: dict[str, Any], py: list[Round], nd: list[Round
         table.add_row(*row)
     console.print(table)
     console.print("(CPU rows: py/node column is node CPU / python CPU, > 1 means we use less)")
+    cpu_table = Table(title="controller CPU per phase (ms, median rounds)")
+    for name in ("phase", "python", *(("node", "node/python") if nd_med else ())):
+        cpu_table.add_column(name, justify="left" if name == "phase" else "right")
+    for phase in PHASES:
+        py_cpu = py_med["phases"][phase].get("cpu", 0.0)
+        row = [phase, f"{py_cpu * 1000:.0f}"]
+        if nd_med:
+            nd_cpu = nd_med["phases"][phase].get("cpu", 0.0)
+            row += [f"{nd_cpu * 1000:.0f}", f"{nd_cpu / py_cpu:.2f}" if py_cpu else "-"]
+        cpu_table.add_row(*row)
+    console.print(cpu_table)
 
     def spread(rounds: list[Round]) -> str:
         return ", ".join(f"{ops(control_requests(r), control_seconds(r)):,.0f}" for r in rounds)
@@ -499,6 +511,7 @@ def main(argv: list[str] | None = None) -> int:
     node = None if args.python_only else ensure_node_modules(console)
 
     install_event_loop_policy()
+    tune_gc()  # as the server runs
     profile = cProfile.Profile() if args.cprofile else None
     loop_name = asyncio.get_event_loop_policy().__class__.__module__.split(".")[0]
     console.print(f"[bench] python ({loop_name}) vs node (mediasoup 3.27.1), worker {worker_bin}")

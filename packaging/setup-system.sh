@@ -7,8 +7,9 @@ packages=(
   # worker build
   g++ pkg-config ninja-build patch flatbuffers-compiler
   libsrtp2-dev libabsl-dev libuv1-dev libflatbuffers-dev libssl-dev
-  # Python venv (Debian's python3 needs it; a pyenv Python carries its own)
-  python3-venv
+  # Python venv (Debian's python3 needs it; a pyenv Python carries its own); python3-dev: the
+  # native channel codec (with g++ and libflatbuffers-dev's headers)
+  python3-venv python3-dev
   # HTTPS tests (curl --cacert against `sfuctl serve --tls`)
   curl
   # browser tests (driven by Python playwright with executable_path, never its own download)

@@ -27,13 +27,16 @@ async function runRound(sc) {
 	const worker = await mediasoup.createWorker({ logLevel: 'error' });
 	const phases = {};
 	let t = performance.now();
+	const cpu0 = process.cpuUsage();
+	let cpuT = cpu0;
 	const mark = (name, requests) => {
 		const now = performance.now();
-		phases[name] = { seconds: (now - t) / 1000, requests };
+		const used = process.cpuUsage(cpuT);
+		phases[name] = { seconds: (now - t) / 1000, requests, cpu: (used.user + used.system) / 1e6 };
 		t = now;
+		cpuT = process.cpuUsage();
 	};
 	phases.worker_start = { seconds: (t - t0) / 1000, requests: 0 };
-	const cpu0 = process.cpuUsage();
 
 	const router = await worker.createRouter({ mediaCodecs: sc.mediaCodecs });
 	mark('router', 1);

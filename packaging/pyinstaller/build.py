@@ -48,7 +48,9 @@ WORKER_BIN = ROOT / "server" / "media" / "bin" / "mediasoup-worker"
 FBS = ROOT / "server" / "media" / "fbs"
 PACKAGES = {"sfuctl": "sfuctl", "server": "sfuctl/server", "tui": "sfuctl/tui"}
 """Source folder -> where it lives in the bundle: one ``sfuctl`` namespace, as installed."""
-DATA_SUFFIXES_SKIPPED = {".py", ".pyc", ".pyi", ".partial"}
+DATA_SUFFIXES_SKIPPED = {".py", ".pyc", ".pyi", ".partial", ".so", ".stamp", ".cpp"}
+"""Extension modules (the native codec) are found as submodules, with their libraries; its C++
+source is not needed at run time."""
 DATA_DIRS_SKIPPED = {"__pycache__", "bin"}
 """``server/media/bin`` is added as a binary (analysed for its libraries), not as data."""
 THIRD_PARTY_DATA = ("textual", "swagger_ui")
@@ -131,10 +133,12 @@ def dlopened_libraries() -> list[Path]:
 
 
 def ensure_inputs() -> None:
-    """The worker binary and the FlatBuffers code come from the worker build (cached, quick)."""
+    """The worker binary and the FlatBuffers code come from the worker build, the native codec from
+    its own (both cached, quick)."""
     if not os.access(WORKER_BIN, os.X_OK) or not (FBS / "__init__.py").exists():
         say("worker or FlatBuffers code missing: running packaging/worker/build.py")
         subprocess.run([sys.executable, str(ROOT / "packaging" / "worker" / "build.py")], check=True)
+    subprocess.run([sys.executable, str(ROOT / "packaging" / "native" / "build.py")], check=True)
     if not (ROOT / "server" / "static" / "index.html").exists():
         say("warning: server/static/ is not built (`make web`): GET / will show the plain landing page")
 

@@ -233,7 +233,8 @@ _FBS_REF = re.compile(r"(?<![\w.])FBS\.")
 
 
 def generate_fbs() -> None:
-    """flatc --python the worker's schemas into server/media/fbs, as a subpackage.
+    """flatc --python the worker's schemas into server/media/fbs, as a subpackage, and their binary
+    schema (``message.bfbs``, reflection) next to it, which the codec loads at run time.
 
     flatc writes absolute ``FBS.x`` imports; they are rewritten to ``sfuctl.server.media.fbs.x`` so the
     generated code lives inside our distribution instead of claiming a top-level ``FBS`` package.
@@ -257,6 +258,10 @@ def generate_fbs() -> None:
             [flatc, "--python", "--gen-object-api", "-o", str(out), *map(str, schemas)], check=True
         )
         gen = out / "FBS"
+        subprocess.run(
+            [flatc, "-b", "--schema", "-o", str(gen), str(package / "worker" / "fbs" / "message.fbs")],
+            check=True,
+        )
         for path in gen.rglob("*.py"):
             path.write_text(_FBS_REF.sub("sfuctl.server.media.fbs.", path.read_text()))
         (gen / "__init__.py").write_text(

@@ -16,7 +16,7 @@ class ActiveSpeakerObserver(RtpObserver):
     def _on_notification(self, event: int, body: Any) -> None:
         if event != Event.ACTIVESPEAKEROBSERVER_DOMINANT_SPEAKER:
             return
-        producer = self.router.producers.get(body.producerId.decode())
+        producer = self.router.producers.get(body["producerId"])
         if producer is None:  # closed while the notification was in flight
             return
         dominant_speaker = {"producer": producer}

@@ -17,7 +17,7 @@ class AudioLevelObserver(RtpObserver):
 
     def _on_notification(self, event: int, body: Any) -> None:
         if event == Event.AUDIOLEVELOBSERVER_VOLUMES:
-            volumes = self._known_volumes(body.volumes or [])
+            volumes = self._known_volumes(body["volumes"] or [])
             if volumes:
                 self._announce("volumes", volumes)
         elif event == Event.AUDIOLEVELOBSERVER_SILENCE:
@@ -27,7 +27,7 @@ class AudioLevelObserver(RtpObserver):
         """Entries of producers still open here (one may close while the notification is in flight)."""
         volumes = []
         for entry in entries:
-            producer = self.router.producers.get(entry.producerId.decode())
+            producer = self.router.producers.get(entry["producerId"])
             if producer is not None:
-                volumes.append({"producer": producer, "volume": entry.volume})
+                volumes.append({"producer": producer, "volume": entry["volume"]})
         return volumes

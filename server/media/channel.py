@@ -1,5 +1,8 @@
 """The worker channel: length-prefixed FlatBuffers messages over the worker's fd 3 (in) and fd 4 (out).
 
+Bodies are plain dicts both ways (flatc's object-API field names, enums as ints), encoded and
+decoded by the channel codec (native, or its pure-Python fallback; see codec.py).
+
 Requests are correlated with responses by id; notifications are routed to the handler registered
 for their handler id (an object id, or the worker pid for worker-level events); log lines go to
 Python logging. When the channel ends, every pending request fails at once.
@@ -14,8 +17,7 @@ import struct
 from collections.abc import Callable
 from typing import Any
 
-import flatbuffers
-
+from sfuctl.server.media import codec
 from sfuctl.server.media.errors import (
     InvalidStateError,
     NotFoundError,
@@ -24,14 +26,9 @@ from sfuctl.server.media.errors import (
     WorkerError,
     WorkerTypeError,
 )
-from sfuctl.server.media.fbs.Log.Log import Log
 from sfuctl.server.media.fbs.Message import Body as MessageBody
 from sfuctl.server.media.fbs.Message import Message as MessageMod
-from sfuctl.server.media.fbs.Notification import Body as NotificationBody
-from sfuctl.server.media.fbs.Notification import Notification as NotificationMod
-from sfuctl.server.media.fbs.Request import Request as RequestMod
 from sfuctl.server.media.fbs.Request.Method import Method
-from sfuctl.server.media.fbs.Response import Body as ResponseBody
 from sfuctl.server.media.fbs.Response.Response import Response
 
 MESSAGE_MAX_LEN = 8 * 1024 * 1024
@@ -43,7 +40,7 @@ _LEN = struct.Struct("<I")
 _METHOD_NAMES: dict[int, str] = {v: k for k, v in vars(Method).items() if not k.startswith("_")}
 
 NotificationHandler = Callable[[int, Any], None]
-"""Called with (event, unpacked body or None)."""
+"""Called with (event, body dict or None)."""
 
 LateAnswerHandler = Callable[[], None]
 """What a create passes as ``on_late``: closes the object a late (or unwanted) answer created."""
@@ -134,7 +131,7 @@ class Channel:
         self._close_reason: Exception | None = None
         """Timed-out creates whose answer may still come: it must undo what it created."""
         self._handlers: dict[str, NotificationHandler] = {}
-        self._builder = flatbuffers.Builder(1024)
+        self._codec = codec.load()
         self._write: asyncio.Transport | None = None
         self._read: asyncio.Transport | None = None
         self._eof_callbacks: list[Callable[[], None]] = []
@@ -169,7 +166,8 @@ class Channel:
         timeout: float | None = None,
         on_late: LateAnswerHandler | None = None,
     ) -> Any:
-        """Send a request and return its response body (a FlatBuffers object-API instance) or None.
+        """Send a request (``body`` a dict of the ``body_type`` table) and return the response's
+        body dict, or None.
 
         A create passes ``on_late``: it is called if the worker accepts the request after it
         timed out, or after the caller stopped waiting (cancelled), to close what it created.
@@ -197,19 +195,11 @@ class Channel:
             raise InvalidStateError(f"channel closed, cannot send request [method:{method_name(method)}]")
         self._next_id = self._next_id + 1 if self._next_id < 0xFFFFFFFF else 1
         req_id = self._next_id
-        builder = self._builder
-        builder.Clear()
-        body_off = body.Pack(builder) if body is not None else None
-        hid = builder.CreateString(handler_id)
-        RequestMod.Start(builder)
-        RequestMod.AddId(builder, req_id)
-        RequestMod.AddMethod(builder, method)
-        RequestMod.AddHandlerId(builder, hid)
-        if body_off is not None:
-            RequestMod.AddBodyType(builder, body_type)
-            RequestMod.AddBody(builder, body_off)
-        req_off = RequestMod.End(builder)
-        self._send_message(MessageBody.Body.Request, req_off, method_name(method))
+        data: dict[str, Any] = {"id": req_id, "method": method, "handlerId": handler_id}
+        if body is not None:
+            data["bodyType"] = body_type
+            data["body"] = body
+        self._send_message({"dataType": MessageBody.Body.Request, "data": data}, method_name(method))
         future: asyncio.Future[Any] = self._loop.create_future()
         delay = self.request_timeout if timeout is None else timeout
         timer = self._loop.call_later(delay, self._on_timeout, req_id, delay)
@@ -227,26 +217,14 @@ class Channel:
         """Send a one-way notification (no answer)."""
         if self.closed:
             raise InvalidStateError(f"channel closed, cannot send notification [event:{event}]")
-        builder = self._builder
-        builder.Clear()
-        body_off = body.Pack(builder) if body is not None else None
-        hid = builder.CreateString(handler_id)
-        NotificationMod.Start(builder)
-        NotificationMod.AddHandlerId(builder, hid)
-        NotificationMod.AddEvent(builder, event)
-        if body_off is not None:
-            NotificationMod.AddBodyType(builder, body_type)
-            NotificationMod.AddBody(builder, body_off)
-        off = NotificationMod.End(builder)
-        self._send_message(MessageBody.Body.Notification, off, f"event {event}")
+        data: dict[str, Any] = {"handlerId": handler_id, "event": event}
+        if body is not None:
+            data["bodyType"] = body_type
+            data["body"] = body
+        self._send_message({"dataType": MessageBody.Body.Notification, "data": data}, f"event {event}")
 
-    def _send_message(self, data_type: int, data_off: int, what: str) -> None:
-        builder = self._builder
-        MessageMod.Start(builder)
-        MessageMod.AddDataType(builder, data_type)
-        MessageMod.AddData(builder, data_off)
-        builder.FinishSizePrefixed(MessageMod.End(builder))
-        payload = builder.Output()
+    def _send_message(self, message: dict[str, Any], what: str) -> None:
+        payload = self._codec.encode(message)
         if len(payload) > MESSAGE_MAX_LEN:
             raise ValueError(f"message too big [{what}, {len(payload)} bytes]")
         # Messages written in the same loop iteration go out in one write (one syscall, one
@@ -275,44 +253,63 @@ class Channel:
                 log.exception("worker %s sent a message that could not be handled", self.pid)
 
     def _dispatch(self, frame: bytes) -> None:
-        message = MessageMod.Message.GetRootAs(frame, 0)
-        data_type = message.DataType()
-        table = message.Data()
+        try:
+            message = self._codec.decode(frame)
+        except ValueError as error:
+            self._on_invalid_frame(frame, error)
+            return
+        data_type = message["dataType"]
+        data = message["data"]
         if data_type == MessageBody.Body.Response:
-            response = Response()
-            response.Init(table.Bytes, table.Pos)
-            self._on_response(response)
+            self._on_response(data)
         elif data_type == MessageBody.Body.Notification:
-            notification = NotificationMod.Notification()
-            notification.Init(table.Bytes, table.Pos)
-            self._on_notification(notification)
+            self._on_notification(data)
         elif data_type == MessageBody.Body.Log:
-            entry = Log()
-            entry.Init(table.Bytes, table.Pos)
-            self._on_log(entry.Data().decode("utf-8", "replace"))
+            self._on_log(data["data"])
         else:
             log.warning("worker %s sent an unexpected message type %s", self.pid, data_type)
 
-    def _on_response(self, response: Response) -> None:
-        pending = self._pending.pop(response.Id(), None)
+    def _on_invalid_frame(self, frame: bytes, error: ValueError) -> None:
+        """A frame that does not verify: if it still names a pending request, that request fails
+        (instead of waiting for its timeout); nothing else is touched."""
+        log.error("worker %s sent an invalid message (%s bytes): %s", self.pid, len(frame), error)
+        try:
+            message = MessageMod.Message.GetRootAs(frame, 0)
+            if message.DataType() != MessageBody.Body.Response:
+                return
+            table = message.Data()
+            response = Response()
+            response.Init(table.Bytes, table.Pos)
+            req_id = response.Id()
+        except Exception:  # the id is a best guess from a corrupt frame
+            return
+        pending = self._pending.pop(req_id, None)
         if pending is None:
-            late = self._late.pop(response.Id(), None)
+            return
+        pending.timer.cancel()
+        if not pending.future.done():
+            pending.future.set_exception(
+                WorkerError(f"invalid answer [method:{method_name(pending.method)}]: {error}")
+            )
+
+    def _on_response(self, response: dict[str, Any]) -> None:
+        pending = self._pending.pop(response["id"], None)
+        if pending is None:
+            late = self._late.pop(response["id"], None)
             if late is None:
-                log.error("worker %s answered unknown request id %s", self.pid, response.Id())
+                log.error("worker %s answered unknown request id %s", self.pid, response["id"])
             else:
-                self._undo_late(late, response.Accepted(), "after its timeout")
+                self._undo_late(late, response["accepted"], "after its timeout")
             return
         pending.timer.cancel()
         if pending.future.done():  # the caller stopped waiting (cancelled)
-            self._undo_late(pending, response.Accepted(), "after its caller gave up")
+            self._undo_late(pending, response["accepted"], "after its caller gave up")
             return
-        if response.Accepted():
-            body_type = response.BodyType()
-            body = ResponseBody.BodyCreator(body_type, response.Body()) if body_type else None
-            pending.future.set_result(body)
+        if response["accepted"]:
+            pending.future.set_result(response["body"])
             return
-        error = (response.Error() or b"").decode()
-        reason = (response.Reason() or b"").decode()
+        error = response["error"] or ""
+        reason = response["reason"] or ""
         name = method_name(pending.method)
         log.debug("request failed [method:%s]: %s %s", name, error, reason)
         exc: Exception
@@ -324,15 +321,13 @@ class Channel:
             exc = WorkerError(reason or f"request failed [method:{name}]")
         pending.future.set_exception(exc)
 
-    def _on_notification(self, notification: NotificationMod.Notification) -> None:
-        handler = self._handlers.get(notification.HandlerId().decode())
+    def _on_notification(self, notification: dict[str, Any]) -> None:
+        handler = self._handlers.get(notification["handlerId"] or "")
         if handler is None:
             return
-        body_type = notification.BodyType()
-        body = NotificationBody.BodyCreator(body_type, notification.Body()) if body_type else None
         # Deferred like mediasoup's setImmediate: a response in the same read resolves first, so
         # the object it creates can register its handler before its first notification arrives.
-        self._loop.call_soon(self._run_handler, handler, notification.Event(), body)
+        self._loop.call_soon(self._run_handler, handler, notification["event"], notification["body"])
 
     @staticmethod
     def _run_handler(handler: NotificationHandler, event: int, body: Any) -> None:

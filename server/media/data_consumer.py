@@ -13,37 +13,17 @@ from sfuctl.server.media.data_producer import (
 )
 from sfuctl.server.media.entity import TransportChild
 from sfuctl.server.media.errors import InvalidInputError
-from sfuctl.server.media.fbs.DataConsumer import SendRequest as SendRequestFbs
-from sfuctl.server.media.fbs.DataConsumer.AddSubchannelRequest import AddSubchannelRequestT
-from sfuctl.server.media.fbs.DataConsumer.RemoveSubchannelRequest import RemoveSubchannelRequestT
-from sfuctl.server.media.fbs.DataConsumer.SetBufferedAmountLowThresholdRequest import (
-    SetBufferedAmountLowThresholdRequestT,
-)
-from sfuctl.server.media.fbs.DataConsumer.SetSubchannelsRequest import SetSubchannelsRequestT
 from sfuctl.server.media.fbs.Notification.Event import Event
 from sfuctl.server.media.fbs.Request.Body import Body as RequestBody
 from sfuctl.server.media.fbs.Request.Method import Method
-from sfuctl.server.media.fbs.Transport.CloseDataConsumerRequest import CloseDataConsumerRequestT
 
 if TYPE_CHECKING:
     from sfuctl.server.media.transport import Transport
 
 
 def subchannels_from_fbs(vector: Any) -> list[int]:
-    """A uint16 vector (a list, or a numpy array when numpy is installed) as plain ints."""
-    return [int(s) for s in vector] if vector is not None else []
-
-
-class _SendRequest(SendRequestFbs.SendRequestT):  # type: ignore[misc]
-    """Packs the payload as one byte vector: the generated Pack copies byte by byte without numpy."""
-
-    def Pack(self, builder: Any) -> int:
-        data = builder.CreateByteVector(self.data)
-        SendRequestFbs.Start(builder)
-        SendRequestFbs.AddPpid(builder, self.ppid)
-        SendRequestFbs.AddData(builder, data)
-        offset: int = SendRequestFbs.End(builder)
-        return offset
+    """A uint16 vector (None when absent) as a list."""
+    return list(vector) if vector is not None else []
 
 
 class DataConsumer(TransportChild):
@@ -61,15 +41,15 @@ class DataConsumer(TransportChild):
         self, data_consumer_id: str, transport: Transport, body: Any, app_data: dict[str, Any] | None
     ) -> None:
         super().__init__(data_consumer_id, transport, app_data)
-        self.data_producer_id: str = body.dataProducerId.decode()
-        self.type = data_type_name(body.type)
-        self._sctp_stream_parameters = sctp_stream_parameters_from_fbs(body.sctpStreamParameters)
-        self.label: str = body.label.decode()
-        self.protocol: str = body.protocol.decode()
-        self.paused: bool = body.paused
-        self.data_producer_paused: bool = body.dataProducerPaused
-        self._subchannels = subchannels_from_fbs(body.subchannels)
-        self.buffered_amount_low_threshold: int = body.bufferedAmountLowThreshold
+        self.data_producer_id: str = body["dataProducerId"]
+        self.type = data_type_name(body["type"])
+        self._sctp_stream_parameters = sctp_stream_parameters_from_fbs(body["sctpStreamParameters"])
+        self.label: str = body["label"]
+        self.protocol: str = body["protocol"]
+        self.paused: bool = body["paused"]
+        self.data_producer_paused: bool = body["dataProducerPaused"]
+        self._subchannels = subchannels_from_fbs(body["subchannels"])
+        self.buffered_amount_low_threshold: int = body["bufferedAmountLowThreshold"]
         self._listen()
 
     @property
@@ -82,25 +62,23 @@ class DataConsumer(TransportChild):
         return list(self._subchannels)
 
     @classmethod
-    def close_request_for(cls, object_id: str) -> CloseDataConsumerRequestT:
-        request = CloseDataConsumerRequestT()
-        request.dataConsumerId = object_id
-        return request
+    def close_request_for(cls, object_id: str) -> dict[str, Any]:
+        return {"dataConsumerId": object_id}
 
     async def dump(self) -> dict[str, Any]:
         body = await self._request(Method.DATACONSUMER_DUMP)
         return {
-            "id": body.id.decode(),
-            "dataProducerId": body.dataProducerId.decode(),
-            "type": data_type_name(body.type),
-            "sctpStreamParameters": sctp_stream_parameters_from_fbs(body.sctpStreamParameters),
-            "label": body.label.decode(),
-            "protocol": body.protocol.decode(),
-            "bufferedAmount": body.bufferedAmount,
-            "bufferedAmountLowThreshold": body.bufferedAmountLowThreshold,
-            "paused": body.paused,
-            "dataProducerPaused": body.dataProducerPaused,
-            "subchannels": subchannels_from_fbs(body.subchannels),
+            "id": body["id"],
+            "dataProducerId": body["dataProducerId"],
+            "type": data_type_name(body["type"]),
+            "sctpStreamParameters": sctp_stream_parameters_from_fbs(body["sctpStreamParameters"]),
+            "label": body["label"],
+            "protocol": body["protocol"],
+            "bufferedAmount": body["bufferedAmount"],
+            "bufferedAmountLowThreshold": body["bufferedAmountLowThreshold"],
+            "paused": body["paused"],
+            "dataProducerPaused": body["dataProducerPaused"],
+            "subchannels": subchannels_from_fbs(body["subchannels"]),
         }
 
     async def get_stats(self) -> list[dict[str, Any]]:
@@ -108,12 +86,12 @@ class DataConsumer(TransportChild):
         return [
             {
                 "type": "data-consumer",
-                "timestamp": body.timestamp,
-                "label": body.label.decode(),
-                "protocol": body.protocol.decode(),
-                "messagesSent": body.messagesSent,
-                "bytesSent": body.bytesSent,
-                "bufferedAmount": body.bufferedAmount,
+                "timestamp": body["timestamp"],
+                "label": body["label"],
+                "protocol": body["protocol"],
+                "messagesSent": body["messagesSent"],
+                "bytesSent": body["bytesSent"],
+                "bufferedAmount": body["bufferedAmount"],
             }
         ]
 
@@ -132,15 +110,14 @@ class DataConsumer(TransportChild):
     async def get_buffered_amount(self) -> int:
         """Bytes queued in the SCTP stack for this consumer, not yet sent to the endpoint."""
         body = await self._request(Method.DATACONSUMER_GET_BUFFERED_AMOUNT)
-        amount: int = body.bufferedAmount
+        amount: int = body["bufferedAmount"]
         return amount
 
     async def set_buffered_amount_low_threshold(self, threshold: int) -> None:
         """Below this many buffered bytes the worker notifies 'bufferedamountlow' (for flow control)."""
         if not isinstance(threshold, int) or isinstance(threshold, bool) or not 0 <= threshold < 2**32:
             raise InvalidInputError("threshold must be an unsigned 32-bit integer")
-        request = SetBufferedAmountLowThresholdRequestT()
-        request.threshold = threshold
+        request = {"threshold": threshold}
         await self._request(
             Method.DATACONSUMER_SET_BUFFERED_AMOUNT_LOW_THRESHOLD,
             RequestBody.DataConsumer_SetBufferedAmountLowThresholdRequest,
@@ -154,37 +131,34 @@ class DataConsumer(TransportChild):
         The worker accepts it on SCTP data consumers only (WorkerTypeError otherwise), and fails it
         when the SCTP send buffer is full.
         """
-        request = _SendRequest()
-        request.ppid, request.data = message_payload(message, ppid)
+        payload_ppid, data = message_payload(message, ppid)
+        request = {"ppid": payload_ppid, "data": data}
         body = await self._request(Method.DATACONSUMER_SEND, RequestBody.DataConsumer_SendRequest, request)
-        amount: int = body.bufferedAmount
+        amount: int = body["bufferedAmount"]
         return amount
 
     async def set_subchannels(self, subchannels: list[int]) -> None:
         if subchannels is None:
             raise InvalidInputError("subchannels must be a list")
-        request = SetSubchannelsRequestT()
-        request.subchannels = subchannels_to_fbs(subchannels)
+        request = {"subchannels": subchannels_to_fbs(subchannels)}
         body = await self._request(
             Method.DATACONSUMER_SET_SUBCHANNELS, RequestBody.DataConsumer_SetSubchannelsRequest, request
         )
-        self._subchannels = subchannels_from_fbs(body.subchannels)
+        self._subchannels = subchannels_from_fbs(body["subchannels"])
 
     async def add_subchannel(self, subchannel: int) -> None:
-        request = AddSubchannelRequestT()
-        request.subchannel = _subchannel(subchannel)
+        request = {"subchannel": _subchannel(subchannel)}
         body = await self._request(
             Method.DATACONSUMER_ADD_SUBCHANNEL, RequestBody.DataConsumer_AddSubchannelRequest, request
         )
-        self._subchannels = subchannels_from_fbs(body.subchannels)
+        self._subchannels = subchannels_from_fbs(body["subchannels"])
 
     async def remove_subchannel(self, subchannel: int) -> None:
-        request = RemoveSubchannelRequestT()
-        request.subchannel = _subchannel(subchannel)
+        request = {"subchannel": _subchannel(subchannel)}
         body = await self._request(
             Method.DATACONSUMER_REMOVE_SUBCHANNEL, RequestBody.DataConsumer_RemoveSubchannelRequest, request
         )
-        self._subchannels = subchannels_from_fbs(body.subchannels)
+        self._subchannels = subchannels_from_fbs(body["subchannels"])
 
     def _on_notification(self, event: int, body: Any) -> None:
         if event == Event.DATACONSUMER_DATAPRODUCER_CLOSE:
@@ -197,9 +171,9 @@ class DataConsumer(TransportChild):
         elif event == Event.DATACONSUMER_DATAPRODUCER_RESUME:
             self._on_data_producer_paused(False)
         elif event == Event.DATACONSUMER_MESSAGE and not self.closed:
-            self.emit("message", bytes(body.data), body.ppid)
+            self.emit("message", bytes(body["data"]), body["ppid"])
         elif event == Event.DATACONSUMER_BUFFERED_AMOUNT_LOW:
-            self.emit("bufferedamountlow", body.bufferedAmount)
+            self.emit("bufferedamountlow", body["bufferedAmount"])
         elif event == Event.DATACONSUMER_SCTP_SENDBUFFER_FULL:
             self.emit("sctpsendbufferfull")
 

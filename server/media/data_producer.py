@@ -6,13 +6,11 @@ from typing import TYPE_CHECKING, Any
 
 from sfuctl.server.media.entity import TransportChild
 from sfuctl.server.media.errors import InvalidInputError
-from sfuctl.server.media.fbs.DataProducer import SendNotification as SendNotificationFbs
 from sfuctl.server.media.fbs.DataProducer.Type import Type as DataType
 from sfuctl.server.media.fbs.Notification.Body import Body as NotificationBody
 from sfuctl.server.media.fbs.Notification.Event import Event
 from sfuctl.server.media.fbs.Request.Body import Body as RequestBody
 from sfuctl.server.media.fbs.Request.Method import Method
-from sfuctl.server.media.fbs.Transport.CloseDataProducerRequest import CloseDataProducerRequestT
 from sfuctl.server.media.fbs_plain import enum_names
 
 if TYPE_CHECKING:
@@ -31,11 +29,11 @@ def sctp_stream_parameters_from_fbs(params: Any) -> dict[str, Any] | None:
     """mediasoup's shape: unset optional fields are absent, not None."""
     if params is None:
         return None
-    out: dict[str, Any] = {"streamId": params.streamId, "ordered": params.ordered}
-    if params.maxPacketLifeTime is not None:
-        out["maxPacketLifeTime"] = params.maxPacketLifeTime
-    if params.maxRetransmits is not None:
-        out["maxRetransmits"] = params.maxRetransmits
+    out: dict[str, Any] = {"streamId": params["streamId"], "ordered": params["ordered"]}
+    if params["maxPacketLifeTime"] is not None:
+        out["maxPacketLifeTime"] = params["maxPacketLifeTime"]
+    if params["maxRetransmits"] is not None:
+        out["maxRetransmits"] = params["maxRetransmits"]
     return out
 
 
@@ -75,28 +73,6 @@ def is_uint16(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 0xFFFF
 
 
-class _SendNotification(SendNotificationFbs.SendNotificationT):  # type: ignore[misc]
-    """Packs the payload as one byte vector: the generated Pack copies byte by byte without numpy."""
-
-    def Pack(self, builder: Any) -> int:
-        data = builder.CreateByteVector(self.data)
-        subchannels = None
-        if self.subchannels is not None:
-            SendNotificationFbs.StartSubchannelsVector(builder, len(self.subchannels))
-            for subchannel in reversed(self.subchannels):
-                builder.PrependUint16(subchannel)
-            subchannels = builder.EndVector()
-        SendNotificationFbs.Start(builder)
-        SendNotificationFbs.AddPpid(builder, self.ppid)
-        SendNotificationFbs.AddData(builder, data)
-        if subchannels is not None:
-            SendNotificationFbs.AddSubchannels(builder, subchannels)
-        SendNotificationFbs.AddRequiredSubchannel(builder, self.requiredSubchannel)
-        SendNotificationFbs.AddIgnoredSubchannel(builder, self.ignoredSubchannel)
-        offset: int = SendNotificationFbs.End(builder)
-        return offset
-
-
 class DataProducer(TransportChild):
     """Events: ``transportclose``. Observer: ``close``, ``pause``, ``resume``."""
 
@@ -114,10 +90,10 @@ class DataProducer(TransportChild):
         app_data: dict[str, Any] | None,
     ) -> None:
         super().__init__(data_producer_id, transport, app_data)
-        self.type = data_type_name(body.type)
-        self._sctp_stream_parameters = sctp_stream_parameters_from_fbs(body.sctpStreamParameters)
-        self.label: str = body.label.decode()
-        self.protocol: str = body.protocol.decode()
+        self.type = data_type_name(body["type"])
+        self._sctp_stream_parameters = sctp_stream_parameters_from_fbs(body["sctpStreamParameters"])
+        self.label: str = body["label"]
+        self.protocol: str = body["protocol"]
         self.paused = paused
 
     @property
@@ -127,20 +103,18 @@ class DataProducer(TransportChild):
         return dict(params) if params is not None else None
 
     @classmethod
-    def close_request_for(cls, object_id: str) -> CloseDataProducerRequestT:
-        request = CloseDataProducerRequestT()
-        request.dataProducerId = object_id
-        return request
+    def close_request_for(cls, object_id: str) -> dict[str, Any]:
+        return {"dataProducerId": object_id}
 
     async def dump(self) -> dict[str, Any]:
         body = await self._request(Method.DATAPRODUCER_DUMP)
         return {
-            "id": body.id.decode(),
-            "type": data_type_name(body.type),
-            "sctpStreamParameters": sctp_stream_parameters_from_fbs(body.sctpStreamParameters),
-            "label": body.label.decode(),
-            "protocol": body.protocol.decode(),
-            "paused": body.paused,
+            "id": body["id"],
+            "type": data_type_name(body["type"]),
+            "sctpStreamParameters": sctp_stream_parameters_from_fbs(body["sctpStreamParameters"]),
+            "label": body["label"],
+            "protocol": body["protocol"],
+            "paused": body["paused"],
         }
 
     async def get_stats(self) -> list[dict[str, Any]]:
@@ -148,11 +122,11 @@ class DataProducer(TransportChild):
         return [
             {
                 "type": "data-producer",
-                "timestamp": body.timestamp,
-                "label": body.label.decode(),
-                "protocol": body.protocol.decode(),
-                "messagesReceived": body.messagesReceived,
-                "bytesReceived": body.bytesReceived,
+                "timestamp": body["timestamp"],
+                "label": body["label"],
+                "protocol": body["protocol"],
+                "messagesReceived": body["messagesReceived"],
+                "bytesReceived": body["bytesReceived"],
             }
         ]
 
@@ -185,11 +159,14 @@ class DataProducer(TransportChild):
         for name, value in (("required", required_subchannel), ("ignored", ignored_subchannel)):
             if value is not None and not is_uint16(value):
                 raise InvalidInputError(f"if given, {name}_subchannel must be an integer in 0..65535")
-        notification = _SendNotification()
-        notification.ppid, notification.data = message_payload(message, ppid)
-        notification.subchannels = subchannels_to_fbs(subchannels)
-        notification.requiredSubchannel = required_subchannel
-        notification.ignoredSubchannel = ignored_subchannel
+        payload_ppid, data = message_payload(message, ppid)
+        notification = {
+            "ppid": payload_ppid,
+            "data": data,
+            "subchannels": subchannels_to_fbs(subchannels),
+            "requiredSubchannel": required_subchannel,
+            "ignoredSubchannel": ignored_subchannel,
+        }
         self.channel.notify(
             Event.DATAPRODUCER_SEND, self.id, NotificationBody.DataProducer_SendNotification, notification
         )

@@ -869,3 +869,8 @@ def _codec_with_payload_type(
 
 def _random_ssrc() -> int:
     return random.randrange(*_SSRC_RANGE)
+
+
+def random_ssrc() -> int:
+    """A new consumer SSRC, drawn as :func:`get_consumer_rtp_parameters` draws them."""
+    return _random_ssrc()

@@ -11,12 +11,10 @@ from typing import Any
 
 from sfuctl.server.media.errors import InvalidInputError
 from sfuctl.server.media.fbs.Notification.Event import Event
-from sfuctl.server.media.fbs.PlainTransport.ConnectRequest import ConnectRequestT
 from sfuctl.server.media.fbs.Request.Body import Body as RequestBody
 from sfuctl.server.media.fbs.Request.Method import Method
 from sfuctl.server.media.fbs.SrtpParameters.SrtpCryptoSuite import SrtpCryptoSuite
-from sfuctl.server.media.fbs.SrtpParameters.SrtpParameters import SrtpParametersT
-from sfuctl.server.media.fbs_plain import enum_names, text
+from sfuctl.server.media.fbs_plain import enum_names
 from sfuctl.server.media.transport import Transport, tuple_to_plain
 
 SRTP_CRYPTO_SUITES: dict[str, int] = {
@@ -34,7 +32,7 @@ def srtp_crypto_suite_to_fbs(name: str) -> int:
     return value
 
 
-def srtp_parameters_to_fbs(params: dict[str, Any]) -> SrtpParametersT:
+def srtp_parameters_to_fbs(params: dict[str, Any]) -> dict[str, Any]:
     """``{"cryptoSuite": ..., "keyBase64": ...}`` for the worker (InvalidInputError if malformed)."""
     if not isinstance(params, dict):
         raise InvalidInputError("srtp_parameters must be a dict")
@@ -43,28 +41,24 @@ def srtp_parameters_to_fbs(params: dict[str, Any]) -> SrtpParametersT:
         raise InvalidInputError("srtp_parameters.cryptoSuite must be a string")
     if not isinstance(params.get("keyBase64"), str):
         raise InvalidInputError("srtp_parameters.keyBase64 must be a string")
-    t = SrtpParametersT()
-    t.cryptoSuite = srtp_crypto_suite_to_fbs(suite)
-    t.keyBase64 = params["keyBase64"]
-    return t
+    return {"cryptoSuite": srtp_crypto_suite_to_fbs(suite), "keyBase64": params["keyBase64"]}
 
 
 def srtp_parameters_to_plain(p: Any) -> dict[str, Any] | None:
     if p is None:
         return None
-    key = text(p.keyBase64)
-    return {"cryptoSuite": srtp_crypto_suite_name(p.cryptoSuite), "keyBase64": key}
+    return {"cryptoSuite": srtp_crypto_suite_name(p["cryptoSuite"]), "keyBase64": p["keyBase64"]}
 
 
 def plain_transport_data(dump: Any) -> dict[str, Any]:
     """A PlainTransport DumpResponse as mediasoup's dump dict (absent fields left out)."""
-    data = Transport.base_dump(dump.base)
+    data = Transport.base_dump(dump["base"])
     data.update(
-        rtcpMux=dump.rtcpMux,
-        comedia=dump.comedia,
-        tuple=tuple_to_plain(dump.tuple),
-        rtcpTuple=tuple_to_plain(dump.rtcpTuple),
-        srtpParameters=srtp_parameters_to_plain(dump.srtpParameters),
+        rtcpMux=dump["rtcpMux"],
+        comedia=dump["comedia"],
+        tuple=tuple_to_plain(dump["tuple"]),
+        rtcpTuple=tuple_to_plain(dump["rtcpTuple"]),
+        srtpParameters=srtp_parameters_to_plain(dump["srtpParameters"]),
     )
     return {k: v for k, v in data.items() if v is not None}
 
@@ -79,16 +73,17 @@ def _optional_port(value: int | None, name: str) -> int | None:
 
 def connect_request(
     ip: str | None, port: int | None, rtcp_port: int | None, srtp_parameters: dict[str, Any] | None
-) -> ConnectRequestT:
+) -> dict[str, Any]:
     """Type checks only; the worker decides what the transport's mode requires (ip, rtcpPort, SRTP)."""
     if ip is not None and not isinstance(ip, str):
         raise InvalidInputError("if given, ip must be a string")
-    request = ConnectRequestT()
-    request.ip = ip
-    request.port = _optional_port(port, "port")
-    request.rtcpPort = _optional_port(rtcp_port, "rtcp_port")
+    request: dict[str, Any] = {
+        "ip": ip,
+        "port": _optional_port(port, "port"),
+        "rtcpPort": _optional_port(rtcp_port, "rtcp_port"),
+    }
     if srtp_parameters is not None:
-        request.srtpParameters = srtp_parameters_to_fbs(srtp_parameters)
+        request["srtpParameters"] = srtp_parameters_to_fbs(srtp_parameters)
     return request
 
 
@@ -121,14 +116,14 @@ class PlainTransport(Transport):
 
     async def get_stats(self) -> list[dict[str, Any]]:
         body = await self._request(Method.TRANSPORT_GET_STATS)
-        stats = self.base_stats(body.base)
+        stats = self.base_stats(body["base"])
         stats.update(
             type="plain-rtp-transport",
-            rtcpMux=body.rtcpMux,
-            comedia=body.comedia,
-            tuple=tuple_to_plain(body.tuple),
+            rtcpMux=body["rtcpMux"],
+            comedia=body["comedia"],
+            tuple=tuple_to_plain(body["tuple"]),
         )
-        rtcp_tuple = tuple_to_plain(body.rtcpTuple)
+        rtcp_tuple = tuple_to_plain(body["rtcpTuple"])
         if rtcp_tuple:
             stats["rtcpTuple"] = rtcp_tuple
         return [stats]
@@ -146,18 +141,18 @@ class PlainTransport(Transport):
         body = await self._request(
             Method.PLAINTRANSPORT_CONNECT, RequestBody.PlainTransport_ConnectRequest, request
         )
-        if body.tuple is not None:
-            self.data["tuple"] = tuple_to_plain(body.tuple)
-        if body.rtcpTuple is not None:
-            self.data["rtcpTuple"] = tuple_to_plain(body.rtcpTuple)
-        if body.srtpParameters is not None:
-            self.data["srtpParameters"] = srtp_parameters_to_plain(body.srtpParameters)
+        if body["tuple"] is not None:
+            self.data["tuple"] = tuple_to_plain(body["tuple"])
+        if body["rtcpTuple"] is not None:
+            self.data["rtcpTuple"] = tuple_to_plain(body["rtcpTuple"])
+        if body["srtpParameters"] is not None:
+            self.data["srtpParameters"] = srtp_parameters_to_plain(body["srtpParameters"])
 
     def _on_own_notification(self, event: int, body: Any) -> None:
         if event == Event.PLAINTRANSPORT_TUPLE:
-            self._set_tuple("tuple", "tuple", body.tuple)
+            self._set_tuple("tuple", "tuple", body["tuple"])
         elif event == Event.PLAINTRANSPORT_RTCP_TUPLE:
-            self._set_tuple("rtcpTuple", "rtcptuple", body.tuple)
+            self._set_tuple("rtcpTuple", "rtcptuple", body["tuple"])
         else:
             super()._on_own_notification(event, body)
 

@@ -13,14 +13,7 @@ from sfuctl.server.media.entity import Entity
 from sfuctl.server.media.errors import InvalidInputError, InvalidStateError
 from sfuctl.server.media.fbs.Request.Body import Body as RequestBody
 from sfuctl.server.media.fbs.Request.Method import Method
-from sfuctl.server.media.fbs.Router.CreateWebRtcTransportRequest import CreateWebRtcTransportRequestT
-from sfuctl.server.media.fbs.Transport.Options import OptionsT
 from sfuctl.server.media.fbs.WebRtcTransport.Listen import Listen
-from sfuctl.server.media.fbs.WebRtcTransport.ListenIndividual import ListenIndividualT
-from sfuctl.server.media.fbs.WebRtcTransport.ListenServer import ListenServerT
-from sfuctl.server.media.fbs.WebRtcTransport.WebRtcTransportOptions import WebRtcTransportOptionsT
-from sfuctl.server.media.fbs.Worker.CloseRouterRequest import CloseRouterRequestT
-from sfuctl.server.media.fbs.Worker.CreateRouterRequest import CreateRouterRequestT
 from sfuctl.server.media.fbs_plain import to_plain
 from sfuctl.server.media.jsonclone import clone
 from sfuctl.server.media.transport import Transport, listen_info_to_fbs, new_id
@@ -56,21 +49,22 @@ def transport_options(
     is_data_channel: bool,
     initial_available_outgoing_bitrate: int | None = None,
     direct: bool = False,
-) -> OptionsT:
+) -> dict[str, Any]:
     """The base options every transport type sends (SCTP limits fall back to mediasoup's defaults)."""
     values = {**SCTP_DEFAULTS, **(sctp or {})}
     unknown = set(values) - set(SCTP_DEFAULTS)
     if unknown:
         raise InvalidInputError(f"unknown SCTP option(s): {', '.join(sorted(unknown))}")
-    options = OptionsT()
-    options.direct = direct
-    options.initialAvailableOutgoingBitrate = initial_available_outgoing_bitrate
-    options.enableSctp = enable_sctp
-    options.isDataChannel = is_data_channel
+    options: dict[str, Any] = {
+        "direct": direct,
+        "initialAvailableOutgoingBitrate": initial_available_outgoing_bitrate,
+        "enableSctp": enable_sctp,
+        "isDataChannel": is_data_channel,
+    }
     for key, value in values.items():
         if not isinstance(value, int) or value < 0:
             raise InvalidInputError(f"SCTP option {key} must be a non-negative integer")
-        setattr(options, key, value)
+        options[key] = value
     return options
 
 
@@ -102,27 +96,22 @@ class Router(Entity):
     @classmethod
     async def create(cls, worker: Worker, media_codecs: list[Any], app_data: dict[str, Any] | None) -> Router:
         caps = ortc.generate_router_rtp_capabilities(copy.deepcopy(media_codecs))
-        request = CreateRouterRequestT()
-        request.routerId = new_id()
+        router_id = new_id()
         await worker.channel.request(
             Method.WORKER_CREATE_ROUTER,
             "",
             RequestBody.Worker_CreateRouterRequest,
-            request,
-            on_late=cls.closer(worker.channel, request.routerId),
+            {"routerId": router_id},
+            on_late=cls.closer(worker.channel, router_id),
         )
-        return cls(request.routerId, worker, dict(caps), app_data)
+        return cls(router_id, worker, dict(caps), app_data)
 
     @staticmethod
     def closer(channel: Channel, router_id: str) -> LateAnswerHandler:
         """Closes ``router_id`` in the worker, with no object here (a create's late answer)."""
-
-        def close() -> None:
-            request = CloseRouterRequestT()
-            request.routerId = router_id
-            channel.fire(Method.WORKER_CLOSE_ROUTER, "", RequestBody.Worker_CloseRouterRequest, request)
-
-        return close
+        return lambda: channel.fire(
+            Method.WORKER_CLOSE_ROUTER, "", RequestBody.Worker_CloseRouterRequest, {"routerId": router_id}
+        )
 
     @property
     def rtp_capabilities(self) -> dict[str, Any]:
@@ -251,29 +240,27 @@ class Router(Entity):
             enable_udp = True
         if enable_tcp is None:
             enable_tcp = webrtc_server is not None
-        options = WebRtcTransportOptionsT()
-        options.base = transport_options(
-            enable_sctp=enable_sctp,
-            sctp=sctp_options,
-            is_data_channel=True,
-            initial_available_outgoing_bitrate=initial_available_outgoing_bitrate,
-        )
+        options: dict[str, Any] = {
+            "base": transport_options(
+                enable_sctp=enable_sctp,
+                sctp=sctp_options,
+                is_data_channel=True,
+                initial_available_outgoing_bitrate=initial_available_outgoing_bitrate,
+            ),
+            "enableUdp": enable_udp,
+            "enableTcp": enable_tcp,
+            "preferUdp": prefer_udp,
+            "preferTcp": prefer_tcp,
+            "iceConsentTimeout": ice_consent_timeout,
+        }
         if webrtc_server is not None:
-            options.listenType = Listen.ListenServer
-            options.listen = ListenServerT()
-            options.listen.webRtcServerId = webrtc_server.id
+            options["listenType"] = Listen.ListenServer
+            options["listen"] = {"webRtcServerId": webrtc_server.id}
         else:
-            options.listenType = Listen.ListenIndividual
-            options.listen = ListenIndividualT()
-            options.listen.listenInfos = [listen_info_to_fbs(i) for i in listen_infos or []]
-        options.enableUdp = enable_udp
-        options.enableTcp = enable_tcp
-        options.preferUdp = prefer_udp
-        options.preferTcp = prefer_tcp
-        options.iceConsentTimeout = ice_consent_timeout
-        request = CreateWebRtcTransportRequestT()
-        request.transportId = new_id()
-        request.options = options
+            options["listenType"] = Listen.ListenIndividual
+            options["listen"] = {"listenInfos": [listen_info_to_fbs(i) for i in listen_infos or []]}
+        transport_id = new_id()
+        request = {"transportId": transport_id, "options": options}
         method = (
             Method.ROUTER_CREATE_WEBRTCTRANSPORT_WITH_SERVER
             if webrtc_server is not None
@@ -283,9 +270,9 @@ class Router(Entity):
             method,
             RequestBody.Router_CreateWebRtcTransportRequest,
             request,
-            on_late=Transport.closer(self, request.transportId),
+            on_late=Transport.closer(self, transport_id),
         )
-        transport = WebRtcTransport(request.transportId, self, webrtc_transport_data(body), app_data)
+        transport = WebRtcTransport(transport_id, self, webrtc_transport_data(body), app_data)
         self._adopt(transport)
         if webrtc_server is not None:
             webrtc_server.handle_webrtc_transport(transport)
@@ -305,8 +292,6 @@ class Router(Entity):
         app_data: dict[str, Any] | None = None,
     ) -> PlainTransport:
         """Plain RTP/RTCP (optionally SRTP) for ingest, recording and cheap load generation."""
-        from sfuctl.server.media.fbs.PlainTransport.PlainTransportOptions import PlainTransportOptionsT
-        from sfuctl.server.media.fbs.Router.CreatePlainTransportRequest import CreatePlainTransportRequestT
         from sfuctl.server.media.plain_transport import (
             PlainTransport,
             plain_transport_data,
@@ -318,24 +303,24 @@ class Router(Entity):
             raise InvalidInputError("if given, app_data must be a dict")
         if rtcp_mux and rtcp_listen_info is not None:
             rtcp_mux = False  # a separate RTCP port was asked for
-        options = PlainTransportOptionsT()
-        options.base = transport_options(enable_sctp=enable_sctp, sctp=sctp_options, is_data_channel=False)
-        options.listenInfo = listen_info_to_fbs(listen_info)
-        options.rtcpListenInfo = listen_info_to_fbs(rtcp_listen_info) if rtcp_listen_info else None
-        options.rtcpMux = rtcp_mux
-        options.comedia = comedia
-        options.enableSrtp = enable_srtp
-        options.srtpCryptoSuite = srtp_crypto_suite_to_fbs(srtp_crypto_suite)
-        request = CreatePlainTransportRequestT()
-        request.transportId = new_id()
-        request.options = options
+        options = {
+            "base": transport_options(enable_sctp=enable_sctp, sctp=sctp_options, is_data_channel=False),
+            "listenInfo": listen_info_to_fbs(listen_info),
+            "rtcpListenInfo": listen_info_to_fbs(rtcp_listen_info) if rtcp_listen_info else None,
+            "rtcpMux": rtcp_mux,
+            "comedia": comedia,
+            "enableSrtp": enable_srtp,
+            "srtpCryptoSuite": srtp_crypto_suite_to_fbs(srtp_crypto_suite),
+        }
+        transport_id = new_id()
+        request = {"transportId": transport_id, "options": options}
         body = await self._request(
             Method.ROUTER_CREATE_PLAINTRANSPORT,
             RequestBody.Router_CreatePlainTransportRequest,
             request,
-            on_late=Transport.closer(self, request.transportId),
+            on_late=Transport.closer(self, transport_id),
         )
-        transport = PlainTransport(request.transportId, self, plain_transport_data(body), app_data)
+        transport = PlainTransport(transport_id, self, plain_transport_data(body), app_data)
         self._adopt(transport)
         return transport
 
@@ -351,29 +336,21 @@ class Router(Entity):
     ) -> ActiveSpeakerObserver:
         """Emits 'dominantspeaker' with the producer that talks most (audio producers added to it)."""
         from sfuctl.server.media.active_speaker_observer import ActiveSpeakerObserver
-        from sfuctl.server.media.fbs.ActiveSpeakerObserver.ActiveSpeakerObserverOptions import (
-            ActiveSpeakerObserverOptionsT,
-        )
-        from sfuctl.server.media.fbs.Router.CreateActiveSpeakerObserverRequest import (
-            CreateActiveSpeakerObserverRequestT,
-        )
 
         self._check_open()
         if not isinstance(interval, int) or isinstance(interval, bool):
             raise InvalidInputError("if given, interval must be a number")
         if app_data is not None and not isinstance(app_data, dict):
             raise InvalidInputError("if given, app_data must be a dict")
-        request = CreateActiveSpeakerObserverRequestT()
-        request.rtpObserverId = new_id()
-        request.options = ActiveSpeakerObserverOptionsT()
-        request.options.interval = interval
+        observer_id = new_id()
+        request = {"rtpObserverId": observer_id, "options": {"interval": interval}}
         await self._request(
             Method.ROUTER_CREATE_ACTIVESPEAKEROBSERVER,
             RequestBody.Router_CreateActiveSpeakerObserverRequest,
             request,
-            on_late=ActiveSpeakerObserver.closer(self, request.rtpObserverId),
+            on_late=ActiveSpeakerObserver.closer(self, observer_id),
         )
-        observer = ActiveSpeakerObserver(request.rtpObserverId, self, app_data)
+        observer = ActiveSpeakerObserver(observer_id, self, app_data)
         self._adopt_observer(observer)
         return observer
 
@@ -387,12 +364,6 @@ class Router(Entity):
     ) -> AudioLevelObserver:
         """Emits 'volumes' with the loudest producers above ``threshold`` dBov, or 'silence'."""
         from sfuctl.server.media.audio_level_observer import AudioLevelObserver
-        from sfuctl.server.media.fbs.AudioLevelObserver.AudioLevelObserverOptions import (
-            AudioLevelObserverOptionsT,
-        )
-        from sfuctl.server.media.fbs.Router.CreateAudioLevelObserverRequest import (
-            CreateAudioLevelObserverRequestT,
-        )
 
         self._check_open()
         if not isinstance(max_entries, int) or isinstance(max_entries, bool) or max_entries <= 0:
@@ -403,18 +374,15 @@ class Router(Entity):
             raise InvalidInputError("if given, interval must be a number")
         if app_data is not None and not isinstance(app_data, dict):
             raise InvalidInputError("if given, app_data must be a dict")
-        request = CreateAudioLevelObserverRequestT()
-        request.rtpObserverId = new_id()
-        request.options = AudioLevelObserverOptionsT()
-        request.options.maxEntries = max_entries
-        request.options.threshold = threshold
-        request.options.interval = interval
+        observer_id = new_id()
+        options = {"maxEntries": max_entries, "threshold": threshold, "interval": interval}
+        request = {"rtpObserverId": observer_id, "options": options}
         await self._request(
             Method.ROUTER_CREATE_AUDIOLEVELOBSERVER,
             RequestBody.Router_CreateAudioLevelObserverRequest,
             request,
-            on_late=AudioLevelObserver.closer(self, request.rtpObserverId),
+            on_late=AudioLevelObserver.closer(self, observer_id),
         )
-        observer = AudioLevelObserver(request.rtpObserverId, self, app_data)
+        observer = AudioLevelObserver(observer_id, self, app_data)
         self._adopt_observer(observer)
         return observer

@@ -9,9 +9,6 @@ from sfuctl.server.media.entity import Entity
 from sfuctl.server.media.errors import NotFoundError
 from sfuctl.server.media.fbs.Request.Body import Body as RequestBody
 from sfuctl.server.media.fbs.Request.Method import Method
-from sfuctl.server.media.fbs.Router.CloseRtpObserverRequest import CloseRtpObserverRequestT
-from sfuctl.server.media.fbs.RtpObserver.AddProducerRequest import AddProducerRequestT
-from sfuctl.server.media.fbs.RtpObserver.RemoveProducerRequest import RemoveProducerRequestT
 
 if TYPE_CHECKING:
     from sfuctl.server.media.producer import Producer
@@ -36,18 +33,12 @@ class RtpObserver(Entity):
     def closer(router: Router, observer_id: str) -> LateAnswerHandler:
         """Closes ``observer_id`` in the worker, with no object here (a create's late answer)."""
         channel, router_id = router.channel, router.id
-
-        def close() -> None:
-            request = CloseRtpObserverRequestT()
-            request.rtpObserverId = observer_id
-            channel.fire(
-                Method.ROUTER_CLOSE_RTPOBSERVER,
-                router_id,
-                RequestBody.Router_CloseRtpObserverRequest,
-                request,
-            )
-
-        return close
+        return lambda: channel.fire(
+            Method.ROUTER_CLOSE_RTPOBSERVER,
+            router_id,
+            RequestBody.Router_CloseRtpObserverRequest,
+            {"rtpObserverId": observer_id},
+        )
 
     def close(self) -> None:
         if not self._set_closed():
@@ -78,19 +69,19 @@ class RtpObserver(Entity):
 
     async def add_producer(self, producer_id: str) -> None:
         producer = self._producer(producer_id)
-        request = AddProducerRequestT()
-        request.producerId = producer.id
         await self._request(
-            Method.RTPOBSERVER_ADD_PRODUCER, RequestBody.RtpObserver_AddProducerRequest, request
+            Method.RTPOBSERVER_ADD_PRODUCER,
+            RequestBody.RtpObserver_AddProducerRequest,
+            {"producerId": producer.id},
         )
         self.observer.emit("addproducer", producer)
 
     async def remove_producer(self, producer_id: str) -> None:
         producer = self._producer(producer_id)
-        request = RemoveProducerRequestT()
-        request.producerId = producer.id
         await self._request(
-            Method.RTPOBSERVER_REMOVE_PRODUCER, RequestBody.RtpObserver_RemoveProducerRequest, request
+            Method.RTPOBSERVER_REMOVE_PRODUCER,
+            RequestBody.RtpObserver_RemoveProducerRequest,
+            {"producerId": producer.id},
         )
         self.observer.emit("removeproducer", producer)
 

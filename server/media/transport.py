@@ -17,29 +17,15 @@ from sfuctl.server.media.channel import LateAnswerHandler
 from sfuctl.server.media.consumer import Consumer
 from sfuctl.server.media.entity import Entity
 from sfuctl.server.media.errors import InvalidInputError, NotFoundError
-from sfuctl.server.media.fbs.Consumer.ConsumerLayers import ConsumerLayersT
 from sfuctl.server.media.fbs.DataProducer.Type import Type as DataType
 from sfuctl.server.media.fbs.Notification.Event import Event
 from sfuctl.server.media.fbs.Request.Body import Body as RequestBody
 from sfuctl.server.media.fbs.Request.Method import Method
-from sfuctl.server.media.fbs.Router.CloseTransportRequest import CloseTransportRequestT
 from sfuctl.server.media.fbs.SctpAssociation.SctpState import SctpState
-from sfuctl.server.media.fbs.SctpParameters.SctpStreamParameters import SctpStreamParametersT
-from sfuctl.server.media.fbs.Transport.ConsumeDataRequest import ConsumeDataRequestT
-from sfuctl.server.media.fbs.Transport.ConsumeRequest import ConsumeRequestT
-from sfuctl.server.media.fbs.Transport.EnableTraceEventRequest import EnableTraceEventRequestT
-from sfuctl.server.media.fbs.Transport.ListenInfo import ListenInfoT
-from sfuctl.server.media.fbs.Transport.PortRange import PortRangeT
-from sfuctl.server.media.fbs.Transport.ProduceDataRequest import ProduceDataRequestT
-from sfuctl.server.media.fbs.Transport.ProduceRequest import ProduceRequestT
 from sfuctl.server.media.fbs.Transport.Protocol import Protocol
-from sfuctl.server.media.fbs.Transport.SetMaxIncomingBitrateRequest import SetMaxIncomingBitrateRequestT
-from sfuctl.server.media.fbs.Transport.SetMaxOutgoingBitrateRequest import SetMaxOutgoingBitrateRequestT
-from sfuctl.server.media.fbs.Transport.SetMinOutgoingBitrateRequest import SetMinOutgoingBitrateRequestT
-from sfuctl.server.media.fbs.Transport.SocketFlags import SocketFlagsT
 from sfuctl.server.media.fbs.Transport.TraceEventType import TraceEventType
-from sfuctl.server.media.fbs_chunks import cached
-from sfuctl.server.media.fbs_plain import enum_names, text, to_plain
+from sfuctl.server.media.fbs_plain import enum_names, to_plain
+from sfuctl.server.media.jsonclone import clone
 from sfuctl.server.media.producer import Producer, trace_types_to_fbs
 from sfuctl.server.media.rtp_fbs import (
     KINDS,
@@ -71,55 +57,54 @@ def new_id() -> str:
     return str(uuid.uuid4())
 
 
-def listen_info_to_fbs(info: dict[str, Any]) -> ListenInfoT:
+def listen_info_to_fbs(info: dict[str, Any]) -> dict[str, Any]:
     """A listen info dict (mediasoup's TransportListenInfo shape) for the worker."""
     if not isinstance(info, dict) or not isinstance(info.get("ip"), str):
         raise InvalidInputError("listen info must be a dict with an 'ip' string")
     protocol = info.get("protocol", "udp")
     if protocol not in ("udp", "tcp"):
         raise InvalidInputError(f"invalid listen info protocol {protocol!r}")
-    t = ListenInfoT()
-    t.protocol = Protocol.UDP if protocol == "udp" else Protocol.TCP
-    t.ip = info["ip"]
-    t.announcedAddress = info.get("announcedAddress") or info.get("announcedIp")
-    t.exposeInternalIp = bool(info.get("exposeInternalIp", False))
-    t.port = info.get("port") or 0
-    t.portRange = PortRangeT()
     port_range = info.get("portRange") or {}
-    t.portRange.min = port_range.get("min", 0)
-    t.portRange.max = port_range.get("max", 0)
-    t.flags = SocketFlagsT()
     flags = info.get("flags") or {}
-    t.flags.ipv6Only = bool(flags.get("ipv6Only", False))
-    t.flags.udpReusePort = bool(flags.get("udpReusePort", False))
-    t.sendBufferSize = info.get("sendBufferSize") or 0
-    t.recvBufferSize = info.get("recvBufferSize") or 0
-    return t
+    return {
+        "protocol": Protocol.UDP if protocol == "udp" else Protocol.TCP,
+        "ip": info["ip"],
+        "announcedAddress": info.get("announcedAddress") or info.get("announcedIp"),
+        "exposeInternalIp": bool(info.get("exposeInternalIp", False)),
+        "port": info.get("port") or 0,
+        "portRange": {"min": port_range.get("min", 0), "max": port_range.get("max", 0)},
+        "flags": {
+            "ipv6Only": bool(flags.get("ipv6Only", False)),
+            "udpReusePort": bool(flags.get("udpReusePort", False)),
+        },
+        "sendBufferSize": info.get("sendBufferSize") or 0,
+        "recvBufferSize": info.get("recvBufferSize") or 0,
+    }
 
 
 def tuple_to_plain(t: Any) -> dict[str, Any] | None:
     if t is None:
         return None
-    local = text(t.localAddress)
+    local = t["localAddress"]
     out = {
         "localIp": local,
         "localAddress": local,
-        "localPort": t.localPort,
-        "protocol": protocol_name(t.protocol),
+        "localPort": t["localPort"],
+        "protocol": protocol_name(t["protocol"]),
     }
-    if t.remoteIp:
-        out["remoteIp"] = text(t.remoteIp)
-        out["remotePort"] = t.remotePort
+    if t["remoteIp"]:
+        out["remoteIp"] = t["remoteIp"]
+        out["remotePort"] = t["remotePort"]
     return out
 
 
-def sctp_stream_parameters_to_fbs(params: dict[str, Any]) -> SctpStreamParametersT:
-    t = SctpStreamParametersT()
-    t.streamId = params["streamId"]
-    t.ordered = params.get("ordered")
-    t.maxPacketLifeTime = params.get("maxPacketLifeTime")
-    t.maxRetransmits = params.get("maxRetransmits")
-    return t
+def sctp_stream_parameters_to_fbs(params: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "streamId": params["streamId"],
+        "ordered": params.get("ordered"),
+        "maxPacketLifeTime": params.get("maxPacketLifeTime"),
+        "maxRetransmits": params.get("maxRetransmits"),
+    }
 
 
 class Transport(Entity):
@@ -179,15 +164,12 @@ class Transport(Entity):
     def closer(router: Router, transport_id: str) -> LateAnswerHandler:
         """Closes ``transport_id`` in the worker, with no object here (a create's late answer)."""
         channel, router_id = router.channel, router.id
-
-        def close() -> None:
-            request = CloseTransportRequestT()
-            request.transportId = transport_id
-            channel.fire(
-                Method.ROUTER_CLOSE_TRANSPORT, router_id, RequestBody.Router_CloseTransportRequest, request
-            )
-
-        return close
+        return lambda: channel.fire(
+            Method.ROUTER_CLOSE_TRANSPORT,
+            router_id,
+            RequestBody.Router_CloseTransportRequest,
+            {"transportId": transport_id},
+        )
 
     def close(self) -> None:
         if not self._set_closed():
@@ -269,8 +251,7 @@ class Transport(Entity):
     # -- bitrates, traces ------------------------------------------------------------------------
 
     async def set_max_incoming_bitrate(self, bitrate: int) -> None:
-        request = SetMaxIncomingBitrateRequestT()
-        request.maxIncomingBitrate = _non_negative(bitrate, "bitrate")
+        request = {"maxIncomingBitrate": _non_negative(bitrate, "bitrate")}
         await self._request(
             Method.TRANSPORT_SET_MAX_INCOMING_BITRATE,
             RequestBody.Transport_SetMaxIncomingBitrateRequest,
@@ -278,8 +259,7 @@ class Transport(Entity):
         )
 
     async def set_max_outgoing_bitrate(self, bitrate: int) -> None:
-        request = SetMaxOutgoingBitrateRequestT()
-        request.maxOutgoingBitrate = _non_negative(bitrate, "bitrate")
+        request = {"maxOutgoingBitrate": _non_negative(bitrate, "bitrate")}
         await self._request(
             Method.TRANSPORT_SET_MAX_OUTGOING_BITRATE,
             RequestBody.Transport_SetMaxOutgoingBitrateRequest,
@@ -287,8 +267,7 @@ class Transport(Entity):
         )
 
     async def set_min_outgoing_bitrate(self, bitrate: int) -> None:
-        request = SetMinOutgoingBitrateRequestT()
-        request.minOutgoingBitrate = _non_negative(bitrate, "bitrate")
+        request = {"minOutgoingBitrate": _non_negative(bitrate, "bitrate")}
         await self._request(
             Method.TRANSPORT_SET_MIN_OUTGOING_BITRATE,
             RequestBody.Transport_SetMinOutgoingBitrateRequest,
@@ -296,8 +275,7 @@ class Transport(Entity):
         )
 
     async def enable_trace_event(self, types: list[str]) -> None:
-        request = EnableTraceEventRequestT()
-        request.events = trace_types_to_fbs(types, TRACE_TYPES)
+        request = {"events": trace_types_to_fbs(types, TRACE_TYPES)}
         await self._request(
             Method.TRANSPORT_ENABLE_TRACE_EVENT, RequestBody.Transport_EnableTraceEventRequest, request
         )
@@ -337,14 +315,15 @@ class Transport(Entity):
         mapping = ortc.get_producer_rtp_parameters_mapping(params, caps)
         consumable = ortc.get_consumable_rtp_parameters(kind, params, caps, mapping)
         producer_id = producer_id or new_id()
-        request = ProduceRequestT()
-        request.producerId = producer_id
-        request.kind = KINDS[kind]
-        request.rtpParameters = rtp_parameters_to_fbs(dict(params))
-        request.rtpMapping = rtp_mapping_to_fbs(dict(mapping))
-        request.paused = paused
-        request.keyFrameRequestDelay = key_frame_request_delay
-        request.enableMediasoupPacketIdHeaderExtension = enable_mediasoup_packet_id_header_extension
+        request = {
+            "producerId": producer_id,
+            "kind": KINDS[kind],
+            "rtpParameters": rtp_parameters_to_fbs(dict(params)),
+            "rtpMapping": rtp_mapping_to_fbs(dict(mapping)),
+            "paused": paused,
+            "keyFrameRequestDelay": key_frame_request_delay,
+            "enableMediasoupPacketIdHeaderExtension": enable_mediasoup_packet_id_header_extension,
+        }
         body = await self._request(
             Method.TRANSPORT_PRODUCE,
             RequestBody.Transport_ProduceRequest,
@@ -356,7 +335,7 @@ class Transport(Entity):
             self,
             kind,
             dict(params),
-            RTP_TYPE_NAMES[body.type],
+            RTP_TYPE_NAMES[body["type"]],
             dict(consumable),
             paused,
             app_data,
@@ -402,38 +381,51 @@ class Transport(Entity):
             raise NotFoundError(f'Producer with id "{producer_id}" not found')
         if enable_rtx is None:
             enable_rtx = producer.kind == "video"
-        rtp_parameters = dict(
-            ortc.get_consumer_rtp_parameters(
-                producer.consumable_rtp_parameters,  # type: ignore[arg-type]
-                caps,
-                pipe=pipe,
-                enable_rtx=enable_rtx,
-                normalized=True,
+        rtp_parameters: dict[str, Any]
+        if pipe:
+            rtp_parameters = dict(
+                ortc.get_consumer_rtp_parameters(
+                    producer.consumable_rtp_parameters,  # type: ignore[arg-type]
+                    caps,
+                    pipe=True,
+                    enable_rtx=enable_rtx,
+                    normalized=True,
+                )
             )
-        )
-        if not pipe:
+            rtp_request = rtp_parameters_to_fbs(rtp_parameters)
+        else:
+            template = producer.consumer_template(caps, enable_rtx)
+            rtp_parameters = clone(template.rtp_parameters)
+            encoding = rtp_parameters["encodings"][0]
+            encoding["ssrc"] = ssrc = ortc.random_ssrc()
+            if "rtx" in encoding:
+                encoding["rtx"]["ssrc"] = ssrc + 1
             if mid:
                 rtp_parameters["mid"] = mid
             else:
                 rtp_parameters["mid"] = str(self._next_mid)
                 self._next_mid = (self._next_mid + 1) % MAX_MID
+            rtp_request = {
+                **template.request,
+                "mid": rtp_parameters["mid"],
+                "encodings": [encoding_to_fbs(encoding)],
+            }
         consumer_id = new_id()
-        request = ConsumeRequestT()
-        request.consumerId = consumer_id
-        request.producerId = producer.id
-        request.kind = KINDS[producer.kind]
-        request.rtpParameters = rtp_parameters_to_fbs(rtp_parameters)
-        request.type = RTP_TYPES["pipe" if pipe else producer.type]
-        request.consumableRtpEncodings = [
-            cached("encoding", e, encoding_to_fbs)
-            for e in producer.consumable_rtp_parameters.get("encodings") or []
-        ]
-        request.paused = paused
+        request = {
+            "consumerId": consumer_id,
+            "producerId": producer.id,
+            "kind": KINDS[producer.kind],
+            "rtpParameters": rtp_request,
+            "type": RTP_TYPES["pipe" if pipe else producer.type],
+            "consumableRtpEncodings": producer.consumable_encodings_request,
+            "paused": paused,
+            "ignoreDtx": ignore_dtx,
+        }
         if preferred_layers:
-            request.preferredLayers = ConsumerLayersT()
-            request.preferredLayers.spatialLayer = preferred_layers["spatialLayer"]
-            request.preferredLayers.temporalLayer = preferred_layers.get("temporalLayer")
-        request.ignoreDtx = ignore_dtx
+            request["preferredLayers"] = {
+                "spatialLayer": preferred_layers["spatialLayer"],
+                "temporalLayer": preferred_layers.get("temporalLayer"),
+            }
         status = await self._request(
             Method.TRANSPORT_CONSUME,
             RequestBody.Transport_ConsumeRequest,
@@ -475,24 +467,22 @@ class Transport(Entity):
             raise InvalidInputError(f'a DataProducer with same id "{data_producer_id}" already exists')
         if app_data is not None and not isinstance(app_data, dict):
             raise InvalidInputError("if given, app_data must be a dict")
-        request = ProduceDataRequestT()
-        request.dataProducerId = data_producer_id or new_id()
+        data_producer_id = data_producer_id or new_id()
+        request: dict[str, Any] = {"dataProducerId": data_producer_id}
         if self.transport_type == "direct":
-            request.type = DataType.DIRECT
+            request["type"] = DataType.DIRECT
         else:
-            request.type = DataType.SCTP
+            request["type"] = DataType.SCTP
             params = ortc.validate_and_normalize_sctp_stream_parameters(sctp_stream_parameters)
-            request.sctpStreamParameters = sctp_stream_parameters_to_fbs(dict(params))
-        request.label = label
-        request.protocol = protocol
-        request.paused = paused
+            request["sctpStreamParameters"] = sctp_stream_parameters_to_fbs(dict(params))
+        request.update(label=label, protocol=protocol, paused=paused)
         body = await self._request(
             Method.TRANSPORT_PRODUCE_DATA,
             RequestBody.Transport_ProduceDataRequest,
             request,
-            on_late=DataProducer.closer(self, request.dataProducerId),
+            on_late=DataProducer.closer(self, data_producer_id),
         )
-        data_producer = DataProducer(request.dataProducerId, self, body, paused, app_data)
+        data_producer = DataProducer(data_producer_id, self, body, paused, app_data)
         self.data_producers[data_producer.id] = data_producer
         self.router.data_producers[data_producer.id] = data_producer
         data_producer.on("@close", lambda: self._forget_data_producer(data_producer))
@@ -525,14 +515,13 @@ class Transport(Entity):
         data_producer = self.router.data_producers.get(data_producer_id)
         if data_producer is None:
             raise NotFoundError(f'DataProducer with id "{data_producer_id}" not found')
-        request = ConsumeDataRequestT()
-        request.dataConsumerId = new_id()
-        request.dataProducerId = data_producer.id
+        data_consumer_id = new_id()
+        request: dict[str, Any] = {"dataConsumerId": data_consumer_id, "dataProducerId": data_producer.id}
         stream_id: int | None = None
         if self.transport_type == "direct":
-            request.type = DataType.DIRECT
+            request["type"] = DataType.DIRECT
         else:
-            request.type = DataType.SCTP
+            request["type"] = DataType.SCTP
             stream_id = self._allocate_sctp_stream_id()
             params: dict[str, Any] = copy.deepcopy(data_producer.sctp_stream_parameters or {"ordered": True})
             params["streamId"] = stream_id
@@ -548,22 +537,24 @@ class Transport(Entity):
                 if max_retransmits is not None:
                     params["ordered"] = False
                     params["maxRetransmits"] = max_retransmits
-            request.sctpStreamParameters = sctp_stream_parameters_to_fbs(params)
-        request.label = data_producer.label
-        request.protocol = data_producer.protocol
-        request.paused = paused
-        request.subchannels = subchannels_to_fbs(subchannels)
+            request["sctpStreamParameters"] = sctp_stream_parameters_to_fbs(params)
+        request.update(
+            label=data_producer.label,
+            protocol=data_producer.protocol,
+            paused=paused,
+            subchannels=subchannels_to_fbs(subchannels),
+        )
         try:
             body = await self._request(
                 Method.TRANSPORT_CONSUME_DATA,
                 RequestBody.Transport_ConsumeDataRequest,
                 request,
-                on_late=DataConsumer.closer(self, request.dataConsumerId),
+                on_late=DataConsumer.closer(self, data_consumer_id),
             )
         except Exception:
             self._release_sctp_stream_id(stream_id)
             raise
-        data_consumer = DataConsumer(request.dataConsumerId, self, body, app_data)
+        data_consumer = DataConsumer(data_consumer_id, self, body, app_data)
         self.data_consumers[data_consumer.id] = data_consumer
 
         def forget() -> None:
@@ -600,12 +591,12 @@ class Transport(Entity):
 
     def _on_notification(self, event: int, body: Any) -> None:
         if event == Event.TRANSPORT_SCTP_STATE_CHANGE:
-            state = sctp_state_name(body.sctpState)
+            state = sctp_state_name(body["sctpState"])
             self.data["sctpState"] = state
             self._announce("sctpstatechange", state)
         elif event == Event.TRANSPORT_SCTP_NEGOTIATED_CAPABILITIES:
-            caps = body.negotiatedCapabilities
-            self._sctp_max_outbound_streams = caps.negotiatedMaxOutboundStreams
+            caps = body["negotiatedCapabilities"]
+            self._sctp_max_outbound_streams = caps["negotiatedMaxOutboundStreams"]
             self.data["sctpNegotiatedCapabilities"] = to_plain(caps)
         elif event == Event.TRANSPORT_TRACE:
             trace = to_plain(body, {"type": _trace_name})

@@ -14,8 +14,6 @@ from sfuctl.server.media.entity import Entity
 from sfuctl.server.media.errors import InvalidInputError
 from sfuctl.server.media.fbs.Request.Body import Body as RequestBody
 from sfuctl.server.media.fbs.Request.Method import Method
-from sfuctl.server.media.fbs.Worker.CloseWebRtcServerRequest import CloseWebRtcServerRequestT
-from sfuctl.server.media.fbs.Worker.CreateWebRtcServerRequest import CreateWebRtcServerRequestT
 from sfuctl.server.media.fbs_plain import to_plain
 from sfuctl.server.media.transport import listen_info_to_fbs, new_id
 
@@ -56,30 +54,29 @@ class WebRtcServer(Entity):
             raise InvalidInputError("listen_infos must be a non-empty list")
         if app_data is not None and not isinstance(app_data, dict):
             raise InvalidInputError("if given, app_data must be a dict")
-        request = CreateWebRtcServerRequestT()
-        request.webRtcServerId = new_id()
-        request.listenInfos = [listen_info_to_fbs(info) for info in listen_infos]
+        server_id = new_id()
+        request = {
+            "webRtcServerId": server_id,
+            "listenInfos": [listen_info_to_fbs(info) for info in listen_infos],
+        }
         await worker.channel.request(
             Method.WORKER_CREATE_WEBRTCSERVER,
             "",
             RequestBody.Worker_CreateWebRtcServerRequest,
             request,
-            on_late=cls.closer(worker.channel, request.webRtcServerId),
+            on_late=cls.closer(worker.channel, server_id),
         )
-        return cls(request.webRtcServerId, worker, app_data)
+        return cls(server_id, worker, app_data)
 
     @staticmethod
     def closer(channel: Channel, server_id: str) -> LateAnswerHandler:
         """Closes ``server_id`` in the worker, with no object here (a create's late answer)."""
-
-        def close() -> None:
-            request = CloseWebRtcServerRequestT()
-            request.webRtcServerId = server_id
-            channel.fire(
-                Method.WORKER_WEBRTCSERVER_CLOSE, "", RequestBody.Worker_CloseWebRtcServerRequest, request
-            )
-
-        return close
+        return lambda: channel.fire(
+            Method.WORKER_WEBRTCSERVER_CLOSE,
+            "",
+            RequestBody.Worker_CloseWebRtcServerRequest,
+            {"webRtcServerId": server_id},
+        )
 
     # -- closing ---------------------------------------------------------------------------------
 

@@ -9,15 +9,12 @@ from sfuctl.server.media.fbs.Notification.Event import Event
 from sfuctl.server.media.fbs.Request.Body import Body as RequestBody
 from sfuctl.server.media.fbs.Request.Method import Method
 from sfuctl.server.media.fbs.Transport.Protocol import Protocol
-from sfuctl.server.media.fbs.WebRtcTransport.ConnectRequest import ConnectRequestT
-from sfuctl.server.media.fbs.WebRtcTransport.DtlsParameters import DtlsParametersT
 from sfuctl.server.media.fbs.WebRtcTransport.DtlsRole import DtlsRole
 from sfuctl.server.media.fbs.WebRtcTransport.DtlsState import DtlsState
-from sfuctl.server.media.fbs.WebRtcTransport.Fingerprint import FingerprintT
 from sfuctl.server.media.fbs.WebRtcTransport.FingerprintAlgorithm import FingerprintAlgorithm
 from sfuctl.server.media.fbs.WebRtcTransport.IceRole import IceRole
 from sfuctl.server.media.fbs.WebRtcTransport.IceState import IceState
-from sfuctl.server.media.fbs_plain import enum_names, text
+from sfuctl.server.media.fbs_plain import enum_names
 from sfuctl.server.media.transport import Transport, tuple_to_plain
 
 ice_state_name = enum_names(IceState)
@@ -36,22 +33,22 @@ FINGERPRINT_NAMES = {v: k for k, v in FINGERPRINT_ALGORITHMS.items()}
 
 
 def ice_parameters_to_plain(p: Any) -> dict[str, Any]:
-    return {"usernameFragment": text(p.usernameFragment), "password": text(p.password), "iceLite": p.iceLite}
+    return {"usernameFragment": p["usernameFragment"], "password": p["password"], "iceLite": p["iceLite"]}
 
 
 def ice_candidate_to_plain(c: Any) -> dict[str, Any]:
     """Both 'address' (mediasoup >= 3.13) and 'ip' (older clients, e.g. pymediasoup 1.5)."""
-    address = text(c.address)
+    address = c["address"]
     candidate = {
-        "foundation": text(c.foundation),
-        "priority": c.priority,
+        "foundation": c["foundation"],
+        "priority": c["priority"],
         "address": address,
         "ip": address,
-        "protocol": "udp" if c.protocol == Protocol.UDP else "tcp",
-        "port": c.port,
+        "protocol": "udp" if c["protocol"] == Protocol.UDP else "tcp",
+        "port": c["port"],
         "type": "host",
     }
-    if c.tcpType is not None:
+    if c["tcpType"] is not None:
         candidate["tcpType"] = "passive"
     return candidate
 
@@ -59,18 +56,17 @@ def ice_candidate_to_plain(c: Any) -> dict[str, Any]:
 def dtls_parameters_to_plain(p: Any) -> dict[str, Any]:
     return {
         "fingerprints": [
-            {"algorithm": FINGERPRINT_NAMES[f.algorithm], "value": text(f.value)}
-            for f in p.fingerprints or []
+            {"algorithm": FINGERPRINT_NAMES[f["algorithm"]], "value": f["value"]}
+            for f in p["fingerprints"] or []
         ],
-        "role": dtls_role_name(p.role),
+        "role": dtls_role_name(p["role"]),
     }
 
 
-def dtls_parameters_to_fbs(params: dict[str, Any]) -> DtlsParametersT:
+def dtls_parameters_to_fbs(params: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(params, dict) or not isinstance(params.get("fingerprints"), list):
         raise InvalidInputError("dtls_parameters must be a dict with a 'fingerprints' list")
-    t = DtlsParametersT()
-    t.fingerprints = []
+    fingerprints = []
     for fingerprint in params["fingerprints"]:
         if not isinstance(fingerprint, dict) or not isinstance(fingerprint.get("value"), str):
             raise InvalidInputError("each fingerprint needs an 'algorithm' and a 'value'")
@@ -78,27 +74,23 @@ def dtls_parameters_to_fbs(params: dict[str, Any]) -> DtlsParametersT:
         algorithm = FINGERPRINT_ALGORITHMS.get(name) if isinstance(name, str) else None
         if algorithm is None:
             raise InvalidInputError(f"invalid FingerprintAlgorithm: {fingerprint.get('algorithm')}")
-        f = FingerprintT()
-        f.algorithm = algorithm
-        f.value = fingerprint["value"]
-        t.fingerprints.append(f)
+        fingerprints.append({"algorithm": algorithm, "value": fingerprint["value"]})
     role = params.get("role", "auto")
     if not isinstance(role, str) or role not in DTLS_ROLES:
         raise InvalidInputError(f"invalid DtlsRole: {role}")
-    t.role = DTLS_ROLES[role]
-    return t
+    return {"fingerprints": fingerprints, "role": DTLS_ROLES[role]}
 
 
 def webrtc_transport_data(dump: Any) -> dict[str, Any]:
-    data = Transport.base_dump(dump.base)
+    data = Transport.base_dump(dump["base"])
     data.update(
-        iceRole=ice_role_name(dump.iceRole),
-        iceParameters=ice_parameters_to_plain(dump.iceParameters),
-        iceCandidates=[ice_candidate_to_plain(c) for c in dump.iceCandidates or []],
-        iceState=ice_state_name(dump.iceState),
-        iceSelectedTuple=tuple_to_plain(dump.iceSelectedTuple),
-        dtlsParameters=dtls_parameters_to_plain(dump.dtlsParameters),
-        dtlsState=dtls_state_name(dump.dtlsState),
+        iceRole=ice_role_name(dump["iceRole"]),
+        iceParameters=ice_parameters_to_plain(dump["iceParameters"]),
+        iceCandidates=[ice_candidate_to_plain(c) for c in dump["iceCandidates"] or []],
+        iceState=ice_state_name(dump["iceState"]),
+        iceSelectedTuple=tuple_to_plain(dump["iceSelectedTuple"]),
+        dtlsParameters=dtls_parameters_to_plain(dump["dtlsParameters"]),
+        dtlsState=dtls_state_name(dump["dtlsState"]),
     )
     return data
 
@@ -158,26 +150,25 @@ class WebRtcTransport(Transport):
 
     async def get_stats(self) -> list[dict[str, Any]]:
         body = await self._request(Method.TRANSPORT_GET_STATS)
-        stats = self.base_stats(body.base)
+        stats = self.base_stats(body["base"])
         stats.update(
             type="webrtc-transport",
-            iceRole=ice_role_name(body.iceRole),
-            iceState=ice_state_name(body.iceState),
-            dtlsState=dtls_state_name(body.dtlsState),
+            iceRole=ice_role_name(body["iceRole"]),
+            iceState=ice_state_name(body["iceState"]),
+            dtlsState=dtls_state_name(body["dtlsState"]),
         )
-        selected = tuple_to_plain(body.iceSelectedTuple)
+        selected = tuple_to_plain(body["iceSelectedTuple"])
         if selected:
             stats["iceSelectedTuple"] = selected
         return [stats]
 
     async def connect(self, dtls_parameters: dict[str, Any]) -> None:
         """Give the remote DTLS parameters; the worker answers with its own (complementary) role."""
-        request = ConnectRequestT()
-        request.dtlsParameters = dtls_parameters_to_fbs(dtls_parameters)
+        request = {"dtlsParameters": dtls_parameters_to_fbs(dtls_parameters)}
         body = await self._request(
             Method.WEBRTCTRANSPORT_CONNECT, RequestBody.WebRtcTransport_ConnectRequest, request
         )
-        self.data["dtlsParameters"]["role"] = dtls_role_name(body.dtlsLocalRole)
+        self.data["dtlsParameters"]["role"] = dtls_role_name(body["dtlsLocalRole"])
 
     async def restart_ice(self) -> dict[str, Any]:
         body = await self._request(Method.TRANSPORT_RESTART_ICE)
@@ -186,18 +177,18 @@ class WebRtcTransport(Transport):
 
     def _on_own_notification(self, event: int, body: Any) -> None:
         if event == Event.WEBRTCTRANSPORT_ICE_STATE_CHANGE:
-            state = ice_state_name(body.iceState)
+            state = ice_state_name(body["iceState"])
             self.data["iceState"] = state
             self._announce("icestatechange", state)
         elif event == Event.WEBRTCTRANSPORT_ICE_SELECTED_TUPLE_CHANGE:
-            selected = tuple_to_plain(body.tuple)
+            selected = tuple_to_plain(body["tuple"])
             self.data["iceSelectedTuple"] = selected
             self._announce("iceselectedtuplechange", selected)
         elif event == Event.WEBRTCTRANSPORT_DTLS_STATE_CHANGE:
-            state = dtls_state_name(body.dtlsState)
+            state = dtls_state_name(body["dtlsState"])
             self.data["dtlsState"] = state
             if state == "connected":
-                self.data["dtlsRemoteCert"] = text(body.remoteCert)
+                self.data["dtlsRemoteCert"] = body["remoteCert"]
             self._announce("dtlsstatechange", state)
         else:
             super()._on_own_notification(event, body)

@@ -19,13 +19,13 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from sfuctl.server.media import codec
 from sfuctl.server.media.channel import DEFAULT_REQUEST_TIMEOUT, Channel
 from sfuctl.server.media.emitter import EventEmitter
 from sfuctl.server.media.errors import InvalidInputError, InvalidStateError, MediaError, WorkerDiedError
 from sfuctl.server.media.fbs.Notification.Event import Event
 from sfuctl.server.media.fbs.Request.Body import Body as RequestBody
 from sfuctl.server.media.fbs.Request.Method import Method
-from sfuctl.server.media.fbs.Worker.UpdateSettingsRequest import UpdateSettingsRequestT
 from sfuctl.server.media.router import Router
 from sfuctl.server.media.worker_bin import MEDIASOUP_VERSION, find_worker_bin
 
@@ -140,6 +140,7 @@ class Worker(EventEmitter):
         if not settings.start_timeout > 0:
             raise InvalidInputError("start_timeout must be a positive number of seconds")
         binary = settings.worker_bin or find_worker_bin()
+        codec.load()  # loaded once per process, before the worker can send its first message
         # Our ends first; the worker reads fd 3 and writes fd 4.
         to_worker, worker_in = socket.socketpair()
         from_worker, worker_out = socket.socketpair()
@@ -327,14 +328,14 @@ class Worker(EventEmitter):
     async def dump(self) -> dict[str, Any]:
         self._check_open()
         body = await self.channel.request(Method.WORKER_DUMP)
-        handlers = body.channelMessageHandlers
+        handlers = body["channelMessageHandlers"]
         return {
-            "pid": body.pid,
-            "webRtcServerIds": _strings(body.webRtcServerIds),
-            "routerIds": _strings(body.routerIds),
+            "pid": body["pid"],
+            "webRtcServerIds": body["webRtcServerIds"] or [],
+            "routerIds": body["routerIds"] or [],
             "channelMessageHandlers": {
-                "channelRequestHandlers": _strings(handlers.channelRequestHandlers),
-                "channelNotificationHandlers": _strings(handlers.channelNotificationHandlers),
+                "channelRequestHandlers": handlers["channelRequestHandlers"] or [],
+                "channelNotificationHandlers": handlers["channelNotificationHandlers"] or [],
             },
         }
 
@@ -342,22 +343,20 @@ class Worker(EventEmitter):
         self._check_open()
         ru = await self.channel.request(Method.WORKER_GET_RESOURCE_USAGE)
         return ResourceUsage(
-            ru_utime=ru.ruUtime,
-            ru_stime=ru.ruStime,
-            ru_maxrss=ru.ruMaxrss,
-            ru_minflt=ru.ruMinflt,
-            ru_majflt=ru.ruMajflt,
-            ru_nvcsw=ru.ruNvcsw,
-            ru_nivcsw=ru.ruNivcsw,
+            ru_utime=ru["ruUtime"],
+            ru_stime=ru["ruStime"],
+            ru_maxrss=ru["ruMaxrss"],
+            ru_minflt=ru["ruMinflt"],
+            ru_majflt=ru["ruMajflt"],
+            ru_nvcsw=ru["ruNvcsw"],
+            ru_nivcsw=ru["ruNivcsw"],
         )
 
     async def update_settings(self, log_level: str | None = None, log_tags: list[str] | None = None) -> None:
         self._check_open()
         if log_level is not None and log_level not in LOG_LEVELS:
             raise InvalidInputError(f"invalid log level {log_level!r}")
-        request = UpdateSettingsRequestT()
-        request.logLevel = log_level
-        request.logTags = log_tags
+        request = {"logLevel": log_level, "logTags": log_tags}
         await self.channel.request(
             Method.WORKER_UPDATE_SETTINGS, "", RequestBody.Worker_UpdateSettingsRequest, request
         )
@@ -389,7 +388,3 @@ class Worker(EventEmitter):
         server.on("@close", lambda: self.webrtc_servers.pop(server.id, None))
         self.observer.emit("newwebrtcserver", server)
         return server
-
-
-def _strings(values: list[Any] | None) -> list[str]:
-    return [v.decode() if isinstance(v, bytes) else v for v in values or []]

@@ -257,7 +257,7 @@ async def test_connect_with_srtp_and_comedia_needs_no_address(router: Router) ->
 )
 def test_srtp_crypto_suite_to_fbs(name: str, value: int) -> None:
     assert srtp_crypto_suite_to_fbs(name) == value
-    assert srtp_parameters_to_fbs({"cryptoSuite": name, "keyBase64": KEY_40}).cryptoSuite == value
+    assert srtp_parameters_to_fbs({"cryptoSuite": name, "keyBase64": KEY_40})["cryptoSuite"] == value
 
 
 def test_srtp_crypto_suite_to_fbs_rejects_unknown_suite() -> None:

@@ -9,12 +9,16 @@ from __future__ import annotations
 
 from typing import Any
 
-import flatbuffers
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from sfuctl.server.media import codec as channel_codec
 from sfuctl.server.media import ortc
 from sfuctl.server.media.errors import InvalidInputError, MediaError, UnsupportedError, WorkerTypeError
+from sfuctl.server.media.fbs.DataProducer.Type import Type as DataType
+from sfuctl.server.media.fbs.Message.Body import Body as MessageBody
+from sfuctl.server.media.fbs.Request.Body import Body as RequestBody
+from sfuctl.server.media.fbs.Request.Method import Method
 from sfuctl.server.media.rtp_fbs import rtp_mapping_to_fbs, rtp_parameters_to_fbs
 from sfuctl.server.media.transport import sctp_stream_parameters_to_fbs
 from sfuctl.server.media.webrtc_transport import dtls_parameters_to_fbs
@@ -67,8 +71,20 @@ rtp_parameters = st.fixed_dictionaries(
 )
 
 
-def encodes(body: Any) -> None:
-    body.Pack(flatbuffers.Builder(256))
+CODEC = channel_codec.load()
+
+
+def encodes(method: int, body_type: int, body: dict[str, Any]) -> None:
+    """Encode ``body`` as the worker receives it, in a whole request message."""
+    data = {"id": 1, "method": method, "handlerId": "h", "bodyType": body_type, "body": body}
+    CODEC.encode({"dataType": MessageBody.Request, "data": data})
+
+
+def produce(**fields: Any) -> None:
+    body = {"producerId": "p", "kind": 1, "paused": False, **fields}
+    body.setdefault("rtpParameters", {"codecs": [], "encodings": []})
+    body.setdefault("rtpMapping", {"codecs": [], "encodings": []})
+    encodes(Method.TRANSPORT_PRODUCE, RequestBody.Transport_ProduceRequest, body)
 
 
 def test_the_input_error_is_a_type_error_of_its_own() -> None:
@@ -83,8 +99,9 @@ def test_malformed_rtp_parameters_fail_as_input_errors(kind: str, params: dict[s
         valid = ortc.validate_and_normalize_rtp_parameters(params)
         mapping = ortc.get_producer_rtp_parameters_mapping(valid, ROUTER_CAPS)
         ortc.get_consumable_rtp_parameters(kind, valid, ROUTER_CAPS, mapping)
-        encodes(rtp_parameters_to_fbs(dict(valid)))
-        encodes(rtp_mapping_to_fbs(dict(mapping)))
+        produce(
+            rtpParameters=rtp_parameters_to_fbs(dict(valid)), rtpMapping=rtp_mapping_to_fbs(dict(mapping))
+        )
     except (InvalidInputError, UnsupportedError):
         pass
 
@@ -93,9 +110,11 @@ def test_malformed_rtp_parameters_fail_as_input_errors(kind: str, params: dict[s
 @given(params=keyed(["streamId", "ordered", "maxPacketLifeTime", "maxRetransmits"], st.integers()))
 def test_malformed_sctp_stream_parameters_fail_as_input_errors(params: dict[str, Any]) -> None:
     try:
-        encodes(
-            sctp_stream_parameters_to_fbs(dict(ortc.validate_and_normalize_sctp_stream_parameters(params)))
+        stream = sctp_stream_parameters_to_fbs(
+            dict(ortc.validate_and_normalize_sctp_stream_parameters(params))
         )
+        body = {"dataProducerId": "d", "type": DataType.SCTP, "sctpStreamParameters": stream}
+        encodes(Method.TRANSPORT_PRODUCE_DATA, RequestBody.Transport_ProduceDataRequest, body)
     except InvalidInputError:
         pass
 
@@ -104,6 +123,7 @@ def test_malformed_sctp_stream_parameters_fail_as_input_errors(params: dict[str,
 @given(params=keyed(["role", "fingerprints"], st.lists(keyed(["algorithm", "value"], st.just("sha-256")))))
 def test_malformed_dtls_parameters_fail_as_input_errors(params: dict[str, Any]) -> None:
     try:
-        encodes(dtls_parameters_to_fbs(params))
+        body = {"dtlsParameters": dtls_parameters_to_fbs(params)}
+        encodes(Method.WEBRTCTRANSPORT_CONNECT, RequestBody.WebRtcTransport_ConnectRequest, body)
     except InvalidInputError:
         pass
