@@ -19,6 +19,7 @@ from sfuctl.server.health import health_report
 from sfuctl.server.media.pool import WorkerPool
 from sfuctl.server.metrics import Metrics
 from sfuctl.server.signaling.connection import SignalingService
+from sfuctl.server.signaling.moderation import Moderation
 from sfuctl.server.signaling.registry import LocalRoomRegistry, RoomRegistry
 from sfuctl.server.single_port import SinglePort
 
@@ -42,6 +43,7 @@ class Sfu:
             transport_options=config.transport_options(),
             on_request=self.metrics.observe_request,
         )
+        self.moderation = Moderation(self.signaling, self.registry)
         self.single_port = SinglePort(self.pool, config) if config.webrtc_server_port is not None else None
         self.started_at = time.monotonic()
 

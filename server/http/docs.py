@@ -48,7 +48,7 @@ ERROR_RESPONSES: dict[str, tuple[str, str]] = {
     "BadRequest": ("400", "The body or a parameter is not valid."),
     "Unauthorized": ("401", "Missing or invalid credentials."),
     "Forbidden": ("403", "Valid token without the admin grant."),
-    "NotFound": ("404", "No such room (or, for /login, login is disabled)."),
+    "NotFound": ("404", "No such room, peer or producer (or, for /login, login is disabled)."),
     "PayloadTooLarge": ("413", "The body is larger than the server accepts."),
     "TooManyRequests": ("429", "Too many logins from this client address; see the Retry-After header."),
 }
@@ -122,6 +122,57 @@ def openapi_paths() -> dict[str, Any]:
                 },
             },
         },
+        **moderation_paths(admin, room_id),
+    }
+
+
+def moderation_paths(admin: list[dict[str, list[str]]], room_id: dict[str, Any]) -> dict[str, Any]:
+    object_id = TypeAdapter(m.ObjectId).json_schema()
+    user_id = {"name": "userId", "in": "path", "required": True, "schema": object_id}
+    producer_id = {"name": "producerId", "in": "path", "required": True, "schema": object_id}
+    failures = errors("BadRequest", "Unauthorized", "Forbidden", "NotFound")
+
+    def muting(operation: str, summary: str) -> dict[str, Any]:
+        return {
+            "parameters": [room_id, producer_id],
+            "post": {
+                "operationId": operation,
+                "summary": summary,
+                "security": admin,
+                "responses": {"200": ok("The producer's state now.", "ProducerModeration"), **failures},
+            },
+        }
+
+    return {
+        "/rooms/{roomId}/peers/{userId}": {
+            "parameters": [room_id, user_id],
+            "delete": {
+                "operationId": "kickPeer",
+                "summary": "Kick a peer: it gets `room-closed {reason: kicked}` and is disconnected "
+                "(close code 4003); the others get `peer-left` (admin). It may join again.",
+                "security": admin,
+                "responses": {"204": {"description": "Kicked."}, **failures},
+            },
+        },
+        "/rooms/{roomId}/producers/{producerId}": {
+            "parameters": [room_id, producer_id],
+            "delete": {
+                "operationId": "closeProducer",
+                "summary": "Close a producer: its consumers get `consumer-closed`, the room "
+                "(owner included) `producer-closed` (admin)",
+                "security": admin,
+                "responses": {"204": {"description": "Closed."}, **failures},
+            },
+        },
+        "/rooms/{roomId}/producers/{producerId}/mute": muting(
+            "muteProducer",
+            "Pause a producer for every consumer; the owner gets `producer-muted` and its own "
+            "`resume-producer` is refused (`forbidden`) until unmuted (admin). Idempotent.",
+        ),
+        "/rooms/{roomId}/producers/{producerId}/unmute": muting(
+            "unmuteProducer",
+            "Resume a muted producer; the owner gets `producer-unmuted` (admin). Idempotent.",
+        ),
     }
 
 

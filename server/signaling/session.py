@@ -290,6 +290,7 @@ class Session:
         peer.producers[producer.id] = producer
 
         def closed() -> None:
+            peer.muted.discard(producer.id)
             if peer.producers.pop(producer.id, None) is not None and peer.room is not None:
                 peer.room.broadcast("producer-closed", {"producerId": producer.id}, exclude=peer)
 
@@ -366,7 +367,10 @@ class Session:
         return {}
 
     async def resume_producer(self, req: p.ProducerRef) -> dict[str, Any]:
-        await self._own("producers", req.producerId, "producer").resume()
+        producer = self._own("producers", req.producerId, "producer")
+        if req.producerId in self.peer.muted:
+            raise fail(p.ErrorCode.FORBIDDEN, f"producer {req.producerId} is muted by an admin")
+        await producer.resume()
         return {}
 
     async def produce_data(self, req: p.ProduceData) -> dict[str, Any]:
