@@ -159,23 +159,31 @@ def resolve_secret(flag: str | None = None, secret_file: str | None = None, crea
         raise AuthError(
             f"no secret: pass --secret, set SFUCTL_SECRET, or run `sfuctl serve` once to create {path}"
         )
+    return Secret(
+        create_secret_file(
+            path, "point --secret-file (SFUCTL_SECRET_FILE) at a writable place, or pass SFUCTL_SECRET"
+        ),
+        str(path),
+    )
+
+
+def create_secret_file(path: Path, hint: str) -> str:
+    """A new strong secret written to ``path`` (0600, in a 0700 directory if it makes one)."""
     value = secrets.token_urlsafe(48)
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except OSError as error:
         raise SecretFileError(
-            f"cannot create the secret file {path}: {error.strerror or error}",
-            "point --secret-file (SFUCTL_SECRET_FILE) at a writable place, or pass SFUCTL_SECRET",
+            f"cannot create the secret file {path}: {error.strerror or error}", hint
         ) from None
     with os.fdopen(fd, "w") as out:
         out.write(value + "\n")
-    return Secret(value, str(path))
+    return value
 
 
-def read_secret_file(path: Path) -> str:
+def read_secret_file(path: Path, where: str = "--secret-file (SFUCTL_SECRET_FILE)") -> str:
     """The secret in ``path``, if the file is one only its owner can read; SecretFileError otherwise."""
-    where = "--secret-file (SFUCTL_SECRET_FILE)"
     if path.is_dir():
         raise SecretFileError(f"the secret file {path} is a directory", f"{where} must name a file")
     try:
@@ -198,6 +206,11 @@ def read_secret_file(path: Path) -> str:
         raise SecretFileError(
             f"the secret file {path} is not text", "put a secret of 32+ printable bytes in it"
         ) from None
+
+
+def checked_secret(value: str, where: str) -> str:
+    """``value`` if it is long enough to be a secret; SecretError naming ``where`` otherwise."""
+    return _checked(value, where)
 
 
 def _checked(value: str, where: str) -> str:

@@ -48,6 +48,10 @@ class ServerConfig:
     drain_seconds: float = 10.0
     webrtc_server_port: int | None = None
     """Single-port mode: worker i shares port N+i (UDP, and TCP if enabled) via a WebRtcServer."""
+    webhook_urls: list[str] = field(default_factory=list)
+    """Endpoints that receive the signed webhook events (POST, JSON)."""
+    webhook_secret: str = ""
+    webhook_secret_source: str = ""
 
     def transport_options(self) -> dict[str, Any]:
         """WebRtcTransport options for every peer transport."""

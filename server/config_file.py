@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
 from typing import Any, Literal, get_type_hints
+from urllib.parse import urlsplit
 
 import platformdirs
 from pydantic import TypeAdapter, ValidationError
@@ -34,11 +35,14 @@ CONFIG_ENV = "SFUCTL_CONFIG"
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 
 SECTIONS: dict[str, type[Any]] = {"worker": WorkerSettings, "limits": Limits}
-SERVER_INTERNAL = {"secret", "secret_source", "worker", "limits"}
-"""ServerConfig fields a file may not set: the secret goes through ``secret_file`` (never inline)."""
+SERVER_INTERNAL = {"secret", "secret_source", "webhook_secret", "webhook_secret_source", "worker", "limits"}
+"""ServerConfig fields a file may not set: secrets go through ``secret_file`` and
+``webhook_secret_file`` (never inline)."""
 WORKER_INTERNAL = {"worker_bin"}
 """Set with SFUCTL_WORKER_BIN, which the worker finder reads itself."""
-CLI_KEYS: dict[str, Any] = {"log_format": Literal["text", "json"], "secret_file": str}
+CLI_KEYS: dict[str, Any] = {
+    "log_format": Literal["text", "json"], "secret_file": str, "webhook_secret_file": str,
+}  # fmt: skip
 """Settings of the serve command that are not ServerConfig fields."""
 
 
@@ -202,6 +206,14 @@ def is_hostname(text: str) -> bool:
     )
 
 
+def is_webhook_url(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+        return parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0
+    except ValueError:  # a bad port or an unclosed IPv6 bracket
+        return False
+
+
 def check_config(config: ServerConfig) -> None:
     """Cross-field, range and address checks the types alone do not express.
 
@@ -259,6 +271,10 @@ def check_config(config: ServerConfig) -> None:
         if not value > 0:
             problem(f"worker.{key} must be a positive number of seconds (got {value})",
                     f"set [worker] {key} to more than 0")  # fmt: skip
+    for url in config.webhook_urls:
+        if not is_webhook_url(url):
+            problem(f"webhook url {url!r} is not an http:// or https:// URL with a host",
+                    "--webhook-url takes e.g. https://hooks.example.com/sfuctl")  # fmt: skip
     if config.login_mode == "apikey" and not config.api_key:
         problem("login_mode 'apikey' needs an api_key", "give --api-key (or SFUCTL_API_KEY)")
     if problems:

@@ -40,3 +40,11 @@ class Limits:
     heartbeat_seconds: float = 15.0
     """WebSocket ping interval; a client that does not pong in time, or whose socket takes no
     byte for this long, is dropped."""
+    webhook_queue: int = 1000
+    """Events waiting per webhook endpoint; past it new events for that endpoint are dropped (counted)."""
+    webhook_attempts: int = 5
+    """Delivery attempts of one event (the first included) before it is dropped (counted)."""
+    webhook_timeout_seconds: float = 5.0
+    """Bound of one delivery attempt (connect, send, answer)."""
+    webhook_retry_seconds: float = 1.0
+    """Wait before the first retry; doubled at each next one (1, 2, 4, 8 s by default)."""

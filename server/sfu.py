@@ -22,6 +22,8 @@ from sfuctl.server.signaling.connection import SignalingService
 from sfuctl.server.signaling.moderation import Moderation
 from sfuctl.server.signaling.registry import LocalRoomRegistry, RoomRegistry
 from sfuctl.server.single_port import SinglePort
+from sfuctl.server.webhooks.delivery import WebhookDispatcher
+from sfuctl.server.webhooks.events import EventSink, NoEvents
 
 log = logging.getLogger("sfuctl.server")
 
@@ -32,16 +34,26 @@ class Sfu:
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
         self.pool = WorkerPool(config.workers, config.worker)
-        self.registry: RoomRegistry = LocalRoomRegistry(
-            self.pool, grace_seconds=config.limits.room_grace_seconds, max_rooms=config.limits.max_rooms
+        self.webhooks = (
+            WebhookDispatcher(config.webhook_urls, config.webhook_secret, config.limits)
+            if config.webhook_urls
+            else None
         )
-        self.metrics = Metrics(self.pool, self.registry)
+        self.events: EventSink = self.webhooks or NoEvents()
+        self.registry: RoomRegistry = LocalRoomRegistry(
+            self.pool,
+            grace_seconds=config.limits.room_grace_seconds,
+            max_rooms=config.limits.max_rooms,
+            events=self.events,
+        )
+        self.metrics = Metrics(self.pool, self.registry, self.webhooks)
         self.signaling = SignalingService(
             secret=config.secret,
             registry=self.registry,
             limits=config.limits,
             transport_options=config.transport_options(),
             on_request=self.metrics.observe_request,
+            events=self.events,
         )
         self.moderation = Moderation(self.signaling, self.registry)
         self.single_port = SinglePort(self.pool, config) if config.webrtc_server_port is not None else None
@@ -53,6 +65,8 @@ class Sfu:
 
     async def start(self) -> None:
         """Start the workers (and their shared ports in single-port mode)."""
+        if self.webhooks is not None:
+            await self.webhooks.start()
         await self.pool.start()
         if self.single_port is not None:
             await self.single_port.attach_all()
@@ -76,3 +90,5 @@ class Sfu:
         """Close every room and every worker. Idempotent."""
         self.registry.close_all("shutdown")
         await self.pool.close()
+        if self.webhooks is not None:
+            await self.webhooks.close()  # bounded: the last room-finished events get a moment

@@ -23,6 +23,8 @@ from sfuctl.server.http import models as m
 from sfuctl.server.http.app import json_response
 from sfuctl.server.signaling import protocol as p
 from sfuctl.server.signaling.connection import CLOSE_REPLACED
+from sfuctl.server.webhooks import models as hooks
+from sfuctl.server.webhooks.signing import HEADER as SIGNATURE_HEADER
 
 SCHEMA_REF = "#/components/schemas/{model}"
 SchemaMode = Literal["validation", "serialization"]
@@ -176,11 +178,48 @@ def moderation_paths(admin: list[dict[str, list[str]]], room_id: dict[str, Any])
     }
 
 
+WEBHOOK_SIGNATURE = (
+    '`t=<unix seconds>,v1=<hex HMAC-SHA256(webhook secret, "<t>." + raw body)>`. Recompute it over the '
+    "raw body, compare in constant time, and refuse a `t` older than 5 minutes (replays)."
+)
+
+
+def openapi_webhooks() -> dict[str, Any]:
+    """What the server POSTs to each --webhook-url: one entry per event type."""
+    signature = {
+        "name": SIGNATURE_HEADER,
+        "in": "header",
+        "required": True,
+        "description": WEBHOOK_SIGNATURE,
+        "schema": {"type": "string", "pattern": "^t=[0-9]+,v1=[0-9a-f]{64}$"},
+    }
+    result: dict[str, Any] = {}
+    for event, objects in hooks.EVENT_OBJECTS.items():
+        carries = ", ".join(f"`{name}`" for name in objects)
+        result[event] = {
+            "post": {
+                "operationId": "webhook" + "".join(word.capitalize() for word in event.split("-")),
+                "summary": hooks.EVENT_SUMMARIES[event],
+                "description": f"`event` is `{event}`; carries {carries}. Answer 2xx within the timeout: "
+                "anything else is retried with exponential back-off (same body, same `id`), a few times, "
+                "then dropped. Events of one endpoint arrive one at a time, in order.",
+                "parameters": [signature],
+                "requestBody": {"required": True, "content": json_content(ref("WebhookEvent"))},
+                "responses": {
+                    "2XX": {"description": "Taken."},
+                    "default": {"description": "Not taken: retried."},
+                },
+            }
+        }
+    return result
+
+
 @functools.cache
 def openapi_document() -> dict[str, Any]:
     """Built once: the models do not change while the server runs (treat the result as read-only)."""
     models: list[tuple[type[BaseModel], SchemaMode]] = [(model, "validation") for model in m.REQUEST_MODELS]
     models += [(model, "serialization") for model in m.RESPONSE_MODELS]
+    models.append((hooks.WebhookEvent, "serialization"))
     return {
         "openapi": "3.1.0",
         "info": {
@@ -189,6 +228,7 @@ def openapi_document() -> dict[str, Any]:
             "description": "Tokens for the WebSocket signaling (see /asyncapi) and the admin room API.",
         },
         "paths": openapi_paths(),
+        "webhooks": openapi_webhooks(),
         "components": {
             "schemas": collect_schemas(models),
             "responses": {

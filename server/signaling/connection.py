@@ -34,6 +34,7 @@ from sfuctl.server.signaling.session import (
     response_ok,
     validation_message,
 )
+from sfuctl.server.webhooks.events import EventSink, NoEvents
 
 log = logging.getLogger("sfuctl.signaling")
 
@@ -57,6 +58,8 @@ class SignalingService:
     """The one live connection of each (room, user)."""
     on_request: Callable[[str, float, p.ErrorCode | None], None] | None = None
     """Called after each request with (type, seconds, error code or None): the metrics hook."""
+    events: EventSink = field(default_factory=NoEvents)
+    """Where join/leave/publish events go (the webhooks); never blocks."""
 
     async def drop_all(self, code: int, message: bytes) -> None:
         """Drop every connection; return once their handlers have ended (bounded)."""
@@ -124,7 +127,9 @@ class Connection:
             claims.sub, claims.name, claims.grants, self.outbox,
             on_overflow=lambda: self.drop(WSCloseCode.POLICY_VIOLATION, b"too slow"),
         )  # fmt: skip
-        self.session = Session(self.peer, claims.room, service.registry, limits, service.transport_options)
+        self.session = Session(
+            self.peer, claims.room, service.registry, limits, service.transport_options, service.events
+        )
         self.bucket = TokenBucket(limits.requests_per_second, limits.request_burst)
         self.dropped = False
         self.finished = asyncio.Event()

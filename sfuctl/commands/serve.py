@@ -32,6 +32,7 @@ from sfuctl.server.media.errors import MediaError
 from sfuctl.server.media.worker import EXIT_WRONG_SETTINGS, WorkerSettings, WorkerStartError
 from sfuctl.server.media.worker import LOG_LEVELS as WORKER_LOG_LEVELS
 from sfuctl.server.media.worker_bin import MEDIASOUP_VERSION, WorkerBinaryNotFound, find_worker_bin
+from sfuctl.server.webhooks.secret import resolve_webhook_secret
 
 EXIT_WRONG_VERSION = 41
 """mediasoup-worker's exit code when MEDIASOUP_VERSION is not its own version."""
@@ -54,6 +55,8 @@ PARAMETER_KEYS = {
     "login_mode": "login_mode",
     "api_key": "api_key",
     "secret_file": "secret_file",
+    "webhook_url": "webhook_urls",
+    "webhook_secret_file": "webhook_secret_file",
     "max_peers_per_room": "limits.max_peers_per_room",
     "max_producers_per_peer": "limits.max_producers_per_peer",
     "max_consumers_per_peer": "limits.max_consumers_per_peer",
@@ -98,6 +101,8 @@ def gather(ctx: typer.Context, values: dict[str, Any]) -> tuple[dict[str, Any], 
     given: dict[str, Any] = {}
     for param, key in PARAMETER_KEYS.items():
         value = values[param]
+        if isinstance(value, tuple | list):  # a repeatable option: click gives a tuple, () when absent
+            value = list(value) or None
         source = ctx.get_parameter_source(param)
         if source is not None and source.name in ("COMMANDLINE", "ENVIRONMENT"):
             given[key] = value
@@ -169,6 +174,25 @@ def serve(
         help="File holding the JWT secret (created on first run).  \\[default: in the config dir]",
         show_default=False,
     ),
+    webhook_url: list[str] = typer.Option(  # noqa: B008
+        None,
+        "--webhook-url",
+        envvar="SFUCTL_WEBHOOK_URLS",
+        help="Endpoint for signed webhook events, repeatable (env: space-separated).",
+        show_default=False,
+    ),
+    webhook_secret: str = typer.Option(
+        None,
+        help="Webhook signing secret (32+ bytes); prefer SFUCTL_WEBHOOK_SECRET or a file.  "
+        "\\[default: generated into --webhook-secret-file]",
+        show_default=False,
+    ),
+    webhook_secret_file: str = typer.Option(
+        None,
+        envvar="SFUCTL_WEBHOOK_SECRET_FILE",
+        help="File holding the webhook secret (created on first use).  \\[default: in the config dir]",
+        show_default=False,
+    ),
     max_peers_per_room: int = typer.Option(
         None,
         envvar="SFUCTL_MAX_PEERS_PER_ROOM",
@@ -210,7 +234,7 @@ def serve(
     """Run the SFU server in the foreground (Ctrl-C or SIGTERM stops it cleanly)."""
     values = {param: value for param, value in ctx.params.items() if param in PARAMETER_KEYS}
     try:
-        config, path, log_format = resolve(ctx, values, config_file, secret, limit or [])
+        config, path, log_format = resolve(ctx, values, config_file, secret, limit or [], webhook_secret)
     except CliError as error:
         fail(error)
     setup_logging(config.log_level, log_format)
@@ -218,7 +242,12 @@ def serve(
 
 
 def resolve(
-    ctx: typer.Context, values: dict[str, Any], config_flag: str | None, secret: str | None, limits: list[str]
+    ctx: typer.Context,
+    values: dict[str, Any],
+    config_flag: str | None,
+    secret: str | None,
+    limits: list[str],
+    webhook_secret: str | None = None,
 ) -> tuple[ServerConfig, Path | None, str]:
     """The final ServerConfig, the config file used, and the log format."""
     try:
@@ -243,6 +272,12 @@ def resolve(
         except AuthError as error:
             raise CliError(str(error), "give a secret of 32+ bytes", ExitCode.USAGE) from None
         config = build_server_config(merged, resolved.value, resolved.source)
+        if config.webhook_urls:
+            try:
+                hook = resolve_webhook_secret(webhook_secret, merged.get("webhook_secret_file"), create=True)
+            except SecretError as error:
+                raise CliError(str(error), error.hint, ExitCode.USAGE) from None
+            config.webhook_secret, config.webhook_secret_source = hook.value, hook.source
     except ConfigError as error:
         raise CliError(str(error), error.hint or "see `sfuctl serve --help`", ExitCode.USAGE) from None
     return config, path, str(merged.get("log_format", "text"))
@@ -352,6 +387,11 @@ def banner(config: ServerConfig, urls: list[str], config_path: Path | None) -> l
         f"  health: {local}/health   docs: {local}/docs   workers: {config.workers}   RTC ports: {rtc}",
         f"  announced address: {announced}   login: {config.login_mode}",
         f"  secret: {config.secret_source}   config: {config_path or 'none'}",
+        *(
+            [f"  webhooks: {len(config.webhook_urls)} endpoint(s), secret: {config.webhook_secret_source}"]
+            if config.webhook_urls
+            else []
+        ),
     ]
 
 

@@ -106,6 +106,15 @@ async def test_openapi_is_valid_3_1(server: RunningServer, http: aiohttp.ClientS
     expected = {"LoginRequest", "LoginResponse", "ErrorResponse", "Health", "RoomList", "RoomDetail"}
     assert expected <= set(schemas)
     assert "$defs" not in json.dumps(doc)
+    hooks = doc["webhooks"]
+    assert set(hooks) == {
+        "room-started", "room-finished", "participant-joined", "participant-left",
+        "track-published", "track-unpublished", "recording-started", "recording-finished",
+    }  # fmt: skip
+    body = hooks["track-published"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert body == {"$ref": "#/components/schemas/WebhookEvent"}
+    assert hooks["room-started"]["post"]["parameters"][0]["name"] == "X-Sfuctl-Signature"
+    assert {"WebhookRoom", "WebhookParticipant", "WebhookTrack", "WebhookRecording"} <= set(schemas)
 
 
 async def test_openapi_health_schema_matches_the_live_answer(
