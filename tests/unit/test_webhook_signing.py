@@ -32,3 +32,22 @@ def test_verify_refuses_tampering_other_secrets_replays_and_garbage() -> None:
 def test_envelopes_have_unique_ids() -> None:
     ids = {envelope("room-started", {"room": {"id": "r"}})["id"] for _ in range(1000)}
     assert len(ids) == 1000
+
+
+def test_the_readme_receiver_snippet_accepts_real_signatures_and_refuses_replays() -> None:
+    import re
+    import time
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    (snippet,) = [b for b in re.findall(r"```python\n(.*?)```", readme, re.S) if "def verify(secret" in b]
+    scope: dict[str, object] = {}
+    exec(snippet, scope)  # the README's own code, as a receiver would paste it
+    readme_verify = scope["verify"]
+    assert callable(readme_verify)
+    now = time.time()
+    assert readme_verify(SECRET.encode(), sign(SECRET, BODY, now=now), BODY)
+    assert not readme_verify(SECRET.encode(), sign(SECRET, BODY, now=now - 301), BODY)
+    assert not readme_verify(SECRET.encode(), sign(SECRET, BODY, now=now), BODY + b"x")
+    assert not readme_verify(b"other" * 8, sign(SECRET, BODY, now=now), BODY)
+    assert not readme_verify(SECRET.encode(), "garbage", BODY)
