@@ -22,7 +22,7 @@ from sfuctl.server import __version__
 from sfuctl.server.http import models as m
 from sfuctl.server.http.app import json_response
 from sfuctl.server.signaling import protocol as p
-from sfuctl.server.signaling.connection import CLOSE_REPLACED
+from sfuctl.server.signaling.connection import CLOSE_KICKED, CLOSE_REPLACED
 from sfuctl.server.webhooks import models as hooks
 from sfuctl.server.webhooks.signing import HEADER as SIGNATURE_HEADER
 
@@ -411,7 +411,8 @@ text frame. A request `{{"type", "requestId", "data"}}` gets exactly one respons
 one connection are handled in order. Events are `{{"type", "data"}}`.
 
 A second connection of the same user to the same room replaces the first, which is closed with code
-{CLOSE_REPLACED}; a client that does not read its events is closed with 1008.
+{CLOSE_REPLACED}; a peer an admin kicks gets `room-closed {{"reason": "kicked"}}`, then is closed with
+{CLOSE_KICKED}; a client that does not read its events is closed with 1008.
 
 Error codes: {", ".join(f"`{code.value}`" for code in p.ErrorCode)}."""
 
