@@ -15,7 +15,7 @@ packages=(
   # browser tests (driven by Python playwright with executable_path, never its own download)
   chromium
   # the network lab (tests/lab): namespaces, NAT and firewalls, and a probe of its hosts
-  iproute2 nftables curl
+  iproute2 nftables
   # the TURN server `sfuctl serve --turn` supervises (never run as a system service, see below)
   coturn
 )

@@ -151,6 +151,11 @@ TURN_SECRET = SecretKind(
     "turn-secret",
 )  # fmt: skip
 """Shared with coturn (``static-auth-secret``): it mints the ephemeral TURN credentials."""
+WEBHOOK_SECRET = SecretKind(
+    "webhook secret", "--webhook-secret", "SFUCTL_WEBHOOK_SECRET", "--webhook-secret-file",
+    "SFUCTL_WEBHOOK_SECRET_FILE", "webhook-secret",
+)  # fmt: skip
+"""Signs webhook deliveries; separate, so that receivers never hold the JWT secret."""
 
 
 def default_secret_file(kind: SecretKind = JWT_SECRET) -> Path:
@@ -173,7 +178,7 @@ def resolve_secret(
     """--secret, then SFUCTL_SECRET, then the secret file (SFUCTL_SECRET_FILE or the config dir).
 
     With ``create`` (the server's first run), a strong secret is generated into the file (0600).
-    ``kind`` names the flags and variables of another secret kept the same way (the TURN secret).
+    ``kind`` names the flags and variables of another secret kept the same way (TURN, webhooks).
     """
     if flag:
         return Secret(_checked(flag, kind.flag, kind), "flag")
@@ -187,6 +192,11 @@ def resolve_secret(
         raise AuthError(
             f"no {kind.what}: pass {kind.flag}, set {kind.env}, or run `sfuctl serve` once to create {path}"
         )
+    return Secret(create_secret_file(path, kind), str(path))
+
+
+def create_secret_file(path: Path, kind: SecretKind = JWT_SECRET) -> str:
+    """A new strong secret written to ``path`` (0600, in a 0700 directory if it makes one)."""
     value = secrets.token_urlsafe(48)
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -198,7 +208,7 @@ def resolve_secret(
         ) from None
     with os.fdopen(fd, "w") as out:
         out.write(value + "\n")
-    return Secret(value, str(path))
+    return value
 
 
 def read_secret_file(path: Path, kind: SecretKind = JWT_SECRET) -> str:

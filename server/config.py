@@ -59,6 +59,10 @@ class ServerConfig:
     tls_watch_seconds: float = 10.0
     """How often the certificate files are checked for a renewal (0: only on SIGHUP)."""
     turn: TurnSettings = field(default_factory=TurnSettings)
+    webhook_urls: list[str] = field(default_factory=list)
+    """Endpoints that receive the signed webhook events (POST, JSON)."""
+    webhook_secret: str = ""
+    webhook_secret_source: str = ""
 
     def media_address(self) -> str | None:
         """What ICE candidates carry: the announced address, else the detected one (wildcard listen)."""

@@ -22,6 +22,7 @@ from collections.abc import Callable, Mapping
 from functools import cache
 from pathlib import Path
 from typing import Any, Literal, get_type_hints
+from urllib.parse import urlsplit
 
 import platformdirs
 from pydantic import TypeAdapter, ValidationError
@@ -36,13 +37,24 @@ CONFIG_ENV = "SFUCTL_CONFIG"
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 
 SECTIONS: dict[str, type[Any]] = {"worker": WorkerSettings, "limits": Limits, "turn": TurnSettings}
-SERVER_INTERNAL = {"secret", "secret_source", "worker", "limits", "turn"}
-"""ServerConfig fields a file may not set: the secret goes through ``secret_file`` (never inline)."""
+SERVER_INTERNAL = {
+    "secret",
+    "secret_source",
+    "webhook_secret",
+    "webhook_secret_source",
+    "worker",
+    "limits",
+    "turn",
+}
+"""ServerConfig fields a file may not set: secrets go through ``secret_file`` and
+``webhook_secret_file`` (never inline)."""
 WORKER_INTERNAL = {"worker_bin"}
 """Set with SFUCTL_WORKER_BIN, which the worker finder reads itself."""
 SECTION_INTERNAL = {"worker": WORKER_INTERNAL, "turn": {"secret", "secret_source"}}
 """Section fields a file may not set (the TURN secret goes through ``turn.secret_file``)."""
-CLI_KEYS: dict[str, Any] = {"log_format": Literal["text", "json"], "secret_file": str}
+CLI_KEYS: dict[str, Any] = {
+    "log_format": Literal["text", "json"], "secret_file": str, "webhook_secret_file": str,
+}  # fmt: skip
 """Settings of the serve command that are not ServerConfig fields."""
 
 
@@ -260,6 +272,14 @@ def is_hostname(text: str) -> bool:
     )
 
 
+def is_webhook_url(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+        return parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0
+    except ValueError:  # a bad port or an unclosed IPv6 bracket
+        return False
+
+
 def check_config(config: ServerConfig) -> None:
     """Cross-field, range and address checks the types alone do not express.
 
@@ -328,6 +348,10 @@ def check_config(config: ServerConfig) -> None:
             "--tls-watch-seconds takes seconds between checks (0: reload on SIGHUP only)",
         )
     check_turn(config, problem)
+    for url in config.webhook_urls:
+        if not is_webhook_url(url):
+            problem(f"webhook url {url!r} is not an http:// or https:// URL with a host",
+                    "--webhook-url takes e.g. https://hooks.example.com/sfuctl")  # fmt: skip
     if config.login_mode == "apikey" and not config.api_key:
         problem("login_mode 'apikey' needs an api_key", "give --api-key (or SFUCTL_API_KEY)")
     if problems:

@@ -45,3 +45,11 @@ class Limits:
     per TURN URL it tries, and an ICE restart allocates again."""
     turn_allocations: int = 1000
     """Concurrent TURN relays on this server (coturn ``total-quota``); each holds a relay port."""
+    webhook_queue: int = 1000
+    """Events waiting per webhook endpoint; past it new events for that endpoint are dropped (counted)."""
+    webhook_attempts: int = 5
+    """Delivery attempts of one event (the first included) before it is dropped (counted)."""
+    webhook_timeout_seconds: float = 5.0
+    """Bound of one delivery attempt (connect, send, answer)."""
+    webhook_retry_seconds: float = 1.0
+    """Wait before the first retry; doubled at each next one (1, 2, 4, 8 s by default)."""

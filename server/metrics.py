@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from sfuctl.server.media.pool import WorkerPool
     from sfuctl.server.signaling.registry import RoomRegistry
     from sfuctl.server.turn.supervisor import TurnSupervisor
+    from sfuctl.server.webhooks.delivery import WebhookDispatcher
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 STATS_MIN_INTERVAL = 5.0
@@ -167,10 +168,42 @@ class StateCollector(Collector):
         yield from (alive, cpu, rss, routers)
 
 
+class WebhookCollector(Collector):
+    """Webhook delivery counters, read from the dispatcher's plain stats at scrape time."""
+
+    def __init__(self, webhooks: WebhookDispatcher) -> None:
+        self.webhooks = webhooks
+
+    def collect(self) -> Iterator[Metric]:
+        stats = self.webhooks.stats
+        yield CounterMetricFamily(
+            "sfuctl_webhook_delivered", "Webhook events an endpoint took (2xx).", value=stats.delivered
+        )
+        yield CounterMetricFamily(
+            "sfuctl_webhook_failed_attempts", "Webhook attempts that failed (error, timeout, non-2xx).",
+            value=stats.failed_attempts,
+        )  # fmt: skip
+        dropped = CounterMetricFamily(
+            "sfuctl_webhook_dropped", "Webhook events given up on, by reason.", labels=["reason"]
+        )
+        dropped.add_metric(["queue_full"], stats.dropped_queue_full)
+        dropped.add_metric(["attempts"], stats.dropped_attempts)
+        yield dropped
+        yield GaugeMetricFamily(
+            "sfuctl_webhook_queued", "Webhook events waiting.", value=self.webhooks.queued
+        )
+
+
 class Metrics:
     """One per application (its own registry, so several servers can live in one process)."""
 
-    def __init__(self, pool: WorkerPool, registry: RoomRegistry, turn: TurnSupervisor | None = None) -> None:
+    def __init__(
+        self,
+        pool: WorkerPool,
+        registry: RoomRegistry,
+        turn: TurnSupervisor | None = None,
+        webhooks: WebhookDispatcher | None = None,
+    ) -> None:
         self.rooms = registry
         self.registry = CollectorRegistry()
         self.bytes = ByteCounters()
@@ -186,6 +219,8 @@ class Metrics:
             buckets=LATENCY_BUCKETS, registry=self.registry,
         )  # fmt: skip
         self.registry.register(StateCollector(pool, registry, self.bytes, turn))
+        if webhooks is not None:
+            self.registry.register(WebhookCollector(webhooks))
         ProcessCollector(registry=self.registry)  # the controller's own CPU and memory
 
     def observe_request(self, request_type: str, seconds: float, error: p.ErrorCode | None) -> None:

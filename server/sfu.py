@@ -19,6 +19,7 @@ from sfuctl.server.health import health_report
 from sfuctl.server.media.pool import WorkerPool
 from sfuctl.server.metrics import Metrics
 from sfuctl.server.signaling.connection import SignalingService
+from sfuctl.server.signaling.moderation import Moderation
 from sfuctl.server.signaling.registry import LocalRoomRegistry, RoomRegistry
 from sfuctl.server.single_port import SinglePort
 from sfuctl.server.tls.context import ReloadingContext
@@ -26,6 +27,8 @@ from sfuctl.server.tls.setup import certificate_paths, server_tls
 from sfuctl.server.turn.config import WILDCARDS, TurnServerConfig, resolve_addresses
 from sfuctl.server.turn.credentials import NO_ICE_SERVERS, IceServers, ice_servers, managed_urls
 from sfuctl.server.turn.supervisor import TurnSupervisor
+from sfuctl.server.webhooks.delivery import WebhookDispatcher
+from sfuctl.server.webhooks.events import EventSink, NoEvents
 
 log = logging.getLogger("sfuctl.server")
 
@@ -36,12 +39,21 @@ class Sfu:
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
         self.pool = WorkerPool(config.workers, config.worker)
+        self.webhooks = (
+            WebhookDispatcher(config.webhook_urls, config.webhook_secret, config.limits)
+            if config.webhook_urls
+            else None
+        )
+        self.events: EventSink = self.webhooks or NoEvents()
         self.registry: RoomRegistry = LocalRoomRegistry(
-            self.pool, grace_seconds=config.limits.room_grace_seconds, max_rooms=config.limits.max_rooms
+            self.pool,
+            grace_seconds=config.limits.room_grace_seconds,
+            max_rooms=config.limits.max_rooms,
+            events=self.events,
         )
         self.turn = TurnSupervisor(turn_server_config(config)) if config.turn.enabled else None
         self.ice_servers = peer_ice_servers(config, self.turn)
-        self.metrics = Metrics(self.pool, self.registry, self.turn)
+        self.metrics = Metrics(self.pool, self.registry, self.turn, self.webhooks)
         self.signaling = SignalingService(
             secret=config.secret,
             registry=self.registry,
@@ -49,7 +61,9 @@ class Sfu:
             transport_options=config.transport_options(),
             on_request=self.metrics.observe_request,
             ice_servers=self.ice_servers,
+            events=self.events,
         )
+        self.moderation = Moderation(self.signaling, self.registry)
         self.single_port = SinglePort(self.pool, config) if config.webrtc_server_port is not None else None
         self.started_at = time.monotonic()
         self.tls: ReloadingContext | None = None
@@ -67,6 +81,8 @@ class Sfu:
         self.tls = server_tls(self.config)
         if self.tls is not None and self.config.tls_watch_seconds > 0:
             self._tls_watch = asyncio.create_task(self.tls.watch(self.config.tls_watch_seconds))
+        if self.webhooks is not None:
+            await self.webhooks.start()
         await self.pool.start()
         if self.single_port is not None:
             await self.single_port.attach_all()
@@ -103,6 +119,8 @@ class Sfu:
         finally:
             if self.turn is not None:
                 await self.turn.close()
+            if self.webhooks is not None:
+                await self.webhooks.close()  # bounded: the last room-finished events get a moment
 
 
 def media_addresses(config: ServerConfig) -> list[str]:

@@ -11,6 +11,7 @@ import ssl
 import time
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import aiohttp
 import orjson
@@ -21,7 +22,7 @@ from sfuctl.client import TlsTrust
 from sfuctl.common import CliError, ExitCode
 from sfuctl.server.auth import AuthError, Grants, SecretError, mint_token, resolve_secret
 from sfuctl.server.config import ServerConfig
-from sfuctl.server.http.models import Health, RoomDetail, RoomList
+from sfuctl.server.http.models import Health, ProducerModeration, RoomDetail, RoomList
 
 DEFAULT_URL = f"http://127.0.0.1:{ServerConfig().port}"
 """Where `sfuctl serve` listens by default, seen from the same host."""
@@ -40,6 +41,7 @@ FINGERPRINT = typer.Option(
     show_default=False,
 )
 ADMIN_TTL = 3600
+SHOW_HINT = "`sfuctl rooms show ROOM` lists its peers and producers"
 M = TypeVar("M", bound=BaseModel)
 
 TokenSource = Callable[[], str]
@@ -155,7 +157,19 @@ class ApiClient:
     async def close_room(self, room_id: str) -> None:
         await self._request("DELETE", f"/rooms/{room_id}")
 
-    async def _request(self, method: str, path: str, admin: bool = True) -> Any:
+    async def kick(self, room_id: str, user_id: str) -> None:
+        await self._request("DELETE", f"/rooms/{room_id}/peers/{quote(user_id, safe='')}", hint=SHOW_HINT)
+
+    async def mute(self, room_id: str, producer_id: str, muted: bool = True) -> ProducerModeration:
+        action = "mute" if muted else "unmute"
+        path = f"/rooms/{room_id}/producers/{quote(producer_id, safe='')}/{action}"
+        return parse(ProducerModeration, await self._request("POST", path, hint=SHOW_HINT))
+
+    async def close_producer(self, room_id: str, producer_id: str) -> None:
+        path = f"/rooms/{room_id}/producers/{quote(producer_id, safe='')}"
+        await self._request("DELETE", path, hint=SHOW_HINT)
+
+    async def _request(self, method: str, path: str, admin: bool = True, hint: str | None = None) -> Any:
         headers = {}
         if admin:
             if self.tokens is None:
@@ -189,7 +203,7 @@ class ApiClient:
             return None
         data = decode(body)
         if status >= 400:
-            raise http_error(status, data, self.url)
+            raise http_error(status, data, self.url, hint)
         return data
 
 
@@ -206,7 +220,7 @@ def decode(body: bytes) -> Any:
         return None
 
 
-def http_error(status: int, data: Any, url: str) -> CliError:
+def http_error(status: int, data: Any, url: str, not_found_hint: str | None = None) -> CliError:
     message = ""
     if isinstance(data, dict) and isinstance(data.get("error"), dict):
         message = str(data["error"].get("message", ""))
@@ -219,7 +233,7 @@ def http_error(status: int, data: Any, url: str) -> CliError:
             ExitCode.REFUSED,
         )
     if status == 404:
-        return CliError(message, "`sfuctl rooms` lists the rooms", ExitCode.NOT_FOUND)
+        return CliError(message, not_found_hint or "`sfuctl rooms` lists the rooms", ExitCode.NOT_FOUND)
     return CliError(f"{url} answered {status}: {message}", "see the server's log", ExitCode.BAD_REPLY)
 
 

@@ -19,6 +19,7 @@ from sfuctl.tui.data import RoomRow, Snapshot, Source
 from sfuctl.tui.widgets.charts import Charts
 from sfuctl.tui.widgets.confirm import ConfirmScreen
 from sfuctl.tui.widgets.detail import RoomDetailView
+from sfuctl.tui.widgets.pick import PickScreen
 from sfuctl.tui.widgets.rooms import RoomsTable
 from sfuctl.tui.widgets.status import ConnectionBanner, StatusBar
 from sfuctl.tui.widgets.workers import WorkersTable
@@ -36,6 +37,8 @@ class Dashboard(App[None]):
         Binding("enter", "details", "details", show=True, priority=False),
         Binding("s", "sort", "sort"),
         Binding("c", "close_room", "close room"),
+        Binding("k", "kick", "kick peer"),
+        Binding("m", "mute", "mute/unmute"),
         Binding("escape", "clear_filter", "clear filter", show=False),
     ]
 
@@ -201,3 +204,73 @@ class Dashboard(App[None]):
             await self.poll()
 
         self.push_screen(ConfirmScreen(f"Close room {room_id!r} and disconnect everyone in it?"), answered)
+
+    # -- moderation (on the room under the cursor) -----------------------------------------------
+
+    def cursor_detail(self) -> RoomRow | None:
+        room_id = self.rooms.cursor_room
+        row = self.room(room_id) if room_id is not None else None
+        if row is None or row.detail is None:
+            self.notify("no room selected (or no details yet)", severity="warning")
+            return None
+        return row
+
+    def action_kick(self) -> None:
+        row = self.cursor_detail()
+        if row is None or row.detail is None:
+            return
+        room_id = row.room_id
+        peers = [(peer.userId, f"{peer.userName} ({peer.userId})") for peer in row.detail.peers]
+        if not peers:
+            self.notify(f"no peers in {room_id}", severity="warning")
+            return
+
+        async def confirmed(yes: bool | None, user_id: str) -> None:
+            if not yes:
+                return
+            try:
+                await self.source.kick(room_id, user_id)
+            except CliError as error:
+                self.notify(f"could not kick {user_id}: {error.message}", severity="error")
+                return
+            self.notify(f"kicked {user_id} from {room_id}")
+            await self.poll()
+
+        def picked(user_id: str | None) -> None:
+            if user_id is None:
+                return
+            question = f"Kick {user_id!r} out of room {room_id!r}? (they may join again)"
+            self.push_screen(
+                ConfirmScreen(question, yes_label="Kick (y)"), lambda yes: confirmed(yes, user_id)
+            )
+
+        self.push_screen(PickScreen(f"kick which peer of {room_id}?", peers), picked)
+
+    def action_mute(self) -> None:
+        row = self.cursor_detail()
+        if row is None or row.detail is None:
+            return
+        room_id = row.room_id
+        muted = {p.id: p.muted for peer in row.detail.peers for p in peer.producers}
+        choices = [
+            (p.id, f"{peer.userName} {p.kind} {p.id[:8]}{'  (muted: pick to unmute)' if p.muted else ''}")
+            for peer in row.detail.peers
+            for p in peer.producers
+        ]
+        if not choices:
+            self.notify(f"no producers in {room_id}", severity="warning")
+            return
+
+        async def picked(producer_id: str | None) -> None:
+            if producer_id is None:
+                return
+            mute = not muted.get(producer_id, False)
+            try:
+                await self.source.mute(room_id, producer_id, mute)
+            except CliError as error:
+                self.notify(f"could not change {producer_id[:8]}: {error.message}", severity="error")
+                return
+            self.notify(f"{'muted' if mute else 'unmuted'} {producer_id[:8]} in {room_id}")
+            await self.poll()
+
+        self.push_screen(PickScreen(f"mute or unmute which producer of {room_id}?", choices), picked)

@@ -54,6 +54,10 @@ class Source(Protocol):
 
     async def close_room(self, room_id: str) -> None: ...
 
+    async def kick(self, room_id: str, user_id: str) -> None: ...
+
+    async def mute(self, room_id: str, producer_id: str, muted: bool) -> None: ...
+
     async def aclose(self) -> None: ...
 
 
@@ -87,6 +91,12 @@ class ApiSource:
 
     async def close_room(self, room_id: str) -> None:
         await self.api.close_room(room_id)
+
+    async def kick(self, room_id: str, user_id: str) -> None:
+        await self.api.kick(room_id, user_id)
+
+    async def mute(self, room_id: str, producer_id: str, muted: bool) -> None:
+        await self.api.mute(room_id, producer_id, muted)
 
     async def aclose(self) -> None:
         await self.api.close()

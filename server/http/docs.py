@@ -22,7 +22,9 @@ from sfuctl.server import __version__
 from sfuctl.server.http import models as m
 from sfuctl.server.http.app import json_response
 from sfuctl.server.signaling import protocol as p
-from sfuctl.server.signaling.connection import CLOSE_REPLACED
+from sfuctl.server.signaling.connection import CLOSE_KICKED, CLOSE_REPLACED
+from sfuctl.server.webhooks import models as hooks
+from sfuctl.server.webhooks.signing import HEADER as SIGNATURE_HEADER
 
 SCHEMA_REF = "#/components/schemas/{model}"
 SchemaMode = Literal["validation", "serialization"]
@@ -48,7 +50,7 @@ ERROR_RESPONSES: dict[str, tuple[str, str]] = {
     "BadRequest": ("400", "The body or a parameter is not valid."),
     "Unauthorized": ("401", "Missing or invalid credentials."),
     "Forbidden": ("403", "Valid token without the admin grant."),
-    "NotFound": ("404", "No such room (or, for /login, login is disabled)."),
+    "NotFound": ("404", "No such room, peer or producer (or, for /login, login is disabled)."),
     "PayloadTooLarge": ("413", "The body is larger than the server accepts."),
     "TooManyRequests": ("429", "Too many logins from this client address; see the Retry-After header."),
 }
@@ -122,7 +124,94 @@ def openapi_paths() -> dict[str, Any]:
                 },
             },
         },
+        **moderation_paths(admin, room_id),
     }
+
+
+def moderation_paths(admin: list[dict[str, list[str]]], room_id: dict[str, Any]) -> dict[str, Any]:
+    object_id = TypeAdapter(m.ObjectId).json_schema()
+    user_id = {"name": "userId", "in": "path", "required": True, "schema": object_id}
+    producer_id = {"name": "producerId", "in": "path", "required": True, "schema": object_id}
+    failures = errors("BadRequest", "Unauthorized", "Forbidden", "NotFound")
+
+    def muting(operation: str, summary: str) -> dict[str, Any]:
+        return {
+            "parameters": [room_id, producer_id],
+            "post": {
+                "operationId": operation,
+                "summary": summary,
+                "security": admin,
+                "responses": {"200": ok("The producer's state now.", "ProducerModeration"), **failures},
+            },
+        }
+
+    return {
+        "/rooms/{roomId}/peers/{userId}": {
+            "parameters": [room_id, user_id],
+            "delete": {
+                "operationId": "kickPeer",
+                "summary": "Kick a peer: it gets `room-closed {reason: kicked}` and is disconnected "
+                "(close code 4003); the others get `peer-left` (admin). It may join again.",
+                "security": admin,
+                "responses": {"204": {"description": "Kicked."}, **failures},
+            },
+        },
+        "/rooms/{roomId}/producers/{producerId}": {
+            "parameters": [room_id, producer_id],
+            "delete": {
+                "operationId": "closeProducer",
+                "summary": "Close a producer: its consumers get `consumer-closed`, the room "
+                "(owner included) `producer-closed` (admin)",
+                "security": admin,
+                "responses": {"204": {"description": "Closed."}, **failures},
+            },
+        },
+        "/rooms/{roomId}/producers/{producerId}/mute": muting(
+            "muteProducer",
+            "Pause a producer for every consumer; the owner gets `producer-muted` and its own "
+            "`resume-producer` is refused (`forbidden`) until unmuted (admin). Idempotent.",
+        ),
+        "/rooms/{roomId}/producers/{producerId}/unmute": muting(
+            "unmuteProducer",
+            "Resume a muted producer; the owner gets `producer-unmuted` (admin). Idempotent.",
+        ),
+    }
+
+
+WEBHOOK_SIGNATURE = (
+    '`t=<unix seconds>,v1=<hex HMAC-SHA256(webhook secret, "<t>." + raw body)>`. Recompute it over the '
+    "raw body, compare in constant time, and refuse a `t` older than 5 minutes (replays)."
+)
+
+
+def openapi_webhooks() -> dict[str, Any]:
+    """What the server POSTs to each --webhook-url: one entry per event type."""
+    signature = {
+        "name": SIGNATURE_HEADER,
+        "in": "header",
+        "required": True,
+        "description": WEBHOOK_SIGNATURE,
+        "schema": {"type": "string", "pattern": "^t=[0-9]+,v1=[0-9a-f]{64}$"},
+    }
+    result: dict[str, Any] = {}
+    for event, objects in hooks.EVENT_OBJECTS.items():
+        carries = ", ".join(f"`{name}`" for name in objects)
+        result[event] = {
+            "post": {
+                "operationId": "webhook" + "".join(word.capitalize() for word in event.split("-")),
+                "summary": hooks.EVENT_SUMMARIES[event],
+                "description": f"`event` is `{event}`; carries {carries}. Answer 2xx within the timeout: "
+                "anything else is retried with exponential back-off (same body, same `id`), a few times, "
+                "then dropped. Events of one endpoint arrive one at a time, in order.",
+                "parameters": [signature],
+                "requestBody": {"required": True, "content": json_content(ref("WebhookEvent"))},
+                "responses": {
+                    "2XX": {"description": "Taken."},
+                    "default": {"description": "Not taken: retried."},
+                },
+            }
+        }
+    return result
 
 
 @functools.cache
@@ -130,6 +219,7 @@ def openapi_document() -> dict[str, Any]:
     """Built once: the models do not change while the server runs (treat the result as read-only)."""
     models: list[tuple[type[BaseModel], SchemaMode]] = [(model, "validation") for model in m.REQUEST_MODELS]
     models += [(model, "serialization") for model in m.RESPONSE_MODELS]
+    models.append((hooks.WebhookEvent, "serialization"))
     return {
         "openapi": "3.1.0",
         "info": {
@@ -138,6 +228,7 @@ def openapi_document() -> dict[str, Any]:
             "description": "Tokens for the WebSocket signaling (see /asyncapi) and the admin room API.",
         },
         "paths": openapi_paths(),
+        "webhooks": openapi_webhooks(),
         "components": {
             "schemas": collect_schemas(models),
             "responses": {
@@ -320,7 +411,8 @@ text frame. A request `{{"type", "requestId", "data"}}` gets exactly one respons
 one connection are handled in order. Events are `{{"type", "data"}}`.
 
 A second connection of the same user to the same room replaces the first, which is closed with code
-{CLOSE_REPLACED}; a client that does not read its events is closed with 1008.
+{CLOSE_REPLACED}; a peer an admin kicks gets `room-closed {{"reason": "kicked"}}`, then is closed with
+{CLOSE_KICKED}; a client that does not read its events is closed with 1008.
 
 Error codes: {", ".join(f"`{code.value}`" for code in p.ErrorCode)}."""
 

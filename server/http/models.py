@@ -145,6 +145,7 @@ class ProducerDetail(ResponseModel):
     id: str
     kind: Literal["audio", "video"]
     paused: bool
+    muted: bool = Field(default=False, description="Paused by an admin; the owner cannot resume it.")
     score: list[ProducerScore]
 
 
@@ -193,5 +194,24 @@ class RoomDetail(ResponseModel):
     )
 
 
+# -- moderation --------------------------------------------------------------------------------
+
+ObjectId = Annotated[
+    str,
+    Field(min_length=1, max_length=128, description="A user or producer id, as the room detail shows it."),
+]
+
+
+class ProducerModeration(ResponseModel):
+    """The producer's state after an admin muted or unmuted it."""
+
+    producerId: str
+    userId: str = Field(description="The producer's owner.")
+    muted: bool = Field(description="True while an admin holds it paused for every consumer.")
+    paused: bool
+
+
 REQUEST_MODELS: tuple[type[BaseModel], ...] = (LoginRequest,)
-RESPONSE_MODELS: tuple[type[BaseModel], ...] = (ErrorResponse, LoginResponse, Health, RoomList, RoomDetail)
+RESPONSE_MODELS: tuple[type[BaseModel], ...] = (
+    ErrorResponse, LoginResponse, Health, RoomList, RoomDetail, ProducerModeration,
+)  # fmt: skip

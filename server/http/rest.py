@@ -25,8 +25,10 @@ from sfuctl.server.http.models import (
     ErrorCode,
     LoginRequest,
     LoginResponse,
+    ObjectId,
     PeerDetail,
     ProducerDetail,
+    ProducerModeration,
     RoomDetail,
     RoomId,
     RoomList,
@@ -35,6 +37,7 @@ from sfuctl.server.http.models import (
 )
 from sfuctl.server.media.errors import MediaError
 from sfuctl.server.rate import KeyedBuckets
+from sfuctl.server.signaling.moderation import ModerationNotFound, ProducerTarget
 
 if TYPE_CHECKING:
     from sfuctl.server.media.consumer import Consumer
@@ -53,6 +56,7 @@ STATS_TIMEOUT = 2.0
 """A stuck worker must not hang the admin API: its transports then count as 0 b/s."""
 
 ROOM_ID = TypeAdapter(RoomId)
+OBJECT_ID = TypeAdapter(ObjectId)
 
 STATUS_CODES: dict[int, ErrorCode] = {
     400: ErrorCode.BAD_REQUEST,
@@ -135,6 +139,13 @@ def room_id_param(request: web.Request) -> str:
         return ROOM_ID.validate_python(request.match_info["roomId"])
     except ValidationError as error:
         raise ApiError(400, ErrorCode.BAD_REQUEST, f"roomId: {error.errors()[0]['msg']}") from None
+
+
+def id_param(request: web.Request, name: str) -> str:
+    try:
+        return OBJECT_ID.validate_python(request.match_info[name])
+    except ValidationError as error:
+        raise ApiError(400, ErrorCode.BAD_REQUEST, f"{name}: {error.errors()[0]['msg']}") from None
 
 
 def bearer_token(request: web.Request) -> str | None:
@@ -229,8 +240,53 @@ class RestApi:
             raise ApiError(404, ErrorCode.NOT_FOUND, f"no room {room_id!r}")
         return web.Response(status=204)
 
+    # -- moderation ----------------------------------------------------------------------------
+
+    async def kick_peer(self, request: web.Request) -> web.Response:
+        """The peer gets ``room-closed {reason: "kicked"}`` and is disconnected; the others ``peer-left``."""
+        room_id, user_id = room_id_param(request), id_param(request, "userId")
+        try:
+            self.sfu.moderation.kick(room_id, user_id)
+        except ModerationNotFound as error:
+            raise ApiError(404, ErrorCode.NOT_FOUND, str(error)) from None
+        return web.Response(status=204)
+
+    async def mute_producer(self, request: web.Request) -> web.Response:
+        room_id, producer_id = room_id_param(request), id_param(request, "producerId")
+        try:
+            target = await self.sfu.moderation.mute(room_id, producer_id)
+        except ModerationNotFound as error:
+            raise ApiError(404, ErrorCode.NOT_FOUND, str(error)) from None
+        return json_response(moderation_result(target).model_dump())
+
+    async def unmute_producer(self, request: web.Request) -> web.Response:
+        room_id, producer_id = room_id_param(request), id_param(request, "producerId")
+        try:
+            target = await self.sfu.moderation.unmute(room_id, producer_id)
+        except ModerationNotFound as error:
+            raise ApiError(404, ErrorCode.NOT_FOUND, str(error)) from None
+        return json_response(moderation_result(target).model_dump())
+
+    async def close_producer(self, request: web.Request) -> web.Response:
+        room_id, producer_id = room_id_param(request), id_param(request, "producerId")
+        try:
+            self.sfu.moderation.close_producer(room_id, producer_id)
+        except ModerationNotFound as error:
+            raise ApiError(404, ErrorCode.NOT_FOUND, str(error)) from None
+        return web.Response(status=204)
+
 
 # -- the admin API's views ---------------------------------------------------------------------
+
+
+def moderation_result(target: ProducerTarget) -> ProducerModeration:
+    producer_id = target.producer.id
+    return ProducerModeration(
+        producerId=producer_id,
+        userId=target.peer.user_id,
+        muted=producer_id in target.peer.muted,
+        paused=target.producer.paused,
+    )
 
 
 def room_summary(room: Room) -> RoomSummary:
@@ -257,9 +313,15 @@ async def transport_bitrates(transport: WebRtcTransport) -> tuple[int, int]:
     )
 
 
-def producer_detail(producer: Producer) -> ProducerDetail:
+def producer_detail(producer: Producer, muted: bool = False) -> ProducerDetail:
     return ProducerDetail.model_validate(
-        {"id": producer.id, "kind": producer.kind, "paused": producer.paused, "score": producer.score}
+        {
+            "id": producer.id,
+            "kind": producer.kind,
+            "paused": producer.paused,
+            "muted": muted,
+            "score": producer.score,
+        }
     )
 
 
@@ -292,7 +354,7 @@ async def peer_detail(peer: Peer) -> PeerDetail:
     return PeerDetail(
         userId=peer.user_id,
         userName=peer.user_name,
-        producers=[producer_detail(producer) for producer in list(peer.producers.values())],
+        producers=[producer_detail(pr, pr.id in peer.muted) for pr in list(peer.producers.values())],
         consumers=[consumer_detail(consumer) for consumer in list(peer.consumers.values())],
         transports=list(transports),
         bitrateIn=sum(t.bitrateIn for t in transports),
@@ -308,3 +370,8 @@ def setup_routes(app: web.Application, sfu: Sfu) -> None:
     app.router.add_get("/rooms", api.require_admin(api.list_rooms), allow_head=False)
     app.router.add_get("/rooms/{roomId}", api.require_admin(api.get_room), allow_head=False)
     app.router.add_delete("/rooms/{roomId}", api.require_admin(api.delete_room))
+    app.router.add_delete("/rooms/{roomId}/peers/{userId}", api.require_admin(api.kick_peer))
+    producer = "/rooms/{roomId}/producers/{producerId}"
+    app.router.add_delete(producer, api.require_admin(api.close_producer))
+    app.router.add_post(producer + "/mute", api.require_admin(api.mute_producer))
+    app.router.add_post(producer + "/unmute", api.require_admin(api.unmute_producer))

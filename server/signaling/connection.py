@@ -35,10 +35,13 @@ from sfuctl.server.signaling.session import (
     validation_message,
 )
 from sfuctl.server.turn.credentials import NO_ICE_SERVERS, IceServers
+from sfuctl.server.webhooks.events import EventSink, NoEvents
 
 log = logging.getLogger("sfuctl.signaling")
 
 CLOSE_REPLACED = 4001
+CLOSE_KICKED = 4003
+"""An admin removed the peer (after ``room-closed {reason: "kicked"}``)."""
 CLOSE_TIMEOUT = 2.0
 """How long a dropped client has to take its close frame before its socket is aborted."""
 
@@ -58,6 +61,8 @@ class SignalingService:
     """Called after each request with (type, seconds, error code or None): the metrics hook."""
     ice_servers: IceServers = NO_ICE_SERVERS
     """STUN/TURN servers each peer is told in its join-room answer (with its own credential)."""
+    events: EventSink = field(default_factory=NoEvents)
+    """Where join/leave/publish events go (the webhooks); never blocks."""
 
     async def drop_all(self, code: int, message: bytes) -> None:
         """Drop every connection; return once their handlers have ended (bounded)."""
@@ -126,12 +131,19 @@ class Connection:
             on_overflow=lambda: self.drop(WSCloseCode.POLICY_VIOLATION, b"too slow"),
         )  # fmt: skip
         self.session = Session(
-            self.peer, claims.room, service.registry, limits, service.transport_options, service.ice_servers
+            self.peer,
+            claims.room,
+            service.registry,
+            limits,
+            service.transport_options,
+            service.ice_servers,
+            service.events,
         )
         self.bucket = TokenBucket(limits.requests_per_second, limits.request_burst)
         self.dropped = False
         self.finished = asyncio.Event()
         self._closing: asyncio.Task[None] | None = None
+        self._writer: asyncio.Task[None] | None = None
 
     async def run(self) -> None:
         # Looked up and replaced with no await in between: one live connection per (room, user).
@@ -140,7 +152,7 @@ class Connection:
         if previous is not None:
             log.info("replacing connection", extra=self.fields)
             previous.drop(CLOSE_REPLACED, b"replaced")
-        writer = asyncio.get_running_loop().create_task(self._write())
+        writer = self._writer = asyncio.get_running_loop().create_task(self._write())
         try:
             await self._read()
         finally:
@@ -154,15 +166,25 @@ class Connection:
                 await asyncio.shield(self._closing)
             self.finished.set()
 
-    def drop(self, code: int, message: bytes) -> None:
+    def drop(self, code: int, message: bytes, flush: bool = False) -> None:
         """Remove the peer now (objects closed, others told), then close the socket within
-        CLOSE_TIMEOUT, aborting it if the client does not take the close frame."""
+        CLOSE_TIMEOUT, aborting it if the client does not take the close frame.
+
+        With ``flush``, what is already queued for the client (a farewell event) is written
+        first, within the same CLOSE_TIMEOUT."""
         if self.dropped:
             return
-        self._leave()
-        self._closing = asyncio.get_running_loop().create_task(self._close_socket(code, message))
+        self._leave(flush)
+        self._closing = asyncio.get_running_loop().create_task(self._close_socket(code, message, flush))
 
-    def _leave(self) -> None:
+    def kick(self) -> None:
+        """An admin removes the peer: it is told ``room-closed {reason: "kicked"}``, the others
+        get ``peer-left`` (and ``producer-closed`` for what it published), then it is disconnected."""
+        self.peer.event("room-closed", {"reason": "kicked"})
+        log.info("kicked", extra=self.fields)
+        self.drop(CLOSE_KICKED, b"kicked", flush=True)
+
+    def _leave(self, flush: bool = False) -> None:
         if self.dropped:
             return
         self.dropped = True
@@ -170,9 +192,16 @@ class Connection:
         if self.service.connections.get(self.key) is self:
             del self.service.connections[self.key]
         self.session.leave()
-        self.outbox.close()
+        if flush:
+            self.outbox.seal()
+        else:
+            self.outbox.close()
 
-    async def _close_socket(self, code: int, message: bytes) -> None:
+    async def _close_socket(self, code: int, message: bytes, flush: bool = False) -> None:
+        if flush and self._writer is not None:
+            # Bounded: a client that does not read loses its farewell, not the server's time.
+            await asyncio.wait({self._writer}, timeout=CLOSE_TIMEOUT)
+            self.outbox.close()
         try:
             await asyncio.wait_for(self.ws.close(code=code, message=message), CLOSE_TIMEOUT)
         except (TimeoutError, ConnectionError):

@@ -54,6 +54,12 @@ class Outbox:
         are half written, so a burst is slowed down rather than mistaken for a stalled reader."""
         await self._below_half.wait()
 
+    def seal(self) -> None:
+        """Take no more frames, but let the writer send what is queued (a farewell event), then end."""
+        self.closed = True
+        self._ready.set()
+        self._below_half.set()
+
     def close(self) -> None:
         """Drop what is queued and wake every waiter."""
         self.closed = True

@@ -39,6 +39,8 @@ class Peer:
     consumers: dict[str, Consumer] = field(default_factory=dict)
     data_producers: dict[str, DataProducer] = field(default_factory=dict)
     data_consumers: dict[str, DataConsumer] = field(default_factory=dict)
+    muted: set[str] = field(default_factory=set)
+    """Producer ids an admin muted: the peer may not resume them itself until unmuted."""
     closed: bool = False
     on_overflow: Callable[[], None] | None = None
 
@@ -81,6 +83,7 @@ class Peer:
             transport.close()
         self.transports.clear()
         self.producers.clear()
+        self.muted.clear()
         self.consumers.clear()
         self.data_producers.clear()
         self.data_consumers.clear()

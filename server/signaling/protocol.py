@@ -294,7 +294,18 @@ class NewDataProducer(BaseModel):
 
 
 class RoomClosed(BaseModel):
-    reason: Literal["closed", "worker-died", "shutdown", "admin"]
+    """``kicked``: an admin removed this peer (the connection is then closed with 4003); the
+    others: the whole room is closed."""
+
+    reason: Literal["closed", "worker-died", "shutdown", "admin", "kicked"]
+
+
+class ProducerModerated(BaseModel):
+    """To the owner: an admin muted (paused for every consumer) or unmuted one of its producers.
+    While muted, its own ``resume-producer`` is refused with ``forbidden``."""
+
+    producerId: str
+    by: Literal["admin"] = "admin"
 
 
 class ActiveSpeaker(BaseModel):
@@ -318,6 +329,8 @@ EVENTS: dict[str, type[BaseModel]] = {
     "producer-resumed": ProducerEvent,
     "consumer-closed": ConsumerClosed,
     "new-data-producer": NewDataProducer,
+    "producer-muted": ProducerModerated,
+    "producer-unmuted": ProducerModerated,
     "room-closed": RoomClosed,
     "active-speaker": ActiveSpeaker,
     "error": ErrorEvent,

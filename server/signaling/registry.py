@@ -10,6 +10,7 @@ from typing import Any, Protocol
 
 from sfuctl.server.media.pool import WorkerPlacement
 from sfuctl.server.signaling.room import Room
+from sfuctl.server.webhooks.events import EventSink, NoEvents, participant_object, room_object, track_object
 
 log = logging.getLogger("sfuctl.signaling")
 
@@ -60,8 +61,10 @@ class LocalRoomRegistry:
         media_codecs: list[dict[str, Any]] | None = None,
         grace_seconds: float = 5.0,
         max_rooms: int | None = None,
+        events: EventSink | None = None,
     ) -> None:
         self.placement = placement
+        self.events: EventSink = events or NoEvents()
         self.media_codecs = media_codecs or DEFAULT_MEDIA_CODECS
         self.grace_seconds = grace_seconds
         self.max_rooms = max_rooms
@@ -88,6 +91,7 @@ class LocalRoomRegistry:
             await room.observe_speakers()
             self.rooms[room_id] = room
             log.info("room created", extra={"room": room_id, "worker": worker.pid})
+            self.events.emit("room-started", room=room_object(room.id, room.created_at))
             future.set_result(room)
             return room
         except BaseException as error:
@@ -118,7 +122,18 @@ class LocalRoomRegistry:
     def _close_room(self, room: Room, reason: str) -> None:
         if self.rooms.get(room.id) is room:
             del self.rooms[room.id]
+        if room.closed:
+            return
+        # Room.close detaches its peers before closing their media: they are reported here.
+        room_info = room_object(room.id, room.created_at)
+        for peer in list(room.peers.values()):
+            participant = participant_object(peer.user_id, peer.user_name)
+            for producer in list(peer.producers.values()):
+                track = track_object(producer.id, producer.kind, peer.user_id, producer.app_data)
+                self.events.emit("track-unpublished", room=room_info, participant=participant, track=track)
+            self.events.emit("participant-left", room=room_info, participant=participant)
         room.close(reason)
+        self.events.emit("room-finished", room=room_object(room.id, room.created_at, reason))
 
     def close(self, room_id: str, reason: str) -> bool:
         room = self.rooms.get(room_id)

@@ -27,6 +27,7 @@ from sfuctl.server.signaling.peer import Peer
 from sfuctl.server.signaling.registry import RoomLimitError, RoomRegistry
 from sfuctl.server.signaling.room import Room
 from sfuctl.server.turn.credentials import NO_ICE_SERVERS, IceServers
+from sfuctl.server.webhooks.events import EventSink, NoEvents, participant_object, room_object, track_object
 
 log = logging.getLogger("sfuctl.signaling")
 
@@ -72,8 +73,10 @@ class Session:
         limits: Limits,
         transport_options: dict[str, Any],
         ice_servers: IceServers = NO_ICE_SERVERS,
+        events: EventSink | None = None,
     ) -> None:
         self.peer = peer
+        self.events: EventSink = events or NoEvents()
         self.room_id = room_id
         self.registry = registry
         self.limits = limits
@@ -212,6 +215,8 @@ class Session:
         peer.room = room
         room.broadcast("peer-joined", {"userId": peer.user_id, "userName": peer.user_name}, exclude=peer)
         log.info("join", extra={"room": room.id, "user": peer.user_id, "peers": len(room.peers)})
+        self.events.emit("participant-joined", room=room_object(room.id, room.created_at),
+                         participant=participant_object(peer.user_id, peer.user_name))  # fmt: skip
         return {
             "roomId": room.id,
             "userId": peer.user_id,
@@ -237,6 +242,8 @@ class Session:
             del room.peers[peer.user_id]
         room.broadcast("peer-left", {"userId": peer.user_id})
         log.info("leave", extra={"room": room.id, "user": peer.user_id, "peers": len(room.peers)})
+        self.events.emit("participant-left", room=room_object(room.id, room.created_at),
+                         participant=participant_object(peer.user_id, peer.user_name))  # fmt: skip
         self.registry.release(room)
 
     async def create_transport(self, req: p.CreateTransport) -> dict[str, Any]:
@@ -292,16 +299,23 @@ class Session:
         self._still_joined(producer)
         peer, room = self.peer, self.room
         peer.producers[producer.id] = producer
+        track = track_object(producer.id, producer.kind, peer.user_id, producer.app_data)
+        participant = participant_object(peer.user_id, peer.user_name)
 
         def closed() -> None:
+            peer.muted.discard(producer.id)
             if peer.producers.pop(producer.id, None) is not None and peer.room is not None:
                 peer.room.broadcast("producer-closed", {"producerId": producer.id}, exclude=peer)
+                self.events.emit("track-unpublished", room=room_object(room.id, room.created_at),
+                                 participant=participant, track=track)  # fmt: skip
 
         producer.on("@close", closed)
         producer.on("transportclose", closed)
         if producer.kind == "audio" and room.speaker_observer is not None:
             await room.speaker_observer.add_producer(producer.id)
         room.broadcast("new-producer", room.producer_info(producer, peer), exclude=peer)
+        self.events.emit("track-published", room=room_object(room.id, room.created_at),
+                         participant=participant, track=track)  # fmt: skip
         log.info(
             "produce",
             extra={"room": room.id, "user": peer.user_id, "kind": req.kind, "producer": producer.id},
@@ -370,7 +384,10 @@ class Session:
         return {}
 
     async def resume_producer(self, req: p.ProducerRef) -> dict[str, Any]:
-        await self._own("producers", req.producerId, "producer").resume()
+        producer = self._own("producers", req.producerId, "producer")
+        if req.producerId in self.peer.muted:
+            raise fail(p.ErrorCode.FORBIDDEN, f"producer {req.producerId} is muted by an admin")
+        await producer.resume()
         return {}
 
     async def produce_data(self, req: p.ProduceData) -> dict[str, Any]:

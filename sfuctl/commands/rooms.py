@@ -9,8 +9,8 @@ from rich.console import Console
 from rich.table import Table
 
 from sfuctl.api import CACERT, DEFAULT_URL, FINGERPRINT, ApiClient, admin_token_source, run_or_fail, tls_trust
-from sfuctl.common import CliError, ExitCode, console, fail, human_bitrate, print_json
-from sfuctl.server.http.models import RoomDetail, RoomList
+from sfuctl.common import EXIT_CODES_HELP, CliError, ExitCode, console, fail, human_bitrate, print_json
+from sfuctl.server.http.models import ProducerModeration, RoomDetail, RoomList
 
 NAME = "rooms"
 
@@ -24,9 +24,20 @@ app = typer.Typer(
 
   sfuctl rooms close lobby --yes
 
+  sfuctl rooms kick lobby bob
+
+  sfuctl rooms mute lobby 3f2a9c1e
+
+  sfuctl rooms unmute lobby 3f2a9c1e
+
+  sfuctl rooms close-producer lobby 3f2a9c1e
+
   sfuctl rooms --url http://sfu.internal:3001 --token "$ADMIN_JWT" --json
 
-An admin token is minted from the local secret (as `sfuctl serve` finds it) unless --token is given.""",
+An admin token is minted from the local secret (as `sfuctl serve` finds it) unless --token is given.
+
+"""
+    + EXIT_CODES_HELP,
     invoke_without_command=True,
     rich_markup_mode="rich",
 )
@@ -109,7 +120,8 @@ def rooms(
     fingerprint: str | None = FINGERPRINT,
     as_json: bool = JSON,
 ) -> None:
-    """List the rooms: peers, producers, consumers, worker (subcommands: list, show, close)."""
+    """List the rooms: peers, producers, consumers, worker (subcommands: list, show, close, kick,
+    mute, unmute, close-producer)."""
     if ctx.invoked_subcommand is None:
         list_rooms(url, token, secret_file, as_json, cacert, fingerprint)
 
@@ -187,3 +199,124 @@ def close_command(
         raise typer.Exit(int(ExitCode.FAILED))
     run_or_fail(close(client(url, token, secret_file, cacert, fingerprint), room))
     console.print(f"closed room {room!r}", highlight=False)
+
+
+# -- moderation --------------------------------------------------------------------------------
+
+
+def pick_producer(detail: RoomDetail, wanted: str) -> str:
+    """The full id of the room's one producer whose id is ``wanted`` or starts with it."""
+    ids = [p.id for peer in detail.peers for p in peer.producers]
+    if wanted in ids:
+        return wanted
+    matches = [i for i in ids if i.startswith(wanted)]
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        raise CliError(
+            f"no producer {wanted!r} in room {detail.roomId!r}",
+            f"`sfuctl rooms show {detail.roomId}` lists its producers",
+            ExitCode.NOT_FOUND,
+        )
+    raise CliError(
+        f"{wanted!r} is the start of {len(matches)} producer ids in room {detail.roomId!r}",
+        "give more of the id (`sfuctl rooms show ROOM --json` has them whole)",
+        ExitCode.USAGE,
+    )
+
+
+async def kick(api: ApiClient, room_id: str, user_id: str) -> None:
+    async with api:
+        await api.kick(room_id, user_id)
+
+
+async def mute(api: ApiClient, room_id: str, producer: str, muted: bool) -> ProducerModeration:
+    async with api:
+        producer_id = pick_producer(await api.room(room_id), producer)
+        return await api.mute(room_id, producer_id, muted)
+
+
+async def close_producer(api: ApiClient, room_id: str, producer: str) -> str:
+    async with api:
+        producer_id = pick_producer(await api.room(room_id), producer)
+        await api.close_producer(room_id, producer_id)
+        return producer_id
+
+
+ROOM = typer.Argument(..., help="Room id.")
+PRODUCER = typer.Argument(..., help="Producer id, or its start as `sfuctl rooms show` prints it.")
+
+
+@app.command("kick")
+def kick_command(
+    room: str = ROOM,
+    user: str = typer.Argument(..., help="User id of the peer (see `sfuctl rooms show ROOM`)."),
+    url: str = URL,
+    token: str = TOKEN,
+    secret_file: str = SECRET_FILE,
+    cacert: str | None = CACERT,
+    fingerprint: str | None = FINGERPRINT,
+) -> None:
+    """Disconnect a peer: it gets `room-closed {reason: kicked}`, the others `peer-left`."""
+    run_or_fail(kick(client(url, token, secret_file, cacert, fingerprint), room, user))
+    console.print(f"kicked {user!r} from room {room!r}", highlight=False)
+
+
+def print_moderation(result: ProducerModeration, as_json: bool) -> None:
+    if as_json:
+        print_json(result.model_dump())
+        return
+    state = "muted" if result.muted else "unmuted"
+    console.print(f"{state} producer {result.producerId} of {result.userId!r}", highlight=False)
+
+
+@app.command("mute")
+def mute_command(
+    room: str = ROOM,
+    producer: str = PRODUCER,
+    url: str = URL,
+    token: str = TOKEN,
+    secret_file: str = SECRET_FILE,
+    cacert: str | None = CACERT,
+    fingerprint: str | None = FINGERPRINT,
+    as_json: bool = JSON,
+) -> None:
+    """Pause a producer for every consumer; its owner cannot resume it until `unmute`."""
+    print_moderation(
+        run_or_fail(mute(client(url, token, secret_file, cacert, fingerprint), room, producer, True)), as_json
+    )
+
+
+@app.command("unmute")
+def unmute_command(
+    room: str = ROOM,
+    producer: str = PRODUCER,
+    url: str = URL,
+    token: str = TOKEN,
+    secret_file: str = SECRET_FILE,
+    cacert: str | None = CACERT,
+    fingerprint: str | None = FINGERPRINT,
+    as_json: bool = JSON,
+) -> None:
+    """Resume a muted producer and give its owner control back."""
+    print_moderation(
+        run_or_fail(mute(client(url, token, secret_file, cacert, fingerprint), room, producer, False)),
+        as_json,
+    )
+
+
+@app.command("close-producer")
+def close_producer_command(
+    room: str = ROOM,
+    producer: str = PRODUCER,
+    url: str = URL,
+    token: str = TOKEN,
+    secret_file: str = SECRET_FILE,
+    cacert: str | None = CACERT,
+    fingerprint: str | None = FINGERPRINT,
+) -> None:
+    """Close a producer: its consumers and its owner get told."""
+    producer_id = run_or_fail(
+        close_producer(client(url, token, secret_file, cacert, fingerprint), room, producer)
+    )
+    console.print(f"closed producer {producer_id} in room {room!r}", highlight=False)

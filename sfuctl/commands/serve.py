@@ -14,7 +14,7 @@ from sfuctl.common import CliError, ExitCode, console, fail
 from sfuctl.logs import setup_logging
 from sfuctl.preflight import bind_problem, preflight, where
 from sfuctl.server import __version__
-from sfuctl.server.auth import TURN_SECRET, AuthError, SecretError, resolve_secret
+from sfuctl.server.auth import TURN_SECRET, WEBHOOK_SECRET, AuthError, SecretError, resolve_secret
 from sfuctl.server.config import ServerConfig
 from sfuctl.server.config_file import (
     LOG_LEVELS,
@@ -72,6 +72,8 @@ PARAMETER_KEYS = {
     "turn_ttl": "turn.credential_ttl_seconds",
     "ice_server": "turn.ice_servers",
     "turn_secret_file": "turn.secret_file",
+    "webhook_url": "webhook_urls",
+    "webhook_secret_file": "webhook_secret_file",
     "max_peers_per_room": "limits.max_peers_per_room",
     "max_producers_per_peer": "limits.max_producers_per_peer",
     "max_consumers_per_peer": "limits.max_consumers_per_peer",
@@ -125,8 +127,8 @@ def gather(ctx: typer.Context, values: dict[str, Any]) -> tuple[dict[str, Any], 
     given: dict[str, Any] = {}
     for param, key in PARAMETER_KEYS.items():
         value = values[param]
-        if isinstance(value, tuple):
-            value = list(value)
+        if isinstance(value, tuple | list):  # a repeatable option: click gives a tuple, () when absent
+            value = list(value) or None
         source = ctx.get_parameter_source(param)
         if source is not None and source.name in ("COMMANDLINE", "ENVIRONMENT"):
             given[key] = value
@@ -269,6 +271,25 @@ def serve(
         help="File holding the TURN secret (created on first use).  \\[default: in the config dir]",
         show_default=False,
     ),
+    webhook_url: list[str] = typer.Option(  # noqa: B008
+        None,
+        "--webhook-url",
+        envvar="SFUCTL_WEBHOOK_URLS",
+        help="Endpoint for signed webhook events, repeatable (env: space-separated).",
+        show_default=False,
+    ),
+    webhook_secret: str = typer.Option(
+        None,
+        help="Webhook signing secret (32+ bytes); prefer SFUCTL_WEBHOOK_SECRET or a file.  "
+        "\\[default: generated into --webhook-secret-file]",
+        show_default=False,
+    ),
+    webhook_secret_file: str = typer.Option(
+        None,
+        envvar="SFUCTL_WEBHOOK_SECRET_FILE",
+        help="File holding the webhook secret (created on first use).  \\[default: in the config dir]",
+        show_default=False,
+    ),
     max_peers_per_room: int = typer.Option(
         None,
         envvar="SFUCTL_MAX_PEERS_PER_ROOM",
@@ -310,7 +331,9 @@ def serve(
     """Run the SFU server in the foreground (Ctrl-C or SIGTERM stops it cleanly)."""
     values = {param: value for param, value in ctx.params.items() if param in PARAMETER_KEYS}
     try:
-        config, path, log_format = resolve(ctx, values, config_file, secret, limit or [], turn_secret)
+        config, path, log_format = resolve(
+            ctx, values, config_file, secret, limit or [], turn_secret, webhook_secret
+        )
     except CliError as error:
         fail(error)
     setup_logging(config.log_level, log_format)
@@ -324,6 +347,7 @@ def resolve(
     secret: str | None,
     limits: list[str],
     turn_secret: str | None = None,
+    webhook_secret: str | None = None,
 ) -> tuple[ServerConfig, Path | None, str]:
     """The final ServerConfig, the config file used, and the log format."""
     try:
@@ -357,6 +381,14 @@ def resolve(
                 raise CliError(str(error), error.hint, ExitCode.USAGE) from None
             turn = (found.value, found.source)
         config = build_server_config(merged, resolved.value, resolved.source, turn)
+        if config.webhook_urls:
+            try:
+                hook = resolve_secret(
+                    webhook_secret, merged.get("webhook_secret_file"), create=True, kind=WEBHOOK_SECRET
+                )
+            except SecretError as error:
+                raise CliError(str(error), error.hint, ExitCode.USAGE) from None
+            config.webhook_secret, config.webhook_secret_source = hook.value, hook.source
     except ConfigError as error:
         raise CliError(str(error), error.hint or "see `sfuctl serve --help`", ExitCode.USAGE) from None
     return config, path, str(merged.get("log_format", "text"))
@@ -477,6 +509,11 @@ def banner(config: ServerConfig, urls: list[str], config_path: Path | None) -> l
         f"  health: {local}/health   docs: {local}/docs   workers: {config.workers}   RTC ports: {rtc}",
         f"  announced address: {announced}   login: {config.login_mode}",
         f"  secret: {config.secret_source}   config: {config_path or 'none'}",
+        *(
+            [f"  webhooks: {len(config.webhook_urls)} endpoint(s), secret: {config.webhook_secret_source}"]
+            if config.webhook_urls
+            else []
+        ),
     ]
     turn = config.turn
     if turn.enabled:

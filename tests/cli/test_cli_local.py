@@ -273,3 +273,57 @@ def test_json_log_lines() -> None:
     data = json.loads(line)
     assert data["level"] == "warning" and data["logger"] == "sfuctl.worker"
     assert data["msg"] == "worker 42 died" and data["pid"] == 42 and data["ts"].endswith("+00:00")
+
+
+# -- serve: webhooks ----------------------------------------------------------------------------
+
+
+def test_webhook_urls_from_flags_env_and_file_and_a_generated_secret(
+    tmp_path: Path, captured: list[ServerConfig]
+) -> None:
+    hooks_env = ("SFUCTL_WEBHOOK_SECRET", "SFUCTL_WEBHOOK_SECRET_FILE", "SFUCTL_WEBHOOK_URLS")
+    base = {"SFUCTL_SECRET": TEST_SECRET, "SFUCTL_CONFIG": None, "XDG_CONFIG_HOME": str(tmp_path),
+            **dict.fromkeys(hooks_env)}  # fmt: skip
+    flags = ["--webhook-url", "http://127.0.0.1:9/a", "--webhook-url", "https://hooks.example.com/b"]
+    assert invoke("serve", *flags, env=base).exit_code == 0
+    config = captured[-1]
+    assert config.webhook_urls == ["http://127.0.0.1:9/a", "https://hooks.example.com/b"]
+    secret_file = tmp_path / "sfuctl" / "webhook-secret"
+    assert config.webhook_secret_source == str(secret_file)
+    assert (secret_file.stat().st_mode & 0o777) == 0o600
+    assert secret_file.read_text().strip() == config.webhook_secret and len(config.webhook_secret) >= 32
+    assert config.webhook_secret != config.secret
+    # The same secret on the next start; env URLs are space-separated.
+    env = {**base, "SFUCTL_WEBHOOK_URLS": "http://127.0.0.1:9/x http://127.0.0.1:9/y"}
+    assert invoke("serve", env=env).exit_code == 0
+    assert captured[-1].webhook_urls == ["http://127.0.0.1:9/x", "http://127.0.0.1:9/y"]
+    assert captured[-1].webhook_secret == config.webhook_secret
+    path = tmp_path / "c.toml"
+    path.write_text('webhook_urls = ["http://127.0.0.1:9/toml"]\n')
+    own = {**base, "SFUCTL_WEBHOOK_SECRET": "w" * 40}
+    assert invoke("serve", "--config", str(path), env=own).exit_code == 0
+    assert captured[-1].webhook_urls == ["http://127.0.0.1:9/toml"]
+    assert (captured[-1].webhook_secret, captured[-1].webhook_secret_source) == (
+        "w" * 40,
+        "env SFUCTL_WEBHOOK_SECRET",
+    )
+    # No URL: no secret file is made.
+    other = tmp_path / "other"
+    assert invoke("serve", env={**base, "XDG_CONFIG_HOME": str(other)}).exit_code == 0
+    assert captured[-1].webhook_urls == [] and not (other / "sfuctl" / "webhook-secret").exists()
+
+
+@pytest.mark.parametrize("url", ["ftp://example.com/x", "hooks.example.com", "http://", "http://[::1"])
+def test_a_bad_webhook_url_is_a_usage_error(url: str, tmp_path: Path, captured: list[ServerConfig]) -> None:
+    env = {"SFUCTL_SECRET": TEST_SECRET, "SFUCTL_WEBHOOK_SECRET": "w" * 40, "SFUCTL_CONFIG": None,
+           "XDG_CONFIG_HOME": str(tmp_path)}  # fmt: skip
+    result = invoke("serve", "--webhook-url", url, env=env)
+    assert result.exit_code == 2, result.output
+    assert "webhook url" in result.stderr and "hint: --webhook-url takes" in result.stderr
+    assert captured == []
+
+
+def test_a_short_webhook_secret_is_a_usage_error(tmp_path: Path, captured: list[ServerConfig]) -> None:
+    env = {"SFUCTL_SECRET": TEST_SECRET, "SFUCTL_CONFIG": None, "XDG_CONFIG_HOME": str(tmp_path)}
+    result = invoke("serve", "--webhook-url", "http://127.0.0.1:9/", "--webhook-secret", "short", env=env)
+    assert result.exit_code == 2 and "--webhook-secret is too short" in result.stderr

@@ -92,7 +92,13 @@ async def test_openapi_is_valid_3_1(server: RunningServer, http: aiohttp.ClientS
     doc = await get_json(http, server.url + "/openapi.json")
     assert doc["openapi"].startswith("3.1.")
     validate_openapi(doc)
-    assert set(doc["paths"]) == {"/login", "/health", "/rooms", "/rooms/{roomId}"}
+    moderation = {
+        "/rooms/{roomId}/peers/{userId}",
+        "/rooms/{roomId}/producers/{producerId}",
+        "/rooms/{roomId}/producers/{producerId}/mute",
+        "/rooms/{roomId}/producers/{producerId}/unmute",
+    }
+    assert set(doc["paths"]) == {"/login", "/health", "/rooms", "/rooms/{roomId}"} | moderation
     assert set(doc["paths"]["/rooms/{roomId}"]) >= {"get", "delete"}
     bearer = doc["components"]["securitySchemes"]["bearer"]
     assert (bearer["type"], bearer["scheme"], bearer["bearerFormat"]) == ("http", "bearer", "JWT")
@@ -100,6 +106,15 @@ async def test_openapi_is_valid_3_1(server: RunningServer, http: aiohttp.ClientS
     expected = {"LoginRequest", "LoginResponse", "ErrorResponse", "Health", "RoomList", "RoomDetail"}
     assert expected <= set(schemas)
     assert "$defs" not in json.dumps(doc)
+    hooks = doc["webhooks"]
+    assert set(hooks) == {
+        "room-started", "room-finished", "participant-joined", "participant-left",
+        "track-published", "track-unpublished", "recording-started", "recording-finished",
+    }  # fmt: skip
+    body = hooks["track-published"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert body == {"$ref": "#/components/schemas/WebhookEvent"}
+    assert hooks["room-started"]["post"]["parameters"][0]["name"] == "X-Sfuctl-Signature"
+    assert {"WebhookRoom", "WebhookParticipant", "WebhookTrack", "WebhookRecording"} <= set(schemas)
 
 
 async def test_openapi_health_schema_matches_the_live_answer(

@@ -164,6 +164,12 @@ class BrokenSource:
     async def close_room(self, room_id: str) -> None:
         raise CliError("nope", "", ExitCode.REFUSED)
 
+    async def kick(self, room_id: str, user_id: str) -> None:
+        raise CliError("nope", "", ExitCode.REFUSED)
+
+    async def mute(self, room_id: str, producer_id: str, muted: bool) -> None:
+        raise CliError("nope", "", ExitCode.REFUSED)
+
     async def aclose(self) -> None:
         pass
 
@@ -173,6 +179,43 @@ async def test_bad_replies_never_crash_the_dashboard() -> None:
     app = Dashboard(source, interval=0.1)
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: source.calls >= 7)
-        await pilot.press("c", "r", "s", "enter")
+        await pilot.press("c", "k", "m", "r", "s", "enter")
         assert app.is_running
         assert "no admin token" in text_of(app.query_one("#rooms-title", Label))
+
+
+async def test_kick_with_confirmation_and_mute_toggle(server: RunningServer) -> None:
+    from sfuctl.tui.widgets.pick import PickScreen
+
+    stay, leave = await join(server, "mod", "stay"), await join(server, "mod", "leave")
+    try:
+        transport = await stay.create_transport("send")
+        producer_id = await stay.produce_audio(transport["id"])
+        app = dashboard(server)
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: (row := app.room("mod")) is not None and row.detail is not None)
+            await pilot.press("m")
+            await until(pilot, lambda: isinstance(app.screen, PickScreen))
+            await pilot.press("enter")  # the one producer
+            assert (await stay.wait_event("producer-muted"))["producerId"] == producer_id
+            await pilot.press("enter")  # details: the producer shows as muted
+            await until(pilot, lambda: "(muted)" in text_of(app.query_one(RoomDetailView)))
+            await pilot.press("m", "enter")  # again: unmute
+            assert (await stay.wait_event("producer-unmuted"))["producerId"] == producer_id
+
+            await pilot.press("k")
+            await until(pilot, lambda: isinstance(app.screen, PickScreen))
+            await pilot.press("down", "enter")  # the second peer: "leave"
+            await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+            await pilot.press("n")
+            await until(pilot, lambda: not isinstance(app.screen, ConfirmScreen))
+            assert "leave" in server.sfu.registry.rooms["mod"].peers
+            await pilot.press("k", "down", "enter")
+            await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+            await pilot.press("y")
+            assert (await leave.wait_event("room-closed"))["reason"] == "kicked"
+            assert (await stay.wait_event("peer-left"))["userId"] == "leave"
+            assert list(server.sfu.registry.rooms["mod"].peers) == ["stay"]
+    finally:
+        await stay.close()
+        await leave.close()

@@ -1,4 +1,4 @@
-"""A yes/no modal: closing a room disconnects people, so it is never one keystroke."""
+"""A yes/no modal: closing a room or kicking a peer disconnects people, so it is never one keystroke."""
 
 from __future__ import annotations
 
@@ -15,15 +15,16 @@ class ConfirmScreen(ModalScreen[bool]):
         Binding("n,escape", "answer(False)", "no"),
     ]
 
-    def __init__(self, question: str) -> None:
+    def __init__(self, question: str, yes_label: str = "Close room (y)") -> None:
         super().__init__()
         self.question = question
+        self.yes_label = yes_label
 
     def compose(self) -> ComposeResult:
         with Vertical(id="confirm-box"):
             yield Label(self.question, id="confirm-question")
             with Horizontal(id="confirm-buttons"):
-                yield Button("Close room (y)", variant="error", id="confirm-yes")
+                yield Button(self.yes_label, variant="error", id="confirm-yes")
                 yield Button("Cancel (n)", variant="primary", id="confirm-no")
 
     def on_mount(self) -> None:

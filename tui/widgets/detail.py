@@ -8,6 +8,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from sfuctl.common import human_bitrate
+from sfuctl.server.http.models import ProducerDetail
 from sfuctl.tui.data import RoomRow
 
 SPEAKING_BPS = 8_000
@@ -16,6 +17,12 @@ SPEAKING_BPS = 8_000
 
 def score_text(scores: list[int]) -> str:
     return ",".join(str(s) for s in scores) if scores else "-"
+
+
+def producer_state(producer: ProducerDetail) -> str:
+    if producer.muted:
+        return " [red](muted)[/]"
+    return " (paused)" if producer.paused else ""
 
 
 class RoomDetailView(Static):
@@ -41,7 +48,8 @@ class RoomDetailView(Static):
             has_audio = any(p.kind == "audio" and not p.paused for p in peer.producers)
             speaking = " [green]🔊[/]" if has_audio and peer.bitrateIn >= SPEAKING_BPS else ""
             sends = "\n".join(
-                f"{p.kind}{' (paused)' if p.paused else ''} score {score_text([s.score for s in p.score])}"
+                f"{p.kind} [dim]{p.id[:8]}[/]{producer_state(p)} score "
+                + score_text([s.score for s in p.score])
                 for p in peer.producers
             )
             receives = "\n".join(
@@ -50,7 +58,7 @@ class RoomDetailView(Static):
             )
             table.add_row(
                 Text.from_markup(f"{peer.userName} [dim]{peer.userId}[/]{speaking}"),
-                sends or "-",
+                Text.from_markup(sends or "-"),
                 receives or "-",
                 human_bitrate(peer.bitrateIn),
                 human_bitrate(peer.bitrateOut),

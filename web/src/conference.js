@@ -185,6 +185,10 @@ export class Conference {
       this.stop('This call was opened again somewhere else (same user).');
       return;
     }
+    if (code === 4003) {
+      this.stop('An administrator removed you from this room.');
+      return;
+    }
     this.scheduleReconnect(reason || `code ${code}`);
   }
 
@@ -433,12 +437,19 @@ export class Conference {
         }
         break;
       case 'room-closed':
-        if (data.reason === 'admin' || data.reason === 'closed') {
+        if (data.reason === 'kicked') {
+          this.stop('An administrator removed you from this room.');
+        } else if (data.reason === 'admin' || data.reason === 'closed') {
           this.stop(data.reason === 'admin' ? 'An administrator closed this room.' : 'The room was closed.');
         } else {
           // shutdown or worker-died: the server (or another worker) takes us back after a rejoin
           this.scheduleReconnect(data.reason === 'shutdown' ? 'server restarting' : 'media worker restarted');
         }
+        break;
+      case 'producer-muted':
+      case 'producer-unmuted':
+        // An administrator holds (or releases) one of our producers; our own resume is refused meanwhile.
+        this.ui.banner(type === 'producer-muted' ? 'An administrator muted you.' : null, 'warn');
         break;
       case 'active-speaker':
         this.ui.setActiveSpeaker(data.userId === this.userId ? 'local' : data.userId);

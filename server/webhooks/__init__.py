@@ -1,0 +1,1 @@
+"""Webhooks: signed JSON events POSTed to the operator's endpoints, never blocking signaling."""
