@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-console = Console(stderr=True)
+console = Console(stderr=True, emoji=False)
 """People-facing output goes to stderr, so stdout stays clean for `$(...)` and `| jq`."""
 
 

@@ -89,7 +89,7 @@ def doctor(
             table.add_column(column)
         for r in results:
             table.add_row(r.name, MARKS[r.status], r.detail, r.fix)
-        Console().print(table)
+        Console(emoji=False).print(table)
     raise typer.Exit(int(ExitCode.OK if all(r.ok for r in results) else ExitCode.FAILED))
 
 

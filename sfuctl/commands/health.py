@@ -38,7 +38,7 @@ async def fetch(
 def render(health: Health, url: str) -> None:
     from rich.console import Console
 
-    out = Console()
+    out = Console(emoji=False)
     style = STATUS_STYLE.get(health.status, "bold red")
     out.print(
         f"[{style}]● {health.status}[/]  sfuctl {health.version} at {url}  "

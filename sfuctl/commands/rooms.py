@@ -107,7 +107,7 @@ def list_rooms(
     for room in rooms.rooms:
         table.add_row(room.roomId, str(room.peers), str(room.producers), str(room.consumers),
                       str(room.workerPid), since(room.createdAt))  # fmt: skip
-    Console().print(table)
+    Console(emoji=False).print(table)
 
 
 @app.callback()
@@ -154,7 +154,7 @@ def show(
     if as_json:
         print_json(detail.model_dump())
         return
-    out = Console()
+    out = Console(emoji=False)
     out.print(
         f"[b]{detail.roomId}[/]  worker {detail.workerPid}  since {since(detail.createdAt)}  "
         f"peers {len(detail.peers)}  in {human_bitrate(detail.bitrateIn)}  "

@@ -327,3 +327,12 @@ def test_a_short_webhook_secret_is_a_usage_error(tmp_path: Path, captured: list[
     env = {"SFUCTL_SECRET": TEST_SECRET, "SFUCTL_CONFIG": None, "XDG_CONFIG_HOME": str(tmp_path)}
     result = invoke("serve", "--webhook-url", "http://127.0.0.1:9/", "--webhook-secret", "short", env=env)
     assert result.exit_code == 2 and "--webhook-secret is too short" in result.stderr
+
+
+def test_the_console_prints_text_as_given_without_emoji_codes() -> None:
+    """A fingerprint such as 58:CD:1E must not turn into '58💿1E' (rich's emoji codes)."""
+    from sfuctl.common import console
+
+    with console.capture() as captured:
+        console.print("SHA-256 fingerprint: 58:CD:1E:12 user :smile:", highlight=False)
+    assert captured.get().strip() == "SHA-256 fingerprint: 58:CD:1E:12 user :smile:"
