@@ -132,20 +132,25 @@ class Call:
 OpenCall = Callable[..., Awaitable[Call]]
 
 
+async def new_call(browser: Browser, label: str, video: dict[str, Any] | None = None) -> Call:
+    """A page in a fresh browser context (own storage) with the page's test config, not opened yet."""
+    context = await browser.new_context(viewport={"width": 1280, "height": 720})
+    page = await context.new_page()
+    page.set_default_timeout(30_000)
+    config = {"video": video or SMALL_VIDEO, "preview": False}
+    await page.add_init_script(f"window.sfuctlConfig = {json.dumps(config)};")
+    return Call(page, label)
+
+
 @pytest.fixture
 async def open_call(browser: Browser) -> AsyncIterator[OpenCall]:
     """open_call(url, label, video=SMALL_VIDEO) -> Call, in a fresh browser context (own storage)."""
     calls: list[Call] = []
 
     async def open_(url: str, label: str, video: dict[str, Any] | None = None) -> Call:
-        context = await browser.new_context(viewport={"width": 1280, "height": 720})
-        page = await context.new_page()
-        page.set_default_timeout(30_000)
-        config = {"video": video or SMALL_VIDEO, "preview": False}
-        await page.add_init_script(f"window.sfuctlConfig = {json.dumps(config)};")
-        call = Call(page, label)
+        call = await new_call(browser, label, video)
         calls.append(call)
-        await page.goto(url)
+        await call.page.goto(url)
         return call
 
     try:

@@ -11,7 +11,6 @@ to 127.0.0.1 only.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -19,7 +18,7 @@ import pytest
 from playwright.async_api import Browser, async_playwright
 
 from sfuctl.server.tls.certificate import CERT_NAME, inspect
-from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, SMALL_VIDEO, Call
+from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, Call, new_call
 from tests.conftest import RunningServer, start_server
 
 pytestmark = [pytest.mark.worker, pytest.mark.timeout(150)]
@@ -55,17 +54,12 @@ async def open_page() -> AsyncIterator[Open]:
     calls: list[Call] = []
 
     async def open_(browser: Browser, url: str, label: str) -> Call:
-        context = await browser.new_context(viewport={"width": 1280, "height": 720})
-        page = await context.new_page()
-        page.set_default_timeout(30_000)
-        config = {"video": SMALL_VIDEO, "preview": False}
-        await page.add_init_script(f"window.sfuctlConfig = {json.dumps(config)};")
-        call = Call(page, label)
+        call = await new_call(browser, label)
         sockets: list[str] = []
-        page.on("websocket", lambda ws: sockets.append(ws.url))
+        call.page.on("websocket", lambda ws: sockets.append(ws.url))
         call.sockets = sockets  # type: ignore[attr-defined]
         calls.append(call)
-        await page.goto(url)
+        await call.page.goto(url)
         return call
 
     try:
