@@ -23,6 +23,10 @@ class Limits:
     login_burst: int = 10
     """POST /login per client address: sustained rate and the burst allowed above it."""
     max_peers_per_room: int = 100
+    consumers_per_router: int = 500
+    """Consumers a room's router takes before new peers of the room go on a router of another
+    worker (the room spreads; producers reach it through pipes). mediasoup's guidance is about 500
+    consumers per worker (one core)."""
     max_transports_per_peer: int = 4
     max_producers_per_peer: int = 8
     max_consumers_per_peer: int = 1000
