@@ -20,9 +20,10 @@ from sfuctl.server.limits import Limits
 from sfuctl.server.media.router import Router
 from sfuctl.server.media.worker import Worker
 from sfuctl.server.signaling.room import Room
+from tests.cli.test_cli_server import sfuctl
 from tests.conftest import TEST_SECRET, RunningServer, process_exists, start_server
 from tests.media_client import MovingVideoTrack, ToneAudioTrack, loopback_ice, receive_frames
-from tests.signaling_client import Peer
+from tests.signaling_client import Peer, SignalingClient
 
 ROOM = "big"
 
@@ -128,6 +129,10 @@ async def test_a_room_spreads_over_two_workers_and_media_crosses_the_pipes(
             (second.worker.pid, False),
         ]
         assert all(r["pipeTransports"] == 1 for r in detail["routers"])
+        shown = await sfuctl("rooms", "show", ROOM, "--url", server.url)
+        assert shown.exit_code == 0, shown.output
+        assert "(main)" in shown.stdout
+        assert str(main.worker.pid) in shown.stdout and str(second.worker.pid) in shown.stdout
 
         # pause / resume / close cross the pipe.
         await alice.signaling.request("pause-producer", {"producerId": video_id})
@@ -232,4 +237,58 @@ async def test_a_worker_that_dies_leaves_the_room_alive_on_the_other(
         for peer in [*survivors, dave]:
             await peer.close()
         for peer in lost:
+            await peer.close()
+
+
+async def test_data_producers_are_piped_to_the_routers_of_their_consumers(
+    spread_server: RunningServer,
+) -> None:
+    server = spread_server
+    clients: list[SignalingClient] = []
+
+    async def client(user: str) -> SignalingClient:
+        peer = SignalingClient()
+        await peer.connect(server.ws_url, server.token(ROOM, user))
+        await peer.join()
+        clients.append(peer)
+        return peer
+
+    try:
+        alice = await client("alice")
+        send = await alice.request("create-transport", {"direction": "send", "sctp": True})
+        audio_ids = [await alice.produce_audio(send["id"]) for _ in range(2)]
+        chat = await alice.request(
+            "produce-data",
+            {"transportId": send["id"], "sctpStreamParameters": {"streamId": 1}, "label": "chat"},
+        )
+        bob = await client("bob")  # fills the main router (2 consumers)
+        bob_recv = await bob.create_transport("recv")
+        for audio_id in audio_ids:
+            await bob.consume(bob_recv["id"], audio_id)
+        carol = await client("carol")
+        carol_recv = await carol.request("create-transport", {"direction": "recv", "sctp": True})
+        main, second = router_of(server, "alice"), router_of(server, "carol")
+        assert second is not main
+
+        consumed = await carol.request(
+            "consume-data", {"transportId": carol_recv["id"], "dataProducerId": chat["id"]}
+        )
+
+        assert consumed["dataProducerId"] == chat["id"] and consumed["label"] == "chat"
+        assert chat["id"] in second.data_producers  # a pipe's copy, same id
+        carol_peer = room_of(server).peers["carol"]
+        (data_consumer,) = carol_peer.data_consumers.values()
+
+        # Alice leaves: her data producer closes, and the copy behind the pipe with it.
+        await alice.close()
+        await carol.wait_event("peer-left", lambda d: d["userId"] == "alice")
+
+        async def closed() -> None:
+            while not data_consumer.closed or chat["id"] in second.data_producers:
+                await asyncio.sleep(0.05)
+
+        await asyncio.wait_for(closed(), 10)
+        assert carol_peer.data_consumers == {}
+    finally:
+        for peer in clients:
             await peer.close()
