@@ -79,7 +79,8 @@ class Room:
 
     async def router_for(self, peer: Peer) -> Router:
         """The router for the peer's transports (placed at its first transport)."""
-        return await self.media.router_for(peer.user_id)
+        others = sum(len(other.producers) for other in self.peers.values() if other is not peer)
+        return await self.media.router_for(peer.user_id, others)
 
     def router_of(self, peer: Peer) -> Router | None:
         return self.media.assigned.get(peer.user_id)

@@ -58,6 +58,8 @@ class RoomRouters:
         self._pipe_consumers: dict[PipeKey, Any] = {}
         """The source side of each pipe (a pipe consumer): closing it closes the far producer."""
         self._users: dict[PipeKey, int] = {}
+        self._expected: dict[str, int] = {}
+        """Consumers each placed peer was expected to make (the room's producers then)."""
 
     @property
     def main(self) -> Router:
@@ -65,9 +67,11 @@ class RoomRouters:
 
     # -- placement -----------------------------------------------------------------------------
 
-    async def router_for(self, user_id: str) -> Router:
+    async def router_for(self, user_id: str, expected_consumers: int = 0) -> Router:
         """The peer's router: the one it has, or one placed now (one placement at a time, so two
-        joins do not each open a router)."""
+        joins do not each open a router). ``expected_consumers``: what the peer will likely
+        consume (the room's producers), counted before it does so that a burst of joins does
+        not all land on a router that looks empty."""
         router = self.assigned.get(user_id)
         if router is not None and not router.closed:
             return router
@@ -76,15 +80,21 @@ class RoomRouters:
             if router is None or router.closed:
                 router = await self._place()
                 self.assigned[user_id] = router
+                self._expected[user_id] = expected_consumers
             return router
+
+    def load(self, router: Router) -> int:
+        """Consumers in the router, or those its peers are expected to make if that is more."""
+        expected = sum(self._expected.get(u, 0) for u, r in self.assigned.items() if r is router)
+        return max(consumer_count(router), expected)
 
     async def _place(self) -> Router:
         live = [r for r in self.routers if not r.closed]
-        if consumer_count(live[0]) < self.consumers_per_router:
+        if self.load(live[0]) < self.consumers_per_router:
             return live[0]
-        others = [r for r in live[1:] if consumer_count(r) < self.consumers_per_router]
+        others = [r for r in live[1:] if self.load(r) < self.consumers_per_router]
         if others:
-            return min(others, key=lambda r: (worker_load(r.worker), consumer_count(r)))
+            return min(others, key=lambda r: (worker_load(r.worker), self.load(r)))
         if self.new_router is not None:
             try:
                 router = await self.new_router({r.worker for r in live})
@@ -95,7 +105,7 @@ class RoomRouters:
                 log.info("room spreads", extra={"router": router.id, "worker": router.worker.pid,
                                                 "routers": len(self.routers)})  # fmt: skip
                 return router
-        return min(live, key=consumer_count)
+        return min(live, key=self.load)
 
     def prune(self, user_ids: Collection[str]) -> None:
         """Forget peers not in ``user_ids``; close the routers (not the main one) no peer uses.
@@ -104,6 +114,7 @@ class RoomRouters:
         """
         for user_id in [u for u in self.assigned if u not in user_ids]:
             del self.assigned[user_id]
+            self._expected.pop(user_id, None)
         used = set(map(id, self.assigned.values()))
         for router in self.routers[1:]:
             if id(router) not in used:
@@ -118,6 +129,7 @@ class RoomRouters:
         users = [user for user, r in self.assigned.items() if r is router]
         for user in users:
             del self.assigned[user]
+            self._expected.pop(user, None)
         self._forget_router(router)
         return users
 

@@ -80,6 +80,16 @@ def server_rows(server: dict[str, Any]) -> list[tuple[str, str]]:
     return [
         ("controller CPU", f"{server['controllerCpuPercent']} % of a core"),
         ("workers CPU", f"{server['workersCpuPercent']} % of a core ({server['workers']} workers)"),
+        *(
+            [
+                (
+                    "  each (pid: %)",
+                    ", ".join(f"{pid}: {pct}" for pid, pct in server["workerCpuPercentEach"].items()),
+                )
+            ]
+            if len(server.get("workerCpuPercentEach") or {}) > 1
+            else []
+        ),
         ("controller RSS", f"{server['controllerRssMiB']} MiB"),
         ("workers RSS", f"{server['workersRssMiB']} MiB"),
     ]
@@ -148,7 +158,9 @@ def fanout(
     publisher's schedule are reported as late (the SFU or the host fell behind), not as lost.
 
     All receivers are in one room: raise the server's max_peers_per_room above
-    K / (consumers-per-transport x transports-per-peer) + 1.
+    K / (consumers-per-transport x transports-per-peer) + 1. A room larger than one worker
+    spreads over several when the server runs with `--workers 2 --limit consumers_per_router=N`:
+    the report shows each worker's CPU and the room's routers.
 
     [b]Example[/b]: sfuctl bench fanout --receivers 500 --duration 10
     """
@@ -174,6 +186,12 @@ def fanout(
         ("jitter p50 / p95", f"{result['jitterMs']['p50']} / {result['jitterMs']['p95']} ms"),
         ("forwarded", f"{result['forwardedPacketsPerSecond']} packets/s"),
         *server_rows(result["server"]),
+        *(
+            [("room routers (pid: consumers)", ", ".join(
+                f"{r['workerPid']}: {r['consumers']}" for r in result["roomRouters"]))]
+            if result.get("roomRouters")
+            else []
+        ),
         ("worker CPU per consumer", f"{result['workerCpuPercentPerConsumer']} % of a core"),
         ("bench tool CPU", f"{tool['cpuPercent']} % of a core"),
         ("tool loop lag p99 / max", f"{tool['loopLagMs']['p99']} / {tool['loopLagMs']['max']} ms"),

@@ -292,3 +292,18 @@ async def test_data_producers_are_piped_to_the_routers_of_their_consumers(
     finally:
         for peer in clients:
             await peer.close()
+
+
+async def test_bench_fanout_reports_a_room_spread_over_both_workers(spread_server: RunningServer) -> None:
+    from sfuctl.bench.common import Target
+    from sfuctl.bench.fanout import FanoutOptions, run_fanout
+
+    server = spread_server
+    options = FanoutOptions(receivers=6, transports_per_peer=1, duration=1.0, room=ROOM)
+    result = await run_fanout(Target(server.url, TEST_SECRET), options, lambda *_: None)
+
+    assert result["streamsReceived"] == 6
+    routers = result["roomRouters"]
+    assert len({r["workerPid"] for r in routers}) == 2
+    assert sum(r["consumers"] for r in routers) == 6 + sum(r["pipeTransports"] for r in routers) // 2
+    assert set(result["server"]["workerCpuPercentEach"]) == {str(w.pid) for w in server.sfu.pool.workers}
