@@ -295,7 +295,10 @@ class Session:
             raise fail(p.ErrorCode.BAD_REQUEST, "produce needs a send transport")
         self._check_limit(len(self.peer.producers), self.limits.max_producers_per_peer, "producers")
         self._check_app_data(req.appData)
-        producer = await transport.produce(req.kind, req.rtpParameters, app_data=req.appData)
+        delay = self.limits.key_frame_request_delay_ms if req.kind == "video" else 0
+        producer = await transport.produce(
+            req.kind, req.rtpParameters, key_frame_request_delay=delay, app_data=req.appData
+        )
         self._still_joined(producer)
         peer, room = self.peer, self.room
         peer.producers[producer.id] = producer
