@@ -677,3 +677,73 @@ async def test_pipe_to_router_with_both_producer_id_and_data_producer_id_fails(c
     router1bis = await ctx.worker1.create_router(copy.deepcopy(MEDIA_CODECS))
     with pytest.raises(InvalidInputError):
         await ctx.router1.pipe_to_router(producer_id="1234", data_producer_id="5678", router=router1bis)
+
+
+# -- sfuctl's own: what the ported cases leave out -----------------------------------------------
+
+
+async def test_pipe_transport_dump_and_stats(ctx: Ctx) -> None:
+    transport = await ctx.router1.create_pipe_transport(
+        listen_info=dict(LOCAL), enable_sctp=True, enable_rtx=True, enable_srtp=True, app_data={"a": 1}
+    )
+    assert transport.app_data == {"a": 1}
+    assert transport.sctp_state == "new"
+    assert transport.sctp_parameters is not None and transport.sctp_parameters["isDataChannel"] is False
+
+    dump = await transport.dump()
+    assert dump["id"] == transport.id
+    assert dump["tuple"] == transport.tuple
+    assert dump["rtx"] is True
+    assert dump["srtpParameters"] == transport.srtp_parameters
+    assert dump["producerIds"] == [] and dump["consumerIds"] == []
+
+    (stats,) = await transport.get_stats()
+    assert stats["type"] == "pipe-transport"
+    assert stats["transportId"] == transport.id
+    assert stats["tuple"]["localPort"] == transport.tuple["localPort"]
+    assert stats["sctpState"] == "new"
+
+    transport.close()
+    assert transport.sctp_state == "closed"
+    with pytest.raises(InvalidStateError):
+        await transport.dump()
+
+
+async def test_closing_one_end_of_a_pipe_closes_the_other_and_what_it_carried(ctx: Ctx) -> None:
+    result = await ctx.router1.pipe_to_router(producer_id=ctx.video_producer.id, router=ctx.router2)
+    data = await ctx.router1.pipe_to_router(data_producer_id=ctx.data_producer.id, router=ctx.router2)
+    assert result.pipe_consumer is not None and result.pipe_producer is not None
+    assert data.pipe_data_producer is not None
+    consumer = await ctx.transport2.consume(result.pipe_producer.id, CONSUMER_CAPS, paused=False)
+    closed = next_event(consumer, "producerclose")
+    (near,) = ctx.router1.pipe_transport_pairs().values()
+    (far,) = ctx.router2.pipe_transport_pairs().values()
+
+    near.close()
+
+    assert far.closed
+    assert result.pipe_producer.closed and result.pipe_consumer.closed
+    assert data.pipe_data_producer.closed
+    assert ctx.video_producer.id not in ctx.router2.producers
+    assert ctx.data_producer.id not in ctx.router2.data_producers
+    await wait_for(closed)
+    assert (await ctx.router1.dump())["transportIds"] == [ctx.transport1.id]
+    assert (await ctx.router2.dump())["transportIds"] == [ctx.transport2.id]
+    assert ctx.router1.pipe_transport_pairs() == {} and ctx.router2.pipe_transport_pairs() == {}
+
+    # A new pipe_to_router makes a new pair.
+    again = await ctx.router1.pipe_to_router(producer_id=ctx.video_producer.id, router=ctx.router2)
+    assert again.pipe_producer is not None and not again.pipe_producer.closed
+    assert len((await ctx.router2.dump())["transportIds"]) == 2
+
+
+async def test_pipe_to_router_after_the_other_worker_died_fails_and_leaves_nothing(ctx: Ctx) -> None:
+    await ctx.router1.pipe_to_router(producer_id=ctx.audio_producer.id, router=ctx.router2)
+    ctx.worker2.close()
+    await ctx.worker2.wait_closed()
+
+    assert ctx.router2.closed
+    assert ctx.router1.pipe_transport_pairs() == {}
+    assert (await ctx.router1.dump())["transportIds"] == [ctx.transport1.id]
+    with pytest.raises(InvalidStateError):
+        await ctx.router1.pipe_to_router(producer_id=ctx.video_producer.id, router=ctx.router2)
