@@ -18,6 +18,9 @@ packages=(
   iproute2 nftables
   # the TURN server `sfuctl serve --turn` supervises (never run as a system service, see below)
   coturn
+  # the cluster's shared state (`sfuctl serve --redis`); the tests start their own redis-server
+  # on a free loopback port, so the system one must not run either (see below)
+  redis-server
 )
 command -v npm >/dev/null 2>&1 || packages+=(npm)
 [ -n "${SFUCTL_EXTRA_APT:-}" ] && read -r -a extra <<<"$SFUCTL_EXTRA_APT" && packages+=("${extra[@]}")
@@ -34,14 +37,17 @@ sudo=""
 export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -qq
 
-# coturn's package starts and enables a system turnserver on 3478 on install; sfuctl runs its own
-# as a child, so that one must neither start (a policy-rc.d that refuses, for this install only)
+# coturn's package starts and enables a system turnserver on 3478 on install, redis-server's a
+# system redis on 6379; sfuctl runs its own turnserver as a child and the tests their own
+# redis-server, so those must neither start (a policy-rc.d that refuses, for this install only)
 # nor be enabled at boot.
-installing_coturn=""
-[[ " ${missing[*]} " == *" coturn "* ]] && installing_coturn=1
+services=()
+for service in coturn redis-server; do
+  [[ " ${missing[*]} " == *" $service "* ]] && services+=("$service")
+done
 policy=/usr/sbin/policy-rc.d
 own_policy=""
-if [ -n "$installing_coturn" ] && [ ! -e "$policy" ]; then
+if [ ${#services[@]} -gt 0 ] && [ ! -e "$policy" ]; then
   printf '#!/bin/sh\n# sfuctl set-up: no service starts while packages install\nexit 101\n' | $sudo tee "$policy" >/dev/null
   $sudo chmod 0755 "$policy"
   own_policy=1
@@ -51,11 +57,11 @@ trap cleanup EXIT
 
 $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 
-if [ -n "$installing_coturn" ]; then
+for service in "${services[@]}"; do
   if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
-    $sudo systemctl disable --now coturn.service >/dev/null 2>&1 || true
+    $sudo systemctl disable --now "$service.service" >/dev/null 2>&1 || true
   else
-    command -v update-rc.d >/dev/null 2>&1 && $sudo update-rc.d coturn disable >/dev/null 2>&1 || true
-    [ -x /etc/init.d/coturn ] && $sudo /etc/init.d/coturn stop >/dev/null 2>&1 || true
+    command -v update-rc.d >/dev/null 2>&1 && $sudo update-rc.d "$service" disable >/dev/null 2>&1 || true
+    [ -x "/etc/init.d/$service" ] && $sudo "/etc/init.d/$service" stop >/dev/null 2>&1 || true
   fi
-fi
+done

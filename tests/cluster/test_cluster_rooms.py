@@ -1,0 +1,198 @@
+"""Rooms that span nodes: three `sfuctl serve --redis` processes on one real redis-server, real
+pymediasoup peers on different nodes of one room."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import pytest
+
+from sfuctl.client import RequestError, SignalingClient
+from tests.cluster.conftest import NODE_TTL, Node
+from tests.media_client import MovingVideoTrack, ToneAudioTrack, loopback_ice, receive_frames
+from tests.redis_server import RedisServer
+from tests.signaling_client import Peer
+
+ROOM = "span"
+
+
+async def join(node: Node, user: str, tracks: list[Any] | None = None, room: str = ROOM) -> Peer:
+    peer = Peer(tracks)
+    await peer.join(node.ws_url, node.token(room, user, user.capitalize()))
+    return peer
+
+
+async def wait_for(check: Any, timeout: float, what: str) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if await asyncio.to_thread(check):
+            return
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"not within {timeout} s: {what}")
+
+
+async def test_media_and_events_cross_nodes_and_a_killed_node_leaves_the_room(cluster: list[Node]) -> None:
+    n1, n2, n3 = cluster
+    with loopback_ice():
+        video, audio = MovingVideoTrack(), ToneAudioTrack()
+        alice = await join(n1, "alice", [video, audio])
+        video_id = await alice.produce(video)
+        audio_id = await alice.produce(audio)
+
+        bob_audio_track = ToneAudioTrack()
+        bob = await join(n2, "bob", [bob_audio_track])
+        # join-room through another node lists the room's peers and producers there
+        assert [p["userId"] for p in bob.joined["peers"]] == ["alice"]
+        assert {p["producerId"] for p in bob.joined["producers"]} == {video_id, audio_id}
+        assert (await alice.signaling.wait_event("peer-joined"))["userId"] == "bob"
+
+        # bob, on n2, decodes alice's video and audio from n1; the consumer has the original id
+        bob_video_info, bob_video = await bob.consume(video_id)
+        _, bob_audio = await bob.consume(audio_id)
+        assert bob_video_info["producerId"] == video_id
+        assert (await receive_frames(bob_video.track, 5))[-1].width == 320
+        assert len(await receive_frames(bob_audio.track, 10)) == 10
+
+        # and the other way: alice, on n1, decodes bob's audio from n2
+        bob_audio_id = await bob.produce(bob_audio_track)
+        announced = await alice.signaling.wait_event(
+            "new-producer", lambda d: d["producerId"] == bob_audio_id
+        )
+        assert announced["userId"] == "bob" and announced["kind"] == "audio"
+        _, alice_from_bob = await alice.consume(bob_audio_id)
+        assert len(await receive_frames(alice_from_bob.track, 10)) == 10
+
+        # a third node's peer sees both, and their events
+        carol = await join(n3, "carol")
+        assert {p["userId"] for p in carol.joined["peers"]} == {"alice", "bob"}
+        assert {p["producerId"] for p in carol.joined["producers"]} == {video_id, audio_id, bob_audio_id}
+        _, carol_video = await carol.consume(video_id)
+        assert (await receive_frames(carol_video.track, 3))[-1].width == 320
+
+        # pause / resume / close of a producer on n1 reach consumers on n2
+        await alice.signaling.request("pause-producer", {"producerId": video_id})
+        await bob.signaling.wait_event("producer-paused", lambda d: d["producerId"] == video_id)
+        await alice.signaling.request("resume-producer", {"producerId": video_id})
+        await bob.signaling.wait_event("producer-resumed", lambda d: d["producerId"] == video_id)
+        assert (await receive_frames(bob_video.track, 3))[-1].width == 320
+        await alice.signaling.request("close-producer", {"producerId": video_id})
+        await bob.signaling.wait_event("producer-closed", lambda d: d["producerId"] == video_id)
+        closed = await bob.signaling.wait_event("consumer-closed", lambda d: d["producerId"] == video_id)
+        assert closed["consumerId"] == bob_video_info["id"]
+        await carol.signaling.wait_event("producer-closed", lambda d: d["producerId"] == video_id)
+
+        # n2 dies with bob on it: within the node TTL (plus a heartbeat) the others see him go
+        killed_at = time.monotonic()
+        n2.kill()
+        left = await alice.signaling.wait_event("peer-left", lambda d: d["userId"] == "bob", timeout=15)
+        assert left == {"userId": "bob"}
+        await alice.signaling.wait_event("producer-closed", lambda d: d["producerId"] == bob_audio_id)
+        await carol.signaling.wait_event("peer-left", lambda d: d["userId"] == "bob", timeout=15)
+        assert time.monotonic() - killed_at < 15
+        # the room goes on: alice's audio still reaches carol across n1 → n3
+        _, carol_audio = await carol.consume(audio_id)
+        assert len(await receive_frames(carol_audio.track, 10)) == 10
+        health = await asyncio.to_thread(n1.health)
+        assert health["status"] == "ok" and health["cluster"]["redis"] == "up"
+        for peer in (alice, carol):
+            await peer.close()
+        await bob.signaling.close()
+
+
+async def test_the_same_user_through_two_nodes_keeps_only_the_later(cluster: list[Node]) -> None:
+    n1, n2, _ = cluster
+    watcher = SignalingClient()
+    await watcher.connect(n1.ws_url, n1.token(ROOM, "watcher"))
+    await watcher.join()
+    first = SignalingClient()
+    await first.connect(n1.ws_url, n1.token(ROOM, "dup"))
+    await first.join()
+    await watcher.wait_event("peer-joined", lambda d: d["userId"] == "dup")
+    second = SignalingClient()
+    await second.connect(n2.ws_url, n2.token(ROOM, "dup"))
+    joined = await second.join()
+    assert [p["userId"] for p in joined["peers"]] == ["watcher"]  # not the replaced connection
+    assert await first.wait_closed(10) == 4001
+    # the watcher sees the user leave (the first connection) and join (the second), once each
+    await watcher.wait_event("peer-left", lambda d: d["userId"] == "dup")
+    await asyncio.sleep(NODE_TTL / 2)
+    seen = [e["type"] for e in watcher.events if e.get("data", {}).get("userId") == "dup"]
+    assert seen == ["peer-joined", "peer-left", "peer-joined"], watcher.events
+    third = SignalingClient()
+    await third.connect(n1.ws_url, n1.token(ROOM, "late"))
+    assert {p["userId"] for p in (await third.join())["peers"]} == {"watcher", "dup"}
+    for client in (watcher, second, third):
+        await client.close()
+
+
+async def test_two_nodes_racing_to_open_a_room_and_joining_at_once(cluster: list[Node]) -> None:
+    """The same room opened on two nodes at once, the same user joining through both at once:
+    one room across both nodes, and one connection of the user left."""
+    n1, n2, n3 = cluster
+    a, b = SignalingClient(), SignalingClient()
+    await asyncio.gather(
+        a.connect(n1.ws_url, n1.token("race", "ann")), b.connect(n2.ws_url, n2.token("race", "ben"))
+    )
+    await asyncio.gather(a.join(), b.join())
+    watcher = SignalingClient()
+    await watcher.connect(n3.ws_url, n3.token("race", "watcher"))
+    assert {p["userId"] for p in (await watcher.join())["peers"]} == {"ann", "ben"}
+    x, y = SignalingClient(), SignalingClient()
+    await asyncio.gather(x.connect(n1.ws_url, n1.token("race", "same")),
+                         y.connect(n2.ws_url, n2.token("race", "same")))  # fmt: skip
+    await asyncio.gather(x.join(), y.join(), return_exceptions=True)
+
+    async def one_left() -> None:
+        while x.close_code is None and y.close_code is None:
+            await asyncio.sleep(0.05)
+
+    await asyncio.wait_for(one_left(), 10)
+    await asyncio.sleep(1.0)
+    codes = sorted(code for code in (x.close_code, y.close_code) if code is not None)
+    assert codes == [4001]
+    late = SignalingClient()
+    await late.connect(n3.ws_url, n3.token("race", "late"))
+    peers = [p["userId"] for p in (await late.join())["peers"]]
+    assert sorted(peers) == ["ann", "ben", "same", "watcher"]
+    for client in (a, b, watcher, x, y, late):
+        await client.close()
+
+
+async def test_redis_stopped_and_restarted_mid_call(cluster: list[Node], redis_server: RedisServer) -> None:
+    n1, n2, n3 = cluster
+    with loopback_ice():
+        audio = ToneAudioTrack()
+        alice = await join(n1, "alice", [audio])
+        audio_id = await alice.produce(audio)
+        bob = await join(n2, "bob")
+        _, bob_audio = await bob.consume(audio_id)
+        assert len(await receive_frames(bob_audio.track, 5)) == 5
+
+        redis_server.stop()
+        await wait_for(lambda: n1.health()["status"] == "degraded", 15, "n1 degraded without Redis")
+        assert n1.health()["cluster"]["redis"] == "down"
+        # the call keeps its media
+        assert len(await receive_frames(bob_audio.track, 20)) == 20
+        # new cross-node work: unavailable
+        carol = SignalingClient()
+        await carol.connect(n2.ws_url, n2.token(ROOM, "carol"))
+        with pytest.raises(RequestError) as refused:
+            await carol.join()
+        assert refused.value.code == "unavailable"
+        await carol.close()
+
+        redis_server.start()  # empty: no persistence
+        await wait_for(lambda: n1.health()["status"] == "ok", 20, "n1 ok again")
+        await wait_for(lambda: n2.health()["status"] == "ok", 20, "n2 ok again")
+        # reconciled without a restart: a new peer on a third node sees the room whole
+        await asyncio.sleep(NODE_TTL)  # past the re-registration window: nobody was declared dead
+        dave = SignalingClient()
+        await dave.connect(n3.ws_url, n3.token(ROOM, "dave"))
+        assert {p["userId"] for p in (await dave.join())["peers"]} == {"alice", "bob"}
+        assert not [e for e in alice.signaling.events if e.get("type") == "peer-left"]
+        assert len(await receive_frames(bob_audio.track, 10)) == 10
+        await dave.close()
+        await alice.close()
+        await bob.close()
