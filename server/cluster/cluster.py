@@ -215,7 +215,15 @@ class Cluster:
             "url": self.settings.public_url,
             "redis": "up" if self.available else "down",
             "rooms": len(self.links),
+            **self.pipe_counts(),
         }
+
+    def pipe_counts(self) -> dict[str, int]:
+        totals = {"pipeTransports": 0, "pipedIn": 0, "pipedOut": 0}
+        for link in self.links.values():
+            for name, value in link.pipes.counts().items():
+                totals[name] += value
+        return totals
 
     def _spawn(self, coroutine: Any) -> None:
         task = asyncio.get_running_loop().create_task(coroutine)

@@ -74,12 +74,16 @@ def doctor(
     tls_dir: str = typer.Option(
         None, envvar="SFUCTL_TLS_DIR", help="Dir of the generated certificate.", show_default=False
     ),
+    redis: str = typer.Option(
+        None, envvar="SFUCTL_REDIS_URL", help="The cluster's Redis to check.", show_default=False
+    ),
     start: bool = typer.Option(True, "--start/--no-start", help="Start a worker once to prove it runs."),
     as_json: bool = typer.Option(False, "--json", help="Print the checks as JSON."),
 ) -> None:
     """Check the worker binary, its libraries, ports, secret, TLS certificate and config; say how to fix."""
     options = DoctorOptions(port, rtc_min_port, rtc_max_port, secret_file, config_file, start, tls,
                             tls_cert, tls_key, tls_dir)  # fmt: skip
+    options.redis = redis
     results = run_checks(options)
     if as_json:
         print_json({"ok": all(r.ok for r in results), "checks": [asdict(r) for r in results]})

@@ -4,13 +4,18 @@ pymediasoup peers on different nodes of one room."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from typing import Any
 
+import aiohttp
 import pytest
 
 from sfuctl.client import RequestError, SignalingClient
+from sfuctl.server.auth import Grants, mint_token
+from tests.cli.test_cli_server import sfuctl
 from tests.cluster.conftest import NODE_TTL, Node
+from tests.conftest import TEST_SECRET
 from tests.media_client import MovingVideoTrack, ToneAudioTrack, loopback_ice, receive_frames
 from tests.redis_server import RedisServer
 from tests.signaling_client import Peer
@@ -96,8 +101,13 @@ async def test_media_and_events_cross_nodes_and_a_killed_node_leaves_the_room(cl
         assert len(await receive_frames(carol_audio.track, 10)) == 10
         health = await asyncio.to_thread(n1.health)
         assert health["status"] == "ok" and health["cluster"]["redis"] == "up"
-        for peer in (alice, carol):
-            await peer.close()
+        # pipes: what went to n2 is closed; one pipe transport to n3 carries alice's audio to carol
+        pipes = {k: health["cluster"][k] for k in ("pipeTransports", "pipedIn", "pipedOut")}
+        assert pipes == {"pipeTransports": 1, "pipedIn": 0, "pipedOut": 1}
+        # a pipe closes when its last consumer goes
+        await carol.close()
+        await wait_for(lambda: n1.health()["cluster"]["pipedOut"] == 0, 10, "the pipe to n3 closed")
+        await alice.close()
         await bob.signaling.close()
 
 
@@ -196,3 +206,49 @@ async def test_redis_stopped_and_restarted_mid_call(cluster: list[Node], redis_s
         await dave.close()
         await alice.close()
         await bob.close()
+
+
+async def test_login_places_peers_and_the_rooms_of_the_cluster_are_listed(cluster: list[Node]) -> None:
+    n1, n2, n3 = cluster
+    clients = []
+    for node, user in ((n1, "a"), (n1, "b"), (n2, "c")):
+        client = SignalingClient()
+        await client.connect(node.ws_url, node.token("listed", user))
+        await client.join()
+        clients.append(client)
+    await asyncio.sleep(NODE_TTL / 3 + 0.5)  # a heartbeat carries each node's load
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"{n1.url}/login", json={"roomId": "listed", "userName": "D"}) as response:
+            assert response.status == 200
+            assert (await response.json())["url"] == n3.url  # the node with no peers
+        admin = {"Authorization": f"Bearer {admin_token()}"}
+        async with http.get(f"{n3.url}/rooms", headers=admin) as response:
+            listing = await response.json()
+        assert listing["rooms"] == []
+        [room] = [r for r in listing["elsewhere"] if r["roomId"] == "listed"]
+        assert room["peers"] == 3
+        assert sorted((n["node"], n["peers"]) for n in room["nodes"]) == [("n1", 2), ("n2", 1)]
+        async with http.get(f"{n1.url}/rooms", headers=admin) as response:
+            here = (await response.json())["rooms"]
+        assert [r["roomId"] for r in here] == ["listed"] and here[0]["peers"] == 2
+        assert sorted(n["node"] for n in here[0]["nodes"]) == ["n1", "n2"]
+    shown = await sfuctl("rooms", "list", "--url", n3.url)
+    assert shown.exit_code == 0, shown.output
+    assert "on other nodes" in shown.stdout and "n1 (2)" in shown.stdout
+    for client in clients:
+        await client.close()
+
+
+def admin_token() -> str:
+    return mint_token(TEST_SECRET, "*", "admin", grants=Grants(admin=True))[0]
+
+
+async def test_doctor_checks_redis(redis_server: RedisServer) -> None:
+    ok = await sfuctl("doctor", "--no-start", "--json", "--redis", redis_server.url)
+    [check] = [c for c in json.loads(ok.stdout)["checks"] if c["name"] == "Redis (cluster)"]
+    assert check["status"] == "ok" and "Redis 7" in check["detail"], check
+    redis_server.stop()
+    down = await sfuctl("doctor", "--no-start", "--json", "--redis", redis_server.url)
+    assert down.exit_code == 1
+    [check] = [c for c in json.loads(down.stdout)["checks"] if c["name"] == "Redis (cluster)"]
+    assert check["status"] == "fail" and "redis-server" in check["fix"], check
