@@ -252,3 +252,58 @@ async def test_doctor_checks_redis(redis_server: RedisServer) -> None:
     assert down.exit_code == 1
     [check] = [c for c in json.loads(down.stdout)["checks"] if c["name"] == "Redis (cluster)"]
     assert check["status"] == "fail" and "redis-server" in check["fix"], check
+
+
+async def test_a_node_restarted_at_once_does_not_bring_back_its_old_peers(cluster: list[Node]) -> None:
+    """Killed and started again with the same node id before its keys expire: the new process
+    removes its previous run's state and tells the rooms, so no ghost peer stays."""
+    n1, n2, n3 = cluster
+    watcher = SignalingClient()
+    await watcher.connect(n2.ws_url, n2.token(ROOM, "watcher"))
+    await watcher.join()
+    ghost = SignalingClient()
+    await ghost.connect(n1.ws_url, n1.token(ROOM, "ghost"))
+    await ghost.join()
+    await watcher.wait_event("peer-joined", lambda d: d["userId"] == "ghost")
+    n1.kill()
+    n1.start()
+    await asyncio.to_thread(n1.wait_ready)
+    # told by the new incarnation at its start, not only when the old one's keys expire
+    await watcher.wait_event("peer-left", lambda d: d["userId"] == "ghost", timeout=NODE_TTL * 3)
+    late = SignalingClient()
+    await late.connect(n3.ws_url, n3.token(ROOM, "late"))
+    assert [p["userId"] for p in (await late.join())["peers"]] == ["watcher"]
+    health = await asyncio.to_thread(n1.health)
+    assert health["cluster"]["node"] == "n1" and health["status"] == "ok"
+    for client in (watcher, ghost, late):
+        await client.close()
+
+
+async def test_a_message_not_signed_with_the_cluster_secret_is_dropped(
+    cluster: list[Node], redis_server: RedisServer
+) -> None:
+    import redis.asyncio as aioredis
+
+    from sfuctl.server.cluster import keys
+    from sfuctl.server.cluster.envelope import seal
+    from sfuctl.server.cluster.settings import cluster_key
+
+    n1, n2, _ = cluster
+    watcher = SignalingClient()
+    await watcher.connect(n1.ws_url, n1.token(ROOM, "watcher"))
+    await watcher.join()
+    forged = seal(cluster_key("not-the-secret-0123456789-abcdefghijklmnopqrstuvwxyz"), "n9:1", "event",
+                  {"type": "peer-joined", "data": {"userId": "mallory", "userName": "M"}})  # fmt: skip
+    client = aioredis.Redis.from_url(redis_server.url)
+    try:
+        await client.xadd(keys.events(ROOM), {"m": forged})
+    finally:
+        await client.aclose()
+    genuine = SignalingClient()
+    await genuine.connect(n2.ws_url, n2.token(ROOM, "genuine"))
+    await genuine.join()
+    await watcher.wait_event("peer-joined", lambda d: d["userId"] == "genuine")
+    assert not [e for e in watcher.events if e.get("data", {}).get("userId") == "mallory"]
+    assert "dropped a message that is not this cluster's" in n1.output()
+    for peer in (watcher, genuine):
+        await peer.close()
