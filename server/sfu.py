@@ -14,6 +14,7 @@ import time
 from typing import Any
 
 from sfuctl.server.cluster.cluster import Cluster
+from sfuctl.server.cluster.metrics import ClusterCollector
 from sfuctl.server.cluster.settings import cluster_settings
 from sfuctl.server.config import ServerConfig
 from sfuctl.server.drain import drain
@@ -57,12 +58,13 @@ class Sfu:
         self.registry: RoomRegistry = local
         self.cluster = Cluster(cluster_settings(config), self.pool) if config.redis else None
         """This node's part in a cluster (``--redis``); None: a single node."""
-        if self.cluster is not None:
-            local.on_room = self.cluster.attach
-            self.cluster.on_replace = self._replaced_elsewhere
         self.turn = TurnSupervisor(turn_server_config(config)) if config.turn.enabled else None
         self.ice_servers = peer_ice_servers(config, self.turn)
         self.metrics = Metrics(self.pool, self.registry, self.turn, self.webhooks)
+        if self.cluster is not None:
+            local.on_room = self.cluster.attach
+            self.cluster.on_replace = self._replaced_elsewhere
+            self.metrics.registry.register(ClusterCollector(self.cluster))
         self.signaling = SignalingService(
             secret=config.secret,
             registry=self.registry,

@@ -232,6 +232,11 @@ async def test_login_places_peers_and_the_rooms_of_the_cluster_are_listed(cluste
             here = (await response.json())["rooms"]
         assert [r["roomId"] for r in here] == ["listed"] and here[0]["peers"] == 2
         assert sorted(n["node"] for n in here[0]["nodes"]) == ["n1", "n2"]
+        async with http.get(f"{n1.url}/metrics") as response:
+            metrics = await response.text()
+        assert 'sfuctl_cluster_node_info{epoch="' in metrics and 'node="n1"} 1.0' in metrics
+        assert "sfuctl_cluster_redis_up 1.0" in metrics
+        assert "sfuctl_cluster_remote_peers 1.0" in metrics  # c, on n2
     shown = await sfuctl("rooms", "list", "--url", n3.url)
     assert shown.exit_code == 0, shown.output
     assert "on other nodes" in shown.stdout and "n1 (2)" in shown.stdout
