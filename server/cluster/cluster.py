@@ -159,10 +159,8 @@ class Cluster:
         await self.reader.aclose()
 
     async def _drain_queue(self) -> None:
-        for _ in range(int(PUBLISH_TIMEOUT / 0.02)):
-            if self._queue.empty() or not self.available:
-                return
-            await asyncio.sleep(0.02)
+        """Until what was queued is written (or dropped, Redis being away)."""
+        await self._queue.join()
 
     async def _unregister(self) -> None:
         async with self.redis.pipeline(transaction=True) as pipe:
@@ -236,6 +234,8 @@ class Cluster:
         """A room opened on this node: join its members, read the others' state, follow its stream."""
         if not self.available:
             raise Unavailable("the cluster's Redis is unreachable; try again shortly")
+        with contextlib.suppress(TimeoutError):  # this node's earlier writes (a `gone`) go first
+            await asyncio.wait_for(self._queue.join(), PUBLISH_TIMEOUT)
         pipes = RemotePipes(room, self.settings.node_address, self.request, self.send)
         link = ClusterRoom(room, self, pipes)
         now = time.time()
@@ -291,12 +291,14 @@ class Cluster:
             batch = [await self._queue.get()]
             while not self._queue.empty():
                 batch.append(self._queue.get_nowait())
-            if not self.available:
-                continue  # lost; the sync after the outage carries the state instead
             try:
-                await self._write(batch)
+                if self.available:  # else lost: the sync after the outage carries the state instead
+                    await self._write(batch)
             except (RedisError, OSError) as error:
                 self._down(error)
+            finally:
+                for _ in batch:
+                    self._queue.task_done()
 
     async def _write(self, batch: list[Outgoing]) -> None:
         ttl = int(self.settings.ttl) + 1

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -15,7 +16,7 @@ from sfuctl.client import RequestError, SignalingClient
 from sfuctl.server.auth import Grants, mint_token
 from tests.cli.test_cli_server import sfuctl
 from tests.cluster.conftest import NODE_TTL, Node
-from tests.conftest import TEST_SECRET
+from tests.conftest import TEST_SECRET, free_port
 from tests.media_client import MovingVideoTrack, ToneAudioTrack, loopback_ice, receive_frames
 from tests.redis_server import RedisServer
 from tests.signaling_client import Peer
@@ -312,3 +313,13 @@ async def test_a_message_not_signed_with_the_cluster_secret_is_dropped(
     assert "dropped a message that is not this cluster's" in n1.output()
     for peer in (watcher, genuine):
         await peer.close()
+
+
+def test_serve_without_its_redis_says_so_in_one_line(tmp_path: Path) -> None:
+    node = Node("lonely", f"redis://127.0.0.1:{free_port()}/0", tmp_path)
+    node.start()
+    assert node.proc is not None
+    assert node.proc.wait(60) == 2
+    output = node.output()
+    assert "cannot reach Redis at redis://127.0.0.1:" in output and "start redis-server" in output, output
+    assert "Traceback" not in output, output
