@@ -323,3 +323,10 @@ def test_serve_without_its_redis_says_so_in_one_line(tmp_path: Path) -> None:
     output = node.output()
     assert "cannot reach Redis at redis://127.0.0.1:" in output and "start redis-server" in output, output
     assert "Traceback" not in output, output
+
+
+async def test_bench_cluster_needs_two_nodes() -> None:
+    result = await sfuctl(
+        "bench", "cluster", "--single", "http://127.0.0.1:9", "--node", "http://127.0.0.1:9"
+    )
+    assert result.exit_code == 2 and "give two or more --node" in result.output, result.output
