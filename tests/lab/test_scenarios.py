@@ -110,6 +110,10 @@ def world(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]
     corp = lab.nat_client("corp", 40, 2, drop_udp=True)
     hotel = lab.nat_client("hotel", 41, 4, drop_udp=True)
     cloud, cloud_public = lab.cloud_server("cloud", 50, 3)
+    # the README's ports to open with --tls --turn, and nothing else (no TURN relay port)
+    lab.host_firewall(
+        edge, tcp=f"{PORT}, {TURN_PORT}, {TURN_TLS_PORT}, 40000-40999", udp=f"{TURN_PORT}, 40000-40999"
+    )
     tls_dir, logs = tmp_path_factory.mktemp("edge-tls"), tmp_path_factory.mktemp("logs")
     servers = [
         serve(lab, server, server.address, logs),
@@ -316,3 +320,16 @@ async def test_a_browser_opens_the_https_page_and_calls_a_client_behind_a_home_n
         assert pairs[direction]["remote"].startswith(edge + ":"), pairs
     assert_media(report)
     assert str(report["recv"]["remote"]).startswith(edge + ":"), report
+
+
+def test_the_field_server_lets_in_only_the_ports_the_readme_lists(world: World) -> None:
+    """The premise of the field scenarios: its firewall is real. A port nobody listens on is
+    refused (curl exit 7) on a host without one and times out (28, dropped) on the field server."""
+
+    def curl(address: str, port: int) -> int:
+        argv = ["curl", "-s", "--max-time", "1", f"http://{address}:{port}/"]
+        command = ["ip", "netns", "exec", world.alice.namespace, *argv]
+        return subprocess.run(command, capture_output=True, timeout=10).returncode
+
+    assert curl(world.server.address, PORT + 1) == 7
+    assert curl(world.edge.address, PORT + 1) == 28

@@ -141,6 +141,16 @@ class Lab:
             }}""")  # fmt: skip
         return host, public
 
+    def host_firewall(self, host: Host, tcp: str, udp: str) -> None:
+        """Let into ``host`` only new connections to these ports (nft sets, e.g. "3001, 40000-40999"),
+        as a server's firewall opened by the README's list would; replies and loopback pass."""
+        self.nft(host.namespace, f"""
+            table inet lab {{
+              chain input {{ type filter hook input priority 0; policy drop;
+                iifname "lo" accept; ct state established,related accept; meta l4proto icmp accept;
+                tcp dport {{ {tcp} }} accept; udp dport {{ {udp} }} accept; }}
+            }}""")  # fmt: skip
+
     def nft(self, namespace: str, ruleset: str) -> None:
         run("nft", "-f", "-", namespace=namespace, stdin=ruleset)
 
