@@ -23,6 +23,7 @@ from playwright.async_api import async_playwright
 
 from sfuctl.server.auth import mint_token
 from sfuctl.server.tls.certificate import CERT_NAME, inspect
+from sfuctl.server.turn.credentials import mint_credential
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, new_call
 from tests.browser.conftest import built_page as built_page  # the page's bundle, built if stale
 from tests.conftest import TEST_SECRET
@@ -258,6 +259,24 @@ def test_clients_whose_firewalls_drop_udp_relay_through_turn_over_tcp_and_tls(wo
             relay, relay_port = str(pair["localAddress"]).rsplit(":", 1)
             assert relay == edge and RELAY_PORTS[0] <= int(relay_port) <= RELAY_PORTS[1], report
             assert str(pair["remote"]).startswith(edge + ":"), report  # the SFU, through the relay
+
+
+def test_a_valid_turn_credential_relays_to_the_sfu_and_nowhere_else(world: World) -> None:
+    """Not an open relay, on a real network: from behind a UDP-dropping firewall, over TCP, a valid
+    credential gets a channel to the SFU's media address only: not to another host on the
+    internet, another SFU, a private network, or the TURN host's own loopback."""
+    edge = world.edge.address
+    minted = mint_credential(TURN_SECRET, "corp", 600)
+    sfu = f"{edge}:40000"
+    others = [f"{world.alice.address}:5000", f"{world.cloud_public}:40000", f"{world.home.address}:5000",
+              "127.0.0.1:3001"]  # fmt: skip
+    argv = [sys.executable, "-m", "tests.lab.relay_probe", "--server", f"{edge}:{TURN_PORT}",
+            "--username", minted.username, "--password", minted.credential, sfu, *others]  # fmt: skip
+    probe = world.lab.spawn(world.corp, argv)
+    output, _ = probe.communicate(timeout=60)
+    assert probe.returncode == 0, output[-2000:]
+    answers = orjson.loads(output.strip().splitlines()[-1])
+    assert answers == {sfu: None, **dict.fromkeys(others, 403)}, answers  # 403 Forbidden
 
 
 SELECTED_PAIRS = """async () => {
