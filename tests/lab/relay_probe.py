@@ -4,8 +4,9 @@ whose network drops UDP would), run inside a host's namespace:
     python -m tests.lab.relay_probe --server 198.18.0.11:3478 --username U --password P \
         198.18.0.11:40000 198.18.0.20:5000
 
-It allocates a relay, asks coturn for a channel to each peer (a ChannelBind sends nothing to the
-peer, granted or not), and prints one JSON object: peer -> null (granted) or the STUN error code.
+It allocates a relay and sends one datagram to each peer through it (coturn first binds a
+channel, which it grants or refuses), and prints one JSON object: peer -> null (granted, the
+datagram relayed) or the STUN error code of the refusal (nothing sent to that peer).
 """
 
 from __future__ import annotations
@@ -40,9 +41,9 @@ async def main(args: argparse.Namespace) -> int:
     answers: dict[str, int | None] = {}
     try:
         await asyncio.wait_for(client.connect(), ANSWER_TIMEOUT)
-        for number, peer in enumerate(args.peers):
+        for peer in args.peers:
             try:
-                await asyncio.wait_for(client.channel_bind(0x4000 + number, address(peer)), ANSWER_TIMEOUT)
+                await asyncio.wait_for(client.send_data(b"relay probe", address(peer)), ANSWER_TIMEOUT)
                 answers[peer] = None
             except stun.TransactionFailed as refused:
                 answers[peer] = int(refused.response.error_code)

@@ -113,8 +113,10 @@ def world(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]
     cloud, cloud_public = lab.cloud_server("cloud", 50, 3)
     # the README's ports to open with --tls --turn, and nothing else (no TURN relay port)
     lab.host_firewall(
-        edge, tcp=f"{PORT}, {TURN_PORT}, {TURN_TLS_PORT}, 40000-40999", udp=f"{TURN_PORT}, 40000-40999"
-    )
+        edge, tcp=f"{PORT}, {TURN_PORT}, {TURN_TLS_PORT}, 40000-40999", udp=f"{TURN_PORT}, 40000-40999",
+        output=f"ip daddr {edge.address} udp sport {RELAY_PORTS[0]}-{RELAY_PORTS[1]} udp dport != 40000-40999"
+        ' counter name "dropped" drop;',  # the README's rule: relays reach the SFU's RTC ports only
+    )  # fmt: skip
     tls_dir, logs = tmp_path_factory.mktemp("edge-tls"), tmp_path_factory.mktemp("logs")
     servers = [
         serve(lab, server, server.address, logs),
@@ -263,20 +265,24 @@ def test_clients_whose_firewalls_drop_udp_relay_through_turn_over_tcp_and_tls(wo
 
 def test_a_valid_turn_credential_relays_to_the_sfu_and_nowhere_else(world: World) -> None:
     """Not an open relay, on a real network: from behind a UDP-dropping firewall, over TCP, a valid
-    credential gets a channel to the SFU's media address only: not to another host on the
-    internet, another SFU, a private network, or the TURN host's own loopback."""
+    credential relays to the SFU's media address only: not to another host on the internet,
+    another SFU, a private network, or the TURN host's own loopback. coturn checks the address,
+    not the port: the README's firewall rule drops what a relay sends to another port of it."""
     edge = world.edge.address
     minted = mint_credential(TURN_SECRET, "corp", 600)
-    sfu = f"{edge}:40000"
+    sfu, other_port = f"{edge}:40000", f"{edge}:5000"
     others = [f"{world.alice.address}:5000", f"{world.cloud_public}:40000", f"{world.home.address}:5000",
               "127.0.0.1:3001"]  # fmt: skip
     argv = [sys.executable, "-m", "tests.lab.relay_probe", "--server", f"{edge}:{TURN_PORT}",
-            "--username", minted.username, "--password", minted.credential, sfu, *others]  # fmt: skip
+            "--username", minted.username, "--password", minted.credential,
+            sfu, other_port, *others]  # fmt: skip
+    dropped = world.lab.dropped(world.edge)
     probe = world.lab.spawn(world.corp, argv)
     output, _ = probe.communicate(timeout=60)
     assert probe.returncode == 0, output[-2000:]
     answers = orjson.loads(output.strip().splitlines()[-1])
-    assert answers == {sfu: None, **dict.fromkeys(others, 403)}, answers  # 403 Forbidden
+    assert answers == {sfu: None, other_port: None, **dict.fromkeys(others, 403)}, answers  # 403 Forbidden
+    assert world.lab.dropped(world.edge) == dropped + 1  # the datagram to port 5000, and nothing else
 
 
 SELECTED_PAIRS = """async () => {

@@ -18,6 +18,8 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import orjson
+
 INTERNET = "198.18.0"
 """The public network: 198.18.0.0/24."""
 
@@ -141,15 +143,26 @@ class Lab:
             }}""")  # fmt: skip
         return host, public
 
-    def host_firewall(self, host: Host, tcp: str, udp: str) -> None:
+    def host_firewall(self, host: Host, tcp: str, udp: str, output: str = "") -> None:
         """Let into ``host`` only new connections to these ports (nft sets, e.g. "3001, 40000-40999"),
-        as a server's firewall opened by the README's list would; replies and loopback pass."""
+        as a server's firewall opened by the README's list would; replies and loopback pass.
+        ``output``: rules of its output chain (what the README advises for the TURN relay), which
+        may count into the counter ``dropped`` (see :meth:`dropped`)."""
         self.nft(host.namespace, f"""
             table inet lab {{
+              counter dropped {{ }}
               chain input {{ type filter hook input priority 0; policy drop;
                 iifname "lo" accept; ct state established,related accept; meta l4proto icmp accept;
                 tcp dport {{ {tcp} }} accept; udp dport {{ {udp} }} accept; }}
+              chain output {{ type filter hook output priority 0; policy accept; {output} }}
             }}""")  # fmt: skip
+
+    def dropped(self, host: Host) -> int:
+        """Packets counted by the ``dropped`` counter of ``host``'s firewall."""
+        listed = orjson.loads(
+            run("nft", "-j", "list", "counter", "inet", "lab", "dropped", namespace=host.namespace)
+        )
+        return next(int(item["counter"]["packets"]) for item in listed["nftables"] if "counter" in item)
 
     def nft(self, namespace: str, ruleset: str) -> None:
         run("nft", "-f", "-", namespace=namespace, stdin=ruleset)
