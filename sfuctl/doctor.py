@@ -61,6 +61,12 @@ class DoctorOptions:
     tls_cert: str | None = None
     tls_key: str | None = None
     tls_dir: str | None = None
+    turn: bool | None = None
+    turn_port: int | None = None
+    turn_tls_port: int | None = None
+    turn_ip: str | None = None
+    turn_min_port: int | None = None
+    turn_max_port: int | None = None
     extra: list[Callable[[DoctorOptions], Check]] = field(default_factory=list)
     config: ServerConfig = field(default_factory=ServerConfig)
     """What `sfuctl serve` would run with; run_checks settles it from the file, flags and defaults."""
@@ -72,7 +78,10 @@ def settle_config(options: DoctorOptions) -> tuple[ServerConfig, Check]:
     given = {"port": options.port, "worker.rtc_min_port": options.rtc_min_port,
              "worker.rtc_max_port": options.rtc_max_port, "secret_file": options.secret_file,
              "tls": options.tls, "tls_cert": options.tls_cert, "tls_key": options.tls_key,
-             "tls_dir": options.tls_dir}  # fmt: skip
+             "tls_dir": options.tls_dir, "turn.enabled": options.turn, "turn.port": options.turn_port,
+             "turn.tls_port": options.turn_tls_port, "turn.listen_ip": options.turn_ip,
+             "turn.relay_min_port": options.turn_min_port,
+             "turn.relay_max_port": options.turn_max_port}  # fmt: skip
     flags = {key: value for key, value in given.items() if value is not None}
     try:
         path = find_config_file(options.config_file)
@@ -231,27 +240,38 @@ def check_tls(options: DoctorOptions) -> Check:
 
 
 def check_turn(options: DoctorOptions) -> Check:
-    """--turn needs coturn's turnserver and a free UDP+TCP port for it."""
-    turn = options.config.turn
+    """--turn needs coturn's turnserver, a free UDP+TCP port and, with TLS, a free turns: port."""
+    config = options.config
+    turn = config.turn
     if not turn.enabled:
         return Check("TURN server", "ok", "not used (--turn is off)")
     try:
         binary = find_turnserver()
     except TurnStartError as error:
         return Check("TURN server", "fail", str(error), error.hint)
-    for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
-        family = socket.AF_INET6 if ":" in turn.listen_ip else socket.AF_INET
-        with socket.socket(family, kind) as probe:
-            try:
-                probe.bind((turn.listen_ip, turn.port))
-            except OSError as error:
-                proto = "UDP" if kind == socket.SOCK_DGRAM else "TCP"
-                why = error.strerror or error
-                return Check(
-                    "TURN server", "fail", f"{proto} port {turn.port} on {turn.listen_ip}: {why}",
-                    "choose another --turn-port, or stop what uses it",
-                )  # fmt: skip
-    return Check("TURN server", "ok", f"{binary}; port {turn.port} free (UDP and TCP)")
+    listeners = [(kind, turn.port, "--turn-port") for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM)]
+    if config.tls:
+        listeners.append((socket.SOCK_STREAM, turn.tls_port, "--turn-tls-port"))
+    for kind, port, flag in listeners:
+        problem = bind_problem(turn.listen_ip, port, kind)
+        if problem:
+            proto = "UDP" if kind == socket.SOCK_DGRAM else "TCP"
+            return Check("TURN server", "fail", f"{proto} port {port} on {turn.listen_ip}: {problem}",
+                         f"choose another {flag}, or stop what uses it")  # fmt: skip
+    tls = f", turns: TCP {turn.tls_port} free" if config.tls else " (no turns: without --tls)"
+    relay = f"relay ports {turn.relay_min_port}-{turn.relay_max_port}"
+    return Check("TURN server", "ok", f"{binary}; port {turn.port} free (UDP and TCP){tls}; {relay}")
+
+
+def bind_problem(address: str, port: int, kind: socket.SocketKind) -> str:
+    """Why ``address:port`` cannot be bound with ``kind``, or '' when it can."""
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    with socket.socket(family, kind) as probe:
+        try:
+            probe.bind((address, port))
+        except OSError as error:
+            return str(error.strerror or error)
+    return ""
 
 
 def check_config_file(options: DoctorOptions) -> Check:
