@@ -5,6 +5,7 @@ objects and grants, then carried out on the media controller.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
@@ -22,6 +23,7 @@ from sfuctl.server.media.errors import (
     WorkerError,
 )
 from sfuctl.server.media.webrtc_transport import WebRtcTransport
+from sfuctl.server.rate import TokenBucket
 from sfuctl.server.signaling import protocol as p
 from sfuctl.server.signaling.peer import Peer
 from sfuctl.server.signaling.registry import RoomLimitError, RoomRegistry
@@ -82,6 +84,7 @@ class Session:
         self.limits = limits
         self.transport_options = transport_options
         self.ice_servers = ice_servers
+        self.chat_bucket = TokenBucket(limits.chat_per_second, limits.chat_burst)
         self._handlers: dict[str, Handler] = {
             "join-room": self.join_room,
             "create-transport": self.create_transport,
@@ -98,6 +101,7 @@ class Session:
             "produce-data": self.produce_data,
             "consume-data": self.consume_data,
             "leave-room": self.leave_room,
+            "chat": self.chat,
         }
 
     # -- dispatch --------------------------------------------------------------------------------
@@ -438,6 +442,25 @@ class Session:
             "label": data_consumer.label,
             "protocol": data_consumer.protocol,
         }
+
+    async def chat(self, req: p.Chat) -> dict[str, Any]:
+        """Relay a text message to the room: bounded in size and rate before anyone gets it."""
+        text = req.text
+        if not text.strip():
+            raise fail(p.ErrorCode.BAD_REQUEST, "text: the message is empty")
+        if len(text) > self.limits.max_chat_chars:
+            raise fail(
+                p.ErrorCode.BAD_REQUEST,
+                f"text: the message has {len(text)} characters; at most {self.limits.max_chat_chars}",
+            )
+        if not self.chat_bucket.take():
+            wait = self.chat_bucket.retry_after()
+            raise fail(p.ErrorCode.LIMIT_EXCEEDED, f"too many chat messages; wait {wait:.1f} s")
+        peer = self.peer
+        message = {"userId": peer.user_id, "userName": peer.user_name, "text": text,
+                   "ts": int(time.time() * 1000)}  # fmt: skip
+        self.room.broadcast("chat", message, exclude=peer)
+        return message
 
 
 def response_ok(request_id: str, data: dict[str, Any]) -> dict[str, Any]:
