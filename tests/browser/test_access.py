@@ -199,3 +199,18 @@ async def test_a_full_room_is_said_once_and_not_retried(
     assert len(bob.sockets) == 1, bob.sockets
     assert await bob.js("sfuctlDebug.liveTracks()") == []
     assert await ada.js("sfuctlDebug.state") == "joined"
+
+
+async def test_a_watch_only_token_watches_without_a_camera_or_a_retry(
+    server: RunningServer, open_page: OpenPage
+) -> None:
+    ada = await open_page(f"{server.url}/?token={server.token('show', 'ada', 'Ada')}", "ada")
+    await ada.user_id()
+    viewer = await open_page(
+        f"{server.url}/?token={server.token('show', 'vic', 'Vic', publish=False)}", "vic"
+    )
+    await viewer.wait_media_from("ada")  # receives, although it may not send
+    assert await viewer.js("window.gumTracks.length") == 0  # never asked for a camera
+    assert await viewer.js("sfuctlDebug.producers()") == []
+    await wait_for_retries(viewer)
+    assert len(viewer.sockets) == 1 and await viewer.js("sfuctlDebug.state") == "joined"

@@ -14,8 +14,11 @@ const ICE_DISCONNECTED_GRACE_MS = 3000;
 /** A screen share: one layer, kept sharp (contentHint "detail" makes the encoder keep resolution). */
 const SCREEN_ENCODINGS = [{ maxBitrate: 2500000, maxFramerate: 15 }];
 
-/** join-room refusals that another attempt would not change: said to the user, no retry. */
-const FINAL_JOIN_CODES = new Set(['limit_exceeded', 'forbidden', 'unauthorized', 'bad_request', 'already_joined']);
+/** Refusals that another attempt would not change: said to the user, no retry. Any request of a
+ * join that is refused so ends the call; join-room's own "full" (limit_exceeded) too, while a
+ * create-transport's limit_exceeded (no free media port now) is worth another try later. */
+const FINAL_CODES = new Set(['forbidden', 'unauthorized', 'bad_request']);
+const FINAL_JOIN_CODES = new Set([...FINAL_CODES, 'limit_exceeded', 'already_joined']);
 
 export const API_KEY_STORAGE = 'sfuctl.apiKey'; // this tab's session only (sessionStorage)
 
@@ -116,7 +119,12 @@ export class Conference {
       this.stop('This link has expired: ask for a new one, or join with your name below.');
       return;
     }
-    await this.acquireMedia();
+    if (this.claims.grants?.publish === false) {
+      this.camOff = true; // watch-only: the camera and the microphone stay off
+      this.ui.banner('You can watch and listen in this room, not send.', 'info', false, 6000);
+    } else {
+      await this.acquireMedia();
+    }
     if (this.state === 'left') return; // left while the browser asked for the camera
     this.ui.showLocal(this.claims.name || 'You', this.tracks.video, this.micMuted);
     this.connect();
@@ -175,7 +183,7 @@ export class Conference {
       this.stop(error.message);
       return;
     }
-    if (error.type === 'join-room' && FINAL_JOIN_CODES.has(error.code)) {
+    if (error.type && (error.type === 'join-room' ? FINAL_JOIN_CODES : FINAL_CODES).has(error.code)) {
       this.stop(`The server did not let you in: ${error.detail}`);
       return;
     }
@@ -242,8 +250,10 @@ export class Conference {
     this.device = new Device();
     await this.device.load({ routerRtpCapabilities: joined.rtpCapabilities });
     for (const peer of joined.peers) this.addPeer(peer.userId, peer.userName);
-    this.recvTransport = await this.createTransport('recv', generation);
-    if (this.device.canProduce('audio') || this.device.canProduce('video')) {
+    // what the token grants (absent: allowed); a watch-only token publishes nothing
+    const grants = this.claims.grants || {};
+    if (grants.subscribe !== false) this.recvTransport = await this.createTransport('recv', generation);
+    if (grants.publish !== false && (this.device.canProduce('audio') || this.device.canProduce('video'))) {
       this.sendTransport = await this.createTransport('send', generation);
       await this.publish(generation);
     }
