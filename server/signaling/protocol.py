@@ -124,7 +124,13 @@ class Chat(Model):
     bursts of ``chat_burst``, 5) per connection; beyond them, ``bad_request`` / ``limit_exceeded``
     and nothing is sent. The others get a ``chat`` event; the answer is the same message."""
 
-    text: Annotated[str, Field(min_length=1, description="The message, plain text (newlines kept).")]
+    text: Annotated[
+        str,
+        Field(
+            min_length=1,
+            description="The message, plain text: newlines and tabs, no other control character.",
+        ),
+    ]
 
 
 REQUESTS: dict[str, type[Model]] = {

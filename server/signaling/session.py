@@ -5,6 +5,7 @@ objects and grants, then carried out on the media controller.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
@@ -33,6 +34,9 @@ from sfuctl.server.webhooks.events import EventSink, NoEvents, participant_objec
 
 log = logging.getLogger("sfuctl.signaling")
 
+
+CONTROL_CHARACTERS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+"""Refused in chat text (newline and tab are kept): nothing invisible reaches the other screens."""
 
 PORTS_EXHAUSTED = "no more available ports"
 """How the worker says that its RTC port range is used up (RTC::PortManager)."""
@@ -448,6 +452,8 @@ class Session:
         text = req.text
         if not text.strip():
             raise fail(p.ErrorCode.BAD_REQUEST, "text: the message is empty")
+        if CONTROL_CHARACTERS.search(text):
+            raise fail(p.ErrorCode.BAD_REQUEST, "text: control characters other than newline and tab")
         if len(text) > self.limits.max_chat_chars:
             raise fail(
                 p.ErrorCode.BAD_REQUEST,

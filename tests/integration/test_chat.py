@@ -69,7 +69,8 @@ async def test_size_and_rate_limits_refuse_before_anyone_gets_it(chat_server: Ru
     try:
         code, message = await error_code(ada, {"text": "x" * 101})
         assert code == "bad_request" and "101 characters; at most 100" in message
-        for bad in ({"text": "   \n"}, {"text": ""}, {"text": 5}, {}, {"text": "hi", "html": "<b>"}):
+        bad_texts: list[object] = ["   \n", "", 5, "bell\x07", "esc\x1b[31m", "nul\x00", "c1\x9b"]
+        for bad in [{"text": text} for text in bad_texts] + [{}, {"text": "hi", "html": "<b>"}]:
             assert (await error_code(ada, bad))[0] == "bad_request", bad
         # size refusals cost nothing of the rate: the whole burst is still there
         assert (await ada.request("chat", {"text": "x" * 100}))["text"] == "x" * 100
