@@ -446,6 +446,7 @@ export class Conference {
 
   async startShare() {
     if (this.tracks.screen || this.state === 'left') return;
+    if (this.claims.grants?.publish === false) throw new Error('this access link may watch, not send');
     const stream = await navigator.mediaDevices.getDisplayMedia({ video: { frameRate: { ideal: 15, max: 30 } }, audio: false });
     const track = stream.getVideoTracks()[0];
     if (this.state === 'left' || this.tracks.screen) {
