@@ -31,6 +31,11 @@ class Limits:
     requests_per_second: float = 50.0
     request_burst: int = 100
     """Token bucket per connection: sustained rate and the burst allowed above it."""
+    max_chat_chars: int = 2000
+    """Longest chat message (characters of text); it is relayed to every peer of the room."""
+    chat_per_second: float = 1.0
+    chat_burst: int = 5
+    """Chat messages per connection: sustained rate and the burst allowed above it."""
     outbound_queue: int = 1024
     """Frames buffered for a slow client before it is dropped."""
     max_outbox_bytes: int = 4 * 1024 * 1024

@@ -118,6 +118,21 @@ class LeaveRoom(Model):
     pass
 
 
+class Chat(Model):
+    """A chat message to everyone in the room. Plain text: clients must show it as text, never as
+    HTML. At most ``max_chat_chars`` characters (2000) and ``chat_per_second`` messages (1/s,
+    bursts of ``chat_burst``, 5) per connection; beyond them, ``bad_request`` / ``limit_exceeded``
+    and nothing is sent. The others get a ``chat`` event; the answer is the same message."""
+
+    text: Annotated[
+        str,
+        Field(
+            min_length=1,
+            description="The message, plain text: newlines and tabs, no other control character.",
+        ),
+    ]
+
+
 REQUESTS: dict[str, type[Model]] = {
     "join-room": JoinRoom,
     "create-transport": CreateTransport,
@@ -134,6 +149,7 @@ REQUESTS: dict[str, type[Model]] = {
     "produce-data": ProduceData,
     "consume-data": ConsumeData,
     "leave-room": LeaveRoom,
+    "chat": Chat,
 }
 """Request type -> model of its ``data``."""
 
@@ -250,6 +266,16 @@ class ConsumeDataResult(BaseModel):
     protocol: str
 
 
+class ChatMessage(BaseModel):
+    """A chat message from a peer of the room (the sender's answer to ``chat`` is the same).
+    ``text`` is plain text: show it as text, never as HTML."""
+
+    userId: str
+    userName: str = Field(description="The sender's display name, from its token.")
+    text: str
+    ts: int = Field(description="When the server relayed it: Unix time in milliseconds.")
+
+
 RESULTS: dict[str, type[BaseModel]] = {
     "join-room": JoinRoomResult,
     "create-transport": CreateTransportResult,
@@ -258,6 +284,7 @@ RESULTS: dict[str, type[BaseModel]] = {
     "restart-ice": RestartIceResult,
     "produce-data": IdResult,
     "consume-data": ConsumeDataResult,
+    "chat": ChatMessage,
 }
 """Request type -> model of the response ``data`` (types absent here answer ``{}``)."""
 
@@ -333,6 +360,7 @@ EVENTS: dict[str, type[BaseModel]] = {
     "producer-unmuted": ProducerModerated,
     "room-closed": RoomClosed,
     "active-speaker": ActiveSpeaker,
+    "chat": ChatMessage,
     "error": ErrorEvent,
 }
 """Event type -> model of its ``data``."""
