@@ -116,11 +116,7 @@ class RecordingManager:
         path = self.store.file_path(recording.id, found.name)
         if not path.is_file():
             raise not_found(f"file {name!r} of recording {recording_id!r} is not on disk")
-        extension = found.name.rsplit(".", 1)[-1]
-        content_type = pipeline.CONTENT_TYPES.get(extension, "application/octet-stream")
-        if content_type == "video/webm" and found.kind == "audio":
-            content_type = "audio/webm"
-        return path, content_type
+        return path, pipeline.content_type(found.name, found.kind)
 
     def active_in(self, room_id: str) -> list[str]:
         return [r.id for r in self.all() if r.active and r.room_id == room_id]

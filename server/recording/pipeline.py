@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 
 GST_LAUNCH = "gst-launch-1.0"
-JITTER_LATENCY_MS = 200
-"""How long the jitter buffer waits for a late or reordered packet (loopback: plenty)."""
+JITTER_LATENCY_MS = 500
+"""How long the jitter buffer waits for a late or reordered packet: a recorder stalled by a busy
+machine for less than this loses nothing (nobody watches a recording live)."""
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,15 @@ FORMATS: dict[str, Format] = {
 """What can be recorded. H264 is not: without h264parse (GStreamer's 'bad' plugins) the
 depayloader's output lacks the picture size that the Matroska muxer needs."""
 
-CONTENT_TYPES = {fmt.extension: fmt.content_type for fmt in FORMATS.values()}
+
+def content_type(file_name: str, kind: str) -> str:
+    """What a track file is served as: ``video/webm``, or ``audio/webm`` for an audio track."""
+    extension = file_name.rsplit(".", 1)[-1]
+    for fmt in FORMATS.values():
+        if fmt.extension == extension and fmt.mime_type.startswith(f"{kind}/"):
+            return fmt.content_type
+    return "application/octet-stream"
+
 
 ELEMENTS = ("udpsrc", "rtpjitterbuffer", "rtpvp8depay", "rtpvp9depay", "rtpopusdepay", "capssetter",
             "webmmux", "filesink", "fakesink")  # fmt: skip
