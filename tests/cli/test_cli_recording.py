@@ -107,3 +107,17 @@ async def test_errors_are_one_line_and_a_hint(recording_server: RunningServer) -
         assert message in result.stderr
     unreachable = await sfuctl("recordings", "--url", "http://127.0.0.1:9")
     assert unreachable.exit_code == 3 and "hint:" in unreachable.stderr
+
+
+def test_doctor_checks_the_recorder(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from sfuctl.doctor import DoctorOptions, check_recorder
+
+    options = DoctorOptions()
+    options.config.recordings_dir = str(tmp_path / "recordings")
+    found = check_recorder(options)
+    assert found.status == "ok" and "gst-launch-1.0" in found.detail and str(tmp_path) in found.detail
+    options.config.limits.recording_min_free_bytes = shutil.disk_usage(tmp_path).free + 10**15
+    assert check_recorder(options).status == "warn" and "floor" in check_recorder(options).detail
+    monkeypatch.setenv("PATH", str(tmp_path))  # no GStreamer on it
+    missing = check_recorder(options)
+    assert missing.status == "warn" and "not found" in missing.detail and "gstreamer1.0-tools" in missing.fix
