@@ -166,6 +166,13 @@ class RecordingManager:
             raise RecordingError(
                 "limit_exceeded", f"{running} recordings are running, the limit (max_recordings)"
             )
+        tracks = self.running_tracks()
+        if producer_ids is not None and tracks + len(targets) > self.limits.max_recording_tracks:
+            most = self.limits.max_recording_tracks
+            raise RecordingError(
+                "limit_exceeded",
+                f"{tracks} tracks are recorded already; at most {most} (max_recording_tracks)",
+            )
         binary = self._recorder_binary()
         self._check_disk()
         if producer_ids is None:
@@ -196,9 +203,17 @@ class RecordingManager:
         self._watch_disk()
         return recording
 
+    def running_tracks(self) -> int:
+        return sum(len(r.tracks) for r in self.recordings.values() if r.active)
+
     async def _add_track(self, recording: Recording, room: Room, producer: Producer, owner: Peer) -> None:
         if producer.id in recording.tracks or any(f.producer_id == producer.id for f in recording.files):
             return
+        if self.running_tracks() >= self.limits.max_recording_tracks:
+            why = f"producer {producer.id}: {self.limits.max_recording_tracks} tracks are recorded already"
+            recording.skipped[producer.id] = why
+            log.warning("track not recorded: %s (max_recording_tracks)", why, extra={"room": room.id})
+            raise TrackError(why)
         track = TrackRecorder(
             room.router, producer, owner.user_id, self.store.directory(recording.id),
             self.binary or self._recorder_binary(),

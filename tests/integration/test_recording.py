@@ -343,12 +343,17 @@ async def test_the_disk_floor_and_the_recording_limit(tmp_path: Path, http: aioh
     limits = server.config.limits
     limits.max_recordings = 1
     with loopback_ice():
-        alice, _video_id, _ = await publisher(server, "disk", "alice")
+        alice, video_id, _ = await publisher(server, "disk", "alice")
         try:
             status, started = await admin(http, server, "POST", "/rooms/disk/recordings")
             assert status == 201
             status, body = await admin(http, server, "POST", "/rooms/disk/recordings")
             assert status == 429 and "max_recordings" in body["error"]["message"]
+            limits.max_recordings, limits.max_recording_tracks = 2, 2  # two tracks run already
+            status, body = await admin(
+                http, server, "POST", "/rooms/disk/recordings", {"producerIds": [video_id]}
+            )
+            assert status == 429 and "max_recording_tracks" in body["error"]["message"]
             await asyncio.sleep(1)
             # Less free space than the floor now: the recording stops cleanly, files complete.
             limits.recording_min_free_bytes = shutil.disk_usage(tmp_path).free + 10**15
@@ -389,3 +394,49 @@ async def test_shutdown_finishes_running_recordings(tmp_path: Path, http: aiohtt
         assert status == 200 and detail["reason"] == "shutdown"
     finally:
         await again.stop()
+
+
+async def test_webhooks_and_the_end_of_the_room(tmp_path: Path, http: aiohttp.ClientSession) -> None:
+    """A real receiver gets recording-started and recording-finished (signed, as every event); an
+    admin closing the room stops its recording with reason room-closed."""
+    from tests.integration.test_webhooks import SECRET, Receiver, until, verified
+
+    receiver = Receiver()
+    await receiver.start()
+    server = await start_server(
+        recordings_dir=str(tmp_path / "recordings"), webhook_urls=[receiver.url], webhook_secret=SECRET
+    )
+    with loopback_ice():
+        alice, _, _ = await publisher(server, "hooks", "alice")
+        try:
+            status, started = await admin(http, server, "POST", "/rooms/hooks/recordings")
+            assert status == 201
+            await asyncio.sleep(1)
+            assert (await admin(http, server, "DELETE", "/rooms/hooks"))[0] == 204
+            recording = server.sfu.recordings.recordings[started["id"]]
+            await wait_for(lambda: recording.state == "stopped")
+            assert recording.reason == "room-closed" and len(recording.files) == 2
+
+            def events() -> list[dict[str, Any]]:
+                return [e for e in receiver.accepted if e["event"].startswith("recording-")]
+
+            await until(lambda: len(events()) == 2)
+            began, finished = events()
+            assert began["event"] == "recording-started" and began["room"]["id"] == "hooks"
+            assert began["recording"] == {
+                "id": started["id"],
+                "state": "recording",
+                "startedAt": started["startedAt"],
+            }
+            assert finished["event"] == "recording-finished"
+            assert (
+                finished["recording"]["state"] == "stopped"
+                and finished["recording"]["reason"] == "room-closed"
+            )
+            assert sorted(finished["recording"]["files"]) == sorted(f.name for f in recording.files)
+            for headers, body in receiver.requests:
+                assert verified(SECRET, headers["X-Sfuctl-Signature"], body, time.time())
+        finally:
+            await alice.close()
+            await server.stop()
+            await receiver.stop()
