@@ -83,6 +83,8 @@ class RecordingManager:
                 continue
             recording.files = [f for f in recording.files if valid_file_name(f.name)]
             self.recordings[recording.id] = recording
+            if data.get("state") != recording.state:  # cut short: say so on disk too
+                self.store.save(recording.id, recording.metadata())
 
     async def close(self) -> None:
         """Stop every running recording (reason ``shutdown``), each file finalised."""
