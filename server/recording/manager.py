@@ -92,11 +92,10 @@ class RecordingManager:
             self._disk_watch.cancel()
             self._disk_watch = None
         active = [r for r in self.recordings.values() if r.active]
-        if active:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(
-                    asyncio.gather(*(self._end(r, "stopped", "shutdown") for r in active)), STOP_ALL_SECONDS
-                )
+        ending = [asyncio.ensure_future(self._end(r, "stopped", "shutdown")) for r in active]
+        pending = ending + list(self._tasks)  # and those the rooms' closing started (a drain)
+        if pending:
+            await asyncio.wait(pending, timeout=STOP_ALL_SECONDS)
 
     # -- queries -------------------------------------------------------------------------------
 
@@ -189,10 +188,12 @@ class RecordingManager:
         results = await asyncio.gather(
             *(self._add_track(recording, room, p, peer) for p, peer in targets), return_exceptions=True
         )
-        failures = [str(r) for r in results if isinstance(r, BaseException)]
-        if failures and producer_ids is not None:  # what was asked for cannot be recorded: none of it
-            await self._end(recording, "failed", failures[0])
-            raise RecordingError("unavailable", failures[0])
+        failures = [r for r in results if isinstance(r, BaseException)]
+        fatal = [str(r) for r in failures if not isinstance(r, TrackError) or r.fatal]
+        if fatal or (failures and producer_ids is not None):  # the recorder fails, or not all asked for
+            why = (fatal or [str(failures[0])])[0]
+            await self._end(recording, "failed", why)
+            raise RecordingError("unavailable", why)
         if not recording.active:  # a recorder died already, or the room closed meanwhile
             raise RecordingError("unavailable", recording.reason or "the recording ended at once")
         recording.started_at = time.time()  # when the recorders listen: what the files hold
@@ -247,15 +248,23 @@ class RecordingManager:
                 self._spawn(self._join(recording, room, producer, owner))
 
     async def _join(self, recording: Recording, room: Room, producer: Producer, owner: Peer) -> None:
-        with contextlib.suppress(TrackError):
+        try:
             await self._add_track(recording, room, producer, owner)
-            self.store.save(recording.id, recording.metadata())
+        except TrackError as error:
+            if error.fatal:  # the recorder itself does not start: this recording cannot go on
+                await self._end(recording, "failed", str(error))
+            return
+        self.store.save(recording.id, recording.metadata())
 
     def room_closed(self, room: Room, reason: str) -> None:
+        """The room's media is going away: its recordings end (files finalised)."""
+        state, why = "stopped", "room-closed"
+        if reason in ("shutdown", "worker-died"):  # a drain closes the rooms first
+            state, why = ("stopped", "shutdown") if reason == "shutdown" else ("failed", "worker-died")
         for recording_id in list(room.recordings):
             recording = self.recordings.get(recording_id)
             if recording is not None and recording.active:
-                self._spawn(self._end(recording, "stopped", "room-closed"))
+                self._spawn(self._end(recording, state, why))
 
     # -- ends ----------------------------------------------------------------------------------
 
@@ -277,8 +286,7 @@ class RecordingManager:
     async def _end(self, recording: Recording, state: str, reason: str) -> None:
         """Finalise every track, then set the end state; the first end wins, later ones wait for it."""
         if recording.state != "recording":
-            while recording.tracks:  # another end is finishing them: answer once they are done
-                await asyncio.gather(*(t.finish() for t in list(recording.tracks.values())))
+            await recording.ended.wait()  # another end is finishing it (each recorder bounded)
             return
         recording.state = "stopped" if state == "stopped" else "failed"
         recording.reason = reason
@@ -287,6 +295,7 @@ class RecordingManager:
         await asyncio.gather(*(t.finish() for t in tracks), return_exceptions=True)
         recording.tracks.clear()
         self.store.save(recording.id, recording.metadata())
+        recording.ended.set()
         room = self.registry.get(recording.room_id)
         fields = {"room": recording.room_id, "recording": recording.id, "state": recording.state,
                   "reason": reason}  # fmt: skip

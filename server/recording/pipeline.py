@@ -14,9 +14,12 @@ from dataclasses import dataclass
 from typing import Any
 
 GST_LAUNCH = "gst-launch-1.0"
-JITTER_LATENCY_MS = 500
-"""How long the jitter buffer waits for a late or reordered packet: a recorder stalled by a busy
-machine for less than this loses nothing (nobody watches a recording live)."""
+JITTER_LATENCY_MS = 1000
+"""How long the jitter buffer waits for a late or reordered packet. Nobody watches a recording
+live, so it is generous: a sender, worker or recorder stalled by a busy machine for less than this
+loses nothing (a packet later than this is counted lost and dropped). It costs nothing at a
+stop (the end of stream flushes the buffer into the file), but a recorder that crashes loses
+the last second it held."""
 
 
 @dataclass(frozen=True)

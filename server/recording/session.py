@@ -7,6 +7,7 @@ Files stay on disk in both end states until the recording is deleted.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -30,6 +31,8 @@ class Recording:
     """Producer id -> its running recorder (while the recording runs)."""
     skipped: dict[str, str] = field(default_factory=dict)
     """Producer id -> why it is not recorded (its codec, say)."""
+    ended: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set once it has ended and its files are final."""
 
     @property
     def active(self) -> bool:
@@ -83,4 +86,5 @@ class Recording:
             reason=data.get("reason") if data.get("state") in ("stopped", "failed") else "interrupted",
             files=files,
         )
+        recording.ended.set()
         return recording

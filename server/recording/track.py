@@ -54,6 +54,11 @@ KEPT_FEEDBACK = {("nack", ""), ("nack", "pli"), ("ccm", "fir")}
 class TrackError(Exception):
     """This producer cannot be recorded (its codec, or the recorder did not start); safe to show."""
 
+    def __init__(self, message: str, fatal: bool = False) -> None:
+        super().__init__(message)
+        self.fatal = fatal
+        """The recorder itself failed (not this producer): the recording cannot go on."""
+
 
 def recorder_capabilities(router_caps: dict[str, Any]) -> dict[str, Any]:
     """The router's capabilities narrowed to what the recorder takes (see the module docstring)."""
@@ -197,7 +202,7 @@ class TrackRecorder:
             self.process = process
             break
         if self.process is None:
-            raise TrackError(f"the recorder of producer {self.producer.id} did not start: {last}")
+            raise TrackError(f"the recorder of producer {self.producer.id} did not start: {last}", fatal=True)
         if consumer.closed:  # the producer closed meanwhile
             raise TrackError(f"producer {self.producer.id} closed")
         await transport.connect(ip=RECORDER_IP, port=rtp_port, rtcp_port=rtcp_port)
@@ -230,7 +235,7 @@ class TrackRecorder:
 
     def _ended(self) -> None:
         """The producer closed, or the room (its router) did: complete the file."""
-        if self._finishing is None:
+        if self._finishing is None and self.file is not None:  # not while it starts (or fails to)
             self.on_ended(self)
 
     def finish(self) -> asyncio.Task[TrackFile | None]:

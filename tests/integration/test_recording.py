@@ -273,7 +273,7 @@ async def test_a_killed_recorder_fails_the_recording_and_nothing_else(
             assert status == 201
             recording_id = started["id"]
             recording = server.sfu.recordings.recordings[recording_id]
-            await asyncio.sleep(2)
+            await asyncio.sleep(3)  # more than the jitter buffer holds: something is in the file
             pid = recording.tracks[video_id].pid
             assert pid is not None
             os.kill(pid, signal.SIGKILL)
@@ -440,3 +440,32 @@ async def test_webhooks_and_the_end_of_the_room(tmp_path: Path, http: aiohttp.Cl
             await alice.close()
             await server.stop()
             await receiver.stop()
+
+
+async def test_a_recorder_that_does_not_start_fails_the_recording(
+    recording_server: RunningServer, http: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    server = recording_server
+    broken = tmp_path / "gst-launch-1.0"
+    broken.write_text(
+        "#!/bin/sh\necho 'ERROR: pipeline could not be constructed: no element \"webmmux\".'\nexit 1\n"
+    )
+    broken.chmod(0o755)
+    server.sfu.recordings.binary = str(broken)
+    with loopback_ice():
+        alice, _, _ = await publisher(server, "broken", "alice")
+        try:
+            status, body = await admin(http, server, "POST", "/rooms/broken/recordings")
+            assert status == 503 and "no element" in body["error"]["message"], body
+            (failed,) = server.sfu.recordings.all()
+            assert failed.state == "failed" and failed.tracks == {}
+            room = server.sfu.registry.get("broken")
+            assert (
+                room is not None
+                and room.recordings == []
+                and room.router.transports.keys()
+                == {t for peer in room.peers.values() for t in peer.transports}
+            )  # no plain transport left behind
+            assert await alice.produce(ToneAudioTrack())  # the room goes on
+        finally:
+            await alice.close()
