@@ -55,7 +55,10 @@ class Sfu:
         )
         self.turn = TurnSupervisor(turn_server_config(config)) if config.turn.enabled else None
         self.ice_servers = peer_ice_servers(config, self.turn)
-        self.metrics = Metrics(self.pool, self.registry, self.turn, self.webhooks)
+        self.recordings = RecordingManager(
+            self.registry, config.limits, recordings_dir(config.recordings_dir), events=self.events
+        )
+        self.metrics = Metrics(self.pool, self.registry, self.turn, self.webhooks, self.recordings)
         self.signaling = SignalingService(
             secret=config.secret,
             registry=self.registry,
@@ -66,9 +69,6 @@ class Sfu:
             events=self.events,
         )
         self.moderation = Moderation(self.signaling, self.registry)
-        self.recordings = RecordingManager(
-            self.registry, config.limits, recordings_dir(config.recordings_dir), events=self.events
-        )
         self.single_port = SinglePort(self.pool, config) if config.webrtc_server_port is not None else None
         self.started_at = time.monotonic()
         self.tls: ReloadingContext | None = None

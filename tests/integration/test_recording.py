@@ -174,6 +174,10 @@ async def test_the_rest_api_lists_serves_ranges_and_deletes(
             recording_id = started["id"]
             status, listed = await admin(http, server, "GET", "/recordings")
             assert status == 200
+            async with http.get(server.url + "/metrics") as resp:
+                metrics = await resp.text()
+            assert 'sfuctl_recordings{state="recording"} 1.0' in metrics
+            assert "sfuctl_recording_tracks 1.0" in metrics
             (summary,) = [r for r in listed["recordings"] if r["id"] == recording_id]
             assert summary["state"] == "recording" and summary["roomId"] == "api"
             # A running recording cannot be deleted.
@@ -371,7 +375,9 @@ async def test_the_disk_floor_and_the_recording_limit(tmp_path: Path, http: aioh
             await server.stop()
 
 
-async def test_shutdown_finishes_running_recordings(tmp_path: Path, http: aiohttp.ClientSession) -> None:
+async def test_a_drain_and_shutdown_finish_running_recordings(
+    tmp_path: Path, http: aiohttp.ClientSession
+) -> None:
     server = await start_server(recordings_dir=str(tmp_path / "recordings"))
     with loopback_ice():
         alice, _, _ = await publisher(server, "down", "alice")
@@ -379,6 +385,7 @@ async def test_shutdown_finishes_running_recordings(tmp_path: Path, http: aiohtt
             status, started = await admin(http, server, "POST", "/rooms/down/recordings")
             await asyncio.sleep(1)
             pids = [t.pid for t in server.sfu.recordings.recordings[started["id"]].tracks.values()]
+            await server.sfu.drain(0.5)  # what SIGTERM does first: the rooms close ("shutdown")
         finally:
             await server.stop()
             await alice.close()
