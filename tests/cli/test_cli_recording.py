@@ -121,3 +121,14 @@ def test_doctor_checks_the_recorder(monkeypatch: pytest.MonkeyPatch, tmp_path: P
     monkeypatch.setenv("PATH", str(tmp_path))  # no GStreamer on it
     missing = check_recorder(options)
     assert missing.status == "warn" and "not found" in missing.detail and "gstreamer1.0-tools" in missing.fix
+
+
+async def test_the_config_file_sets_the_recordings_dir(tmp_path: Path) -> None:
+    config = tmp_path / "sfuctl.toml"
+    target = tmp_path / "elsewhere" / "recs"
+    config.write_text(f'recordings_dir = "{target}"\n\n[limits]\nmax_recordings = 2\n')
+    doctor = await sfuctl("doctor", "--no-start", "--config", str(config))
+    assert "recorder" in doctor.stdout and "elsewhere" in doctor.stdout, doctor.stdout
+    config.write_text("recordings_dir = 5\n")
+    refused = await sfuctl("doctor", "--no-start", "--config", str(config))
+    assert refused.exit_code == 1 and "recordings_dir" in refused.stdout
