@@ -119,9 +119,6 @@ class RecordingManager:
             raise not_found(f"file {name!r} of recording {recording_id!r} is not on disk")
         return path, pipeline.content_type(found.name, found.kind)
 
-    def active_in(self, room_id: str) -> list[str]:
-        return [r.id for r in self.all() if r.active and r.room_id == room_id]
-
     # -- start ---------------------------------------------------------------------------------
 
     def _recorder_binary(self) -> str:
@@ -178,8 +175,16 @@ class RecordingManager:
         self._check_disk()
         if producer_ids is None:
             targets = [(p, peer) for peer in room.peers.values() for p in peer.producers.values()]
-        recording = Recording(new_recording_id(), room.id, time.time(), whole_room=producer_ids is None)
-        directory = self.store.create(recording.id)
+        recording = Recording(
+            new_recording_id(), room.id, time.time(), whole_room=producer_ids is None, room=room
+        )
+        try:
+            directory = self.store.create(recording.id)
+        except OSError as error:
+            raise RecordingError(
+                "unavailable",
+                f"cannot create {self.store.directory(recording.id)}: {error.strerror or error}",
+            ) from None
         self.recordings[recording.id] = recording
         self.binary = binary
         room.recordings.append(recording.id)
@@ -200,6 +205,7 @@ class RecordingManager:
         self.store.save(recording.id, recording.metadata())
         fields = {"room": room.id, "recording": recording.id, "tracks": len(recording.tracks)}
         log.info("recording started in %s", directory, extra=fields)
+        recording.announced = True
         room.broadcast("recording-started", {"recordingId": recording.id, "startedAt": recording.started_at})
         self.events.emit("recording-started", room=room_object(room.id, room.created_at),
                          recording=self._webhook_object(recording))  # fmt: skip
@@ -244,7 +250,7 @@ class RecordingManager:
     def producer_added(self, room: Room, producer: Producer, owner: Peer) -> None:
         """A new producer in a room recorded as a whole joins its recordings."""
         for recording in self.recordings.values():
-            if recording.active and recording.whole_room and recording.room_id == room.id:
+            if recording.active and recording.whole_room and recording.room is room:
                 self._spawn(self._join(recording, room, producer, owner))
 
     async def _join(self, recording: Recording, room: Room, producer: Producer, owner: Peer) -> None:
@@ -296,22 +302,25 @@ class RecordingManager:
         recording.tracks.clear()
         self.store.save(recording.id, recording.metadata())
         recording.ended.set()
-        room = self.registry.get(recording.room_id)
         fields = {"room": recording.room_id, "recording": recording.id, "state": recording.state,
                   "reason": reason}  # fmt: skip
         (log.warning if recording.state == "failed" else log.info)("recording ended", extra=fields)
-        room_info = {"id": recording.room_id, "createdAt": recording.started_at}
-        if room is not None:
-            room_info = room_object(room.id, room.created_at)
-            if recording.id in room.recordings:
-                room.recordings.remove(recording.id)
-            if not any(r.active and r.room_id == room.id for r in self.recordings.values()):
-                with contextlib.suppress(ValueError):
-                    room.listeners.remove(self)
-            if not room.closed:
-                stopped = {"recordingId": recording.id, "state": recording.state, "reason": reason}
-                room.broadcast("recording-stopped", stopped)
-        self.events.emit("recording-finished", room=room_info, recording=self._webhook_object(recording))
+        room, recording.room = recording.room, None
+        if room is None:
+            return
+        if recording.id in room.recordings:
+            room.recordings.remove(recording.id)
+        if not room.recordings:
+            with contextlib.suppress(ValueError):
+                room.listeners.remove(self)
+        if not recording.announced:  # it never started: nobody was told
+            return
+        if not room.closed:
+            room.broadcast(
+                "recording-stopped", {"recordingId": recording.id, "state": recording.state, "reason": reason}
+            )
+        self.events.emit("recording-finished", room=room_object(room.id, room.created_at),
+                         recording=self._webhook_object(recording))  # fmt: skip
 
     def _webhook_object(self, recording: Recording) -> dict[str, Any]:
         data: dict[str, Any] = {

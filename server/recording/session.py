@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from sfuctl.server.recording.track import TrackFile, TrackRecorder
+
+if TYPE_CHECKING:
+    from sfuctl.server.signaling.room import Room
 
 State = Literal["recording", "stopped", "failed"]
 
@@ -31,6 +34,10 @@ class Recording:
     """Producer id -> its running recorder (while the recording runs)."""
     skipped: dict[str, str] = field(default_factory=dict)
     """Producer id -> why it is not recorded (its codec, say)."""
+    room: Room | None = None
+    """The room it records, while it runs (not a later room of the same name)."""
+    announced: bool = False
+    """Its peers were told ``recording-started`` (then they are told how it ends)."""
     ended: asyncio.Event = field(default_factory=asyncio.Event)
     """Set once it has ended and its files are final."""
 

@@ -7,7 +7,6 @@ file is served only if the recording lists it: nothing outside the recordings di
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import re
@@ -100,11 +99,6 @@ class RecordingStore:
     def delete(self, recording_id: str) -> None:
         path = self.directory(recording_id)
         shutil.rmtree(path, ignore_errors=True)
-
-    def size_of(self, recording_id: str, name: str) -> int:
-        with contextlib.suppress(OSError):
-            return self.file_path(recording_id, name).stat().st_size
-        return 0
 
     def free_bytes(self) -> int:
         """Free space for an unprivileged writer where recordings go (its nearest existing parent)."""
