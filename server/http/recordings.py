@@ -23,7 +23,7 @@ from sfuctl.server.http.models import (
     StartRecording,
 )
 from sfuctl.server.http.rest import ApiError, read_body, room_id_param
-from sfuctl.server.recording.manager import RecordingError
+from sfuctl.server.recording.errors import RecordingError
 
 if TYPE_CHECKING:
     from sfuctl.server.http.rest import RestApi

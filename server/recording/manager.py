@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any
 from sfuctl.server.limits import Limits
 from sfuctl.server.media.errors import MediaError
 from sfuctl.server.recording import pipeline
+from sfuctl.server.recording.disk import DiskFloor
+from sfuctl.server.recording.errors import RecordingError, not_found
 from sfuctl.server.recording.session import Recording
 from sfuctl.server.recording.store import RecordingStore, new_recording_id, valid_file_name, valid_id
 from sfuctl.server.recording.track import TrackError, TrackRecorder
@@ -33,23 +35,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("sfuctl.recorder")
 
-DISK_CHECK_SECONDS = 1.0
-"""How often free space is checked while something records."""
 STOP_ALL_SECONDS = 10.0
 """Bound on stopping every recording at shutdown (each recorder is itself bounded)."""
-
-
-class RecordingError(Exception):
-    """A request the manager refuses; ``kind`` picks the HTTP answer, the message is safe to show."""
-
-    def __init__(self, kind: str, message: str) -> None:
-        super().__init__(message)
-        self.kind = kind
-        self.message = message
-
-
-def not_found(message: str) -> RecordingError:
-    return RecordingError("not_found", message)
 
 
 class RecordingManager:
@@ -69,7 +56,7 @@ class RecordingManager:
         """gst-launch-1.0; None: looked up on PATH when a recording starts."""
         self.recordings: dict[str, Recording] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._disk_watch: asyncio.Task[None] | None = None
+        self.disk = DiskFloor(self.store, limits)
 
     # -- life cycle ----------------------------------------------------------------------------
 
@@ -88,9 +75,7 @@ class RecordingManager:
 
     async def close(self) -> None:
         """Stop every running recording (reason ``shutdown``), each file finalised."""
-        if self._disk_watch is not None:
-            self._disk_watch.cancel()
-            self._disk_watch = None
+        self.disk.close()
         active = [r for r in self.recordings.values() if r.active]
         ending = [asyncio.ensure_future(self._end(r, "stopped", "shutdown")) for r in active]
         pending = ending + list(self._tasks)  # and those the rooms' closing started (a drain)
@@ -131,16 +116,6 @@ class RecordingManager:
             )
         return binary
 
-    def _check_disk(self) -> None:
-        free = self.store.free_bytes()
-        floor = self.limits.recording_min_free_bytes
-        if free < floor:
-            raise RecordingError(
-                "insufficient_storage",
-                f"only {free // 1_000_000} MB free under {self.store.root}; recording needs "
-                f"{floor // 1_000_000} MB (limit recording_min_free_bytes)",
-            )
-
     async def start(self, room_id: str, producer_ids: list[str] | None = None) -> Recording:
         """Record the room's producers (those given, or all, now and later) into new files."""
         room = self.registry.get(room_id)
@@ -172,7 +147,7 @@ class RecordingManager:
                 f"{tracks} tracks are recorded already; at most {most} (max_recording_tracks)",
             )
         binary = self._recorder_binary()
-        self._check_disk()
+        self.disk.refuse_below_floor()
         if producer_ids is None:
             targets = [(p, peer) for peer in room.peers.values() for p in peer.producers.values()]
         recording = Recording(
@@ -209,7 +184,7 @@ class RecordingManager:
         room.broadcast("recording-started", {"recordingId": recording.id, "startedAt": recording.started_at})
         self.events.emit("recording-started", room=room_object(room.id, room.created_at),
                          recording=self._webhook_object(recording))  # fmt: skip
-        self._watch_disk()
+        self.disk.watch(self._active, self._disk_full)
         return recording
 
     def running_tracks(self) -> int:
@@ -345,24 +320,11 @@ class RecordingManager:
 
     # -- disk floor ----------------------------------------------------------------------------
 
-    def _watch_disk(self) -> None:
-        if self._disk_watch is None or self._disk_watch.done():
-            self._disk_watch = asyncio.create_task(self._check_free_space(), name="recording-disk")
+    def _active(self) -> list[Recording]:
+        return [r for r in self.recordings.values() if r.active]
 
-    async def _check_free_space(self) -> None:
-        """While anything records: under the floor, every recording stops cleanly (``disk-full``)."""
-        while any(r.active for r in self.recordings.values()):
-            await asyncio.sleep(DISK_CHECK_SECONDS)
-            try:
-                free = self.store.free_bytes()
-            except OSError as error:
-                log.warning("cannot read the free space of %s: %s", self.store.root, error)
-                continue
-            if free < self.limits.recording_min_free_bytes:
-                active = [r for r in self.recordings.values() if r.active]
-                log.warning("%d MB free under %s: stopping %d recording(s)", free // 1_000_000,
-                            self.store.root, len(active))  # fmt: skip
-                await asyncio.gather(*(self._end(r, "stopped", "disk-full") for r in active))
+    async def _disk_full(self) -> None:
+        await asyncio.gather(*(self._end(r, "stopped", "disk-full") for r in self._active()))
 
     def _spawn(self, coroutine: Any) -> None:
         task = asyncio.ensure_future(coroutine)
