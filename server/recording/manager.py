@@ -162,7 +162,6 @@ class RecordingManager:
             ) from None
         self.recordings[recording.id] = recording
         self.binary = binary
-        room.recordings.append(recording.id)
         if self not in room.listeners:
             room.listeners.append(self)
         results = await asyncio.gather(
@@ -181,6 +180,7 @@ class RecordingManager:
         fields = {"room": room.id, "recording": recording.id, "tracks": len(recording.tracks)}
         log.info("recording started in %s", directory, extra=fields)
         recording.announced = True
+        room.recordings.append(recording.id)  # from now on, a peer that joins is told at join-room
         room.broadcast("recording-started", {"recordingId": recording.id, "startedAt": recording.started_at})
         self.events.emit("recording-started", room=room_object(room.id, room.created_at),
                          recording=self._webhook_object(recording))  # fmt: skip
@@ -242,9 +242,8 @@ class RecordingManager:
         state, why = "stopped", "room-closed"
         if reason in ("shutdown", "worker-died"):  # a drain closes the rooms first
             state, why = ("stopped", "shutdown") if reason == "shutdown" else ("failed", "worker-died")
-        for recording_id in list(room.recordings):
-            recording = self.recordings.get(recording_id)
-            if recording is not None and recording.active:
+        for recording in self._active():
+            if recording.room is room:
                 self._spawn(self._end(recording, state, why))
 
     # -- ends ----------------------------------------------------------------------------------
@@ -285,7 +284,7 @@ class RecordingManager:
             return
         if recording.id in room.recordings:
             room.recordings.remove(recording.id)
-        if not room.recordings:
+        if not any(r.room is room for r in self._active()):
             with contextlib.suppress(ValueError):
                 room.listeners.remove(self)
         if not recording.announced:  # it never started: nobody was told
