@@ -63,6 +63,8 @@ class ServerConfig:
     """Endpoints that receive the signed webhook events (POST, JSON)."""
     webhook_secret: str = ""
     webhook_secret_source: str = ""
+    recordings_dir: str | None = None
+    """Where recordings are written; default: ``recordings`` in the state dir (see recording.store)."""
 
     def media_address(self) -> str | None:
         """What ICE candidates carry: the announced address, else the detected one (wildcard listen)."""

@@ -58,3 +58,11 @@ class Limits:
     """Bound of one delivery attempt (connect, send, answer)."""
     webhook_retry_seconds: float = 1.0
     """Wait before the first retry; doubled at each next one (1, 2, 4, 8 s by default)."""
+    max_recordings: int = 4
+    """Recordings running at once on this server (each runs one recorder process per track)."""
+    max_recording_tracks: int = 32
+    """Tracks recorded at once, all recordings together (one recorder process each); a whole-room
+    recording skips the tracks past it (listed in its ``skipped``)."""
+    recording_min_free_bytes: int = 500_000_000
+    """Free space the recordings dir must keep: below it no recording starts, and the running
+    ones stop cleanly (reason ``disk-full``)."""

@@ -18,6 +18,8 @@ from sfuctl.server.drain import drain
 from sfuctl.server.health import health_report
 from sfuctl.server.media.pool import WorkerPool
 from sfuctl.server.metrics import Metrics
+from sfuctl.server.recording.manager import RecordingManager
+from sfuctl.server.recording.store import recordings_dir
 from sfuctl.server.signaling.connection import SignalingService
 from sfuctl.server.signaling.moderation import Moderation
 from sfuctl.server.signaling.registry import LocalRoomRegistry, RoomRegistry
@@ -53,7 +55,10 @@ class Sfu:
         )
         self.turn = TurnSupervisor(turn_server_config(config)) if config.turn.enabled else None
         self.ice_servers = peer_ice_servers(config, self.turn)
-        self.metrics = Metrics(self.pool, self.registry, self.turn, self.webhooks)
+        self.recordings = RecordingManager(
+            self.registry, config.limits, recordings_dir(config.recordings_dir), events=self.events
+        )
+        self.metrics = Metrics(self.pool, self.registry, self.turn, self.webhooks, self.recordings)
         self.signaling = SignalingService(
             secret=config.secret,
             registry=self.registry,
@@ -83,6 +88,7 @@ class Sfu:
             self._tls_watch = asyncio.create_task(self.tls.watch(self.config.tls_watch_seconds))
         if self.webhooks is not None:
             await self.webhooks.start()
+        self.recordings.load()
         await self.pool.start()
         if self.single_port is not None:
             await self.single_port.attach_all()
@@ -109,10 +115,11 @@ class Sfu:
         )
 
     async def close(self) -> None:
-        """Close every room, every worker and the TURN server. Idempotent."""
+        """Finish the recordings, close every room, every worker and the TURN server. Idempotent."""
         if self._tls_watch is not None:
             self._tls_watch.cancel()
             self._tls_watch = None
+        await self.recordings.close()  # bounded; first, so each file is finalised with its media
         self.registry.close_all("shutdown")
         try:
             await self.pool.close()

@@ -27,6 +27,8 @@ from sfuctl.server.config_file import (
     load_file,
 )
 from sfuctl.server.media.worker_bin import WorkerBinaryNotFound, find_worker_bin
+from sfuctl.server.recording import pipeline
+from sfuctl.server.recording.store import RecordingStore, recordings_dir
 from sfuctl.server.tls.certificate import RENEW_DAYS, CertificateError, check_dates_of, load
 from sfuctl.server.tls.setup import certificate_paths
 from sfuctl.server.turn.supervisor import TurnStartError, find_turnserver
@@ -34,6 +36,9 @@ from sfuctl.server.turn.supervisor import TurnStartError, find_turnserver
 Status = Literal["ok", "warn", "fail"]
 SEE_KEYS = "fix the file; `sfuctl serve --help` lists the keys"
 LIBRARY_PACKAGES = "apt-get install libuv1 libsrtp2-1 libssl3 libabsl20220623"
+RECORDER_PACKAGES = (
+    "apt-get install gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good ffmpeg"
+)
 
 
 @dataclass
@@ -274,6 +279,44 @@ def bind_problem(address: str, port: int, kind: socket.SocketKind) -> str:
     return ""
 
 
+def check_recorder(options: DoctorOptions) -> Check:
+    """Recording needs gst-launch-1.0 and the pipeline's elements; ffprobe reads the durations."""
+    name = "recorder"
+    binary = shutil.which(pipeline.GST_LAUNCH)
+    inspect = shutil.which("gst-inspect-1.0")
+    if binary is None or inspect is None:
+        return Check(
+            name, "warn", f"{pipeline.GST_LAUNCH} not found: recording is unavailable", RECORDER_PACKAGES
+        )
+    try:
+        missing = [
+            element
+            for element in pipeline.ELEMENTS
+            if subprocess.run([inspect, "--exists", element], capture_output=True, timeout=20).returncode != 0
+        ]
+    except (OSError, subprocess.TimeoutExpired) as error:
+        return Check(name, "warn", f"cannot ask gst-inspect-1.0: {error}", RECORDER_PACKAGES)
+    if missing:
+        return Check(name, "warn", "GStreamer elements missing: " + ", ".join(missing), RECORDER_PACKAGES)
+    directory = recordings_dir(options.config.recordings_dir)
+    floor = options.config.limits.recording_min_free_bytes
+    try:
+        free = RecordingStore(directory).free_bytes()
+    except OSError as error:
+        return Check(
+            name, "warn", f"{directory}: {error.strerror or error}", "give --recordings-dir a writable dir"
+        )
+    detail = f"{binary}; recordings in {directory} ({free // 1_000_000} MB free)"
+    if shutil.which("ffprobe") is None:
+        return Check(name, "warn", detail + "; no ffprobe: file durations unknown", "apt-get install ffmpeg")
+    if free < floor:
+        under = f": under the {floor // 1_000_000} MB floor, recording is refused"
+        return Check(
+            name, "warn", detail + under, "free space there, or lower --limit recording_min_free_bytes"
+        )
+    return Check(name, "ok", detail)
+
+
 def check_config_file(options: DoctorOptions) -> Check:
     return options.config_check or Check("config file", "warn", "not checked")
 
@@ -289,6 +332,7 @@ CHECKS: list[Callable[[DoctorOptions], Check]] = [
     check_secret,
     check_tls,
     check_turn,
+    check_recorder,
     check_config_file,
 ]
 

@@ -54,9 +54,19 @@ ERROR_RESPONSES: dict[str, tuple[str, str]] = {
     "BadRequest": ("400", "The body or a parameter is not valid."),
     "Unauthorized": ("401", "Missing or invalid credentials."),
     "Forbidden": ("403", "Valid token without the admin grant."),
-    "NotFound": ("404", "No such room, peer or producer (or, for /login, login is disabled)."),
+    "NotFound": (
+        "404",
+        "No such room, peer, producer, recording or file (or, for /login, login is disabled).",
+    ),
+    "Conflict": ("409", "The recording is still running: stop it first."),
     "PayloadTooLarge": ("413", "The body is larger than the server accepts."),
-    "TooManyRequests": ("429", "Too many logins from this client address; see the Retry-After header."),
+    "TooManyRequests": (
+        "429",
+        "Too many logins from this client address (see the Retry-After header), "
+        "or as many recordings running as the server allows (`max_recordings`).",
+    ),
+    "Unavailable": ("503", "The recorder (gst-launch-1.0) is not installed, or did not start."),
+    "InsufficientStorage": ("507", "Less free space than `recording_min_free_bytes` where recordings go."),
 }
 
 
@@ -129,6 +139,107 @@ def openapi_paths() -> dict[str, Any]:
             },
         },
         **moderation_paths(admin, room_id),
+        **recording_paths(admin, room_id),
+    }
+
+
+def recording_paths(admin: list[dict[str, list[str]]], room_id: dict[str, Any]) -> dict[str, Any]:
+    recording_id = {"name": "recordingId", "in": "path", "required": True,
+                    "schema": TypeAdapter(m.RecordingId).json_schema()}  # fmt: skip
+    name = {"name": "name", "in": "path", "required": True, "schema": TypeAdapter(m.FileName).json_schema()}
+    media = {"description": "The file (WebM). `Range` requests are answered with 206 and `Content-Range`.",
+             "content": {kind: {"schema": {"type": "string", "format": "binary"}}
+                         for kind in ("video/webm", "audio/webm")}}  # fmt: skip
+    return {
+        "/rooms/{roomId}/recordings": {
+            "parameters": [room_id],
+            "post": {
+                "operationId": "startRecording",
+                "summary": "Start recording a room: one WebM file per track (VP8, VP9, Opus); its peers "
+                "get `recording-started` (admin). Without `producerIds`, producers that start later "
+                "are recorded too.",
+                "security": admin,
+                "requestBody": {"required": False, "content": json_content(ref("StartRecording"))},
+                "responses": {
+                    "201": ok("Recording: the recorders take the media.", "RecordingStartResult"),
+                    **errors(
+                        "BadRequest",
+                        "Unauthorized",
+                        "Forbidden",
+                        "NotFound",
+                        "TooManyRequests",
+                        "Unavailable",
+                        "InsufficientStorage",
+                    ),
+                },
+            },
+        },
+        "/rooms/{roomId}/recordings/{recordingId}/stop": {
+            "parameters": [room_id, recording_id],
+            "post": {
+                "operationId": "stopRecording",
+                "summary": "Stop a recording: each file is finalised; the peers get `recording-stopped` "
+                "(admin). Stopping an ended recording answers its state.",
+                "security": admin,
+                "responses": {
+                    "200": ok("The recording and its files.", "RecordingDetail"),
+                    **errors("BadRequest", "Unauthorized", "Forbidden", "NotFound"),
+                },
+            },
+        },
+        "/recordings": {
+            "get": {
+                "operationId": "listRecordings",
+                "summary": "The recordings of this server, running and ended, oldest first (admin)",
+                "security": admin,
+                "responses": {
+                    "200": ok("The recordings.", "RecordingList"),
+                    **errors("Unauthorized", "Forbidden"),
+                },
+            },
+        },
+        "/recordings/{recordingId}": {
+            "parameters": [recording_id],
+            "get": {
+                "operationId": "getRecording",
+                "summary": "A recording: its state and its files (admin)",
+                "security": admin,
+                "responses": {
+                    "200": ok("The recording.", "RecordingDetail"),
+                    **errors("BadRequest", "Unauthorized", "Forbidden", "NotFound"),
+                },
+            },
+            "delete": {
+                "operationId": "deleteRecording",
+                "summary": "Delete an ended recording and its files (admin)",
+                "security": admin,
+                "responses": {
+                    "204": {"description": "Deleted."},
+                    **errors("BadRequest", "Unauthorized", "Forbidden", "NotFound", "Conflict"),
+                },
+            },
+        },
+        "/recordings/{recordingId}/files/{name}": {
+            "parameters": [recording_id, name],
+            "get": {
+                "operationId": "getRecordingFile",
+                "summary": "Download one file of a recording (admin); ranges supported",
+                "security": admin,
+                "parameters": [
+                    {
+                        "name": "Range",
+                        "in": "header",
+                        "required": False,
+                        "schema": {"type": "string", "examples": ["bytes=0-1023"]},
+                    }
+                ],
+                "responses": {
+                    "200": media,
+                    "206": {**media, "description": "The requested range."},
+                    **errors("BadRequest", "Unauthorized", "Forbidden", "NotFound"),
+                },
+            },
+        },
     }
 
 

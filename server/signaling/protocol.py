@@ -231,6 +231,11 @@ class JoinRoomResult(BaseModel):
         description="STUN/TURN servers for this peer's transports, with its own ephemeral TURN "
         "credential; `[]` when the server runs no TURN and has none configured.",
     )
+    recordings: list[str] = Field(
+        default_factory=list,
+        description="Ids of the recordings running in this room now (`[]`: not recorded); later "
+        "changes arrive as `recording-started` / `recording-stopped`.",
+    )
 
 
 class CreateTransportResult(BaseModel):
@@ -342,6 +347,22 @@ class ActiveSpeaker(BaseModel):
     producerId: str
 
 
+class RecordingStarted(BaseModel):
+    """An admin started recording this room (files are written on the server)."""
+
+    recordingId: str
+    startedAt: float = Field(description="Unix seconds.")
+
+
+class RecordingStopped(BaseModel):
+    """A recording of this room ended: `stopped` (asked to, or `disk-full`, `room-closed`,
+    `shutdown`: see `reason`) or `failed` (its recorder died; `reason` says how)."""
+
+    recordingId: str
+    state: Literal["stopped", "failed"]
+    reason: str | None = None
+
+
 class ErrorEvent(BaseModel):
     code: ErrorCode
     message: str
@@ -361,6 +382,8 @@ EVENTS: dict[str, type[BaseModel]] = {
     "room-closed": RoomClosed,
     "active-speaker": ActiveSpeaker,
     "chat": ChatMessage,
+    "recording-started": RecordingStarted,
+    "recording-stopped": RecordingStopped,
     "error": ErrorEvent,
 }
 """Event type -> model of its ``data``."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from sfuctl.server.media.active_speaker_observer import ActiveSpeakerObserver
@@ -14,6 +14,14 @@ if TYPE_CHECKING:
     from sfuctl.server.signaling.peer import Peer
 
 log = logging.getLogger("sfuctl.signaling")
+
+
+class RoomListener(Protocol):
+    """What a subsystem that follows a room (the recorder) is told; called synchronously."""
+
+    def producer_added(self, room: Room, producer: Producer, owner: Peer) -> None: ...
+
+    def room_closed(self, room: Room, reason: str) -> None: ...
 
 
 class Room:
@@ -27,6 +35,9 @@ class Room:
         """userId of the dominant speaker, from the room's ActiveSpeakerObserver."""
         self.speaker_observer: ActiveSpeakerObserver | None = None
         self._grace: asyncio.TimerHandle | None = None
+        self.listeners: list[RoomListener] = []
+        self.recordings: list[str] = []
+        """Ids of the recordings running in this room (told to a peer at join-room)."""
 
     async def observe_speakers(self) -> None:
         """Follow who talks, for the dashboard and the clients' 'active-speaker' event."""
@@ -75,6 +86,10 @@ class Room:
             for producer in peer.producers.values()
         ]
 
+    def producer_added(self, producer: Producer, owner: Peer) -> None:
+        for listener in list(self.listeners):
+            listener.producer_added(self, producer, owner)
+
     def broadcast(self, event_type: str, data: dict[str, Any], exclude: Peer | None = None) -> None:
         for peer in list(self.peers.values()):
             if peer is not exclude:
@@ -98,6 +113,8 @@ class Room:
         self.closed = True
         self.cancel_close()
         log.info("room closed", extra={"room": self.id, "reason": reason, "peers": len(self.peers)})
+        for listener in list(self.listeners):
+            listener.room_closed(self, reason)
         for peer in list(self.peers.values()):
             peer.event("room-closed", {"reason": reason})
             peer.room = None  # detached first: no per-producer events in a room that is going away

@@ -232,6 +232,7 @@ class Session:
             "peers": others,
             "producers": producers,
             "iceServers": self.ice_servers.for_user(peer.user_id),
+            "recordings": list(room.recordings),
         }
 
     async def leave_room(self, _: p.LeaveRoom | None = None) -> dict[str, Any]:
@@ -322,6 +323,7 @@ class Session:
         if producer.kind == "audio" and room.speaker_observer is not None:
             await room.speaker_observer.add_producer(producer.id)
         room.broadcast("new-producer", room.producer_info(producer, peer), exclude=peer)
+        room.producer_added(producer, peer)
         self.events.emit("track-published", room=room_object(room.id, room.created_at),
                          participant=participant, track=track)  # fmt: skip
         log.info(

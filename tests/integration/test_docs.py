@@ -98,12 +98,20 @@ async def test_openapi_is_valid_3_1(server: RunningServer, http: aiohttp.ClientS
         "/rooms/{roomId}/producers/{producerId}/mute",
         "/rooms/{roomId}/producers/{producerId}/unmute",
     }
-    assert set(doc["paths"]) == {"/login", "/health", "/rooms", "/rooms/{roomId}"} | moderation
+    recording = {
+        "/rooms/{roomId}/recordings",
+        "/rooms/{roomId}/recordings/{recordingId}/stop",
+        "/recordings",
+        "/recordings/{recordingId}",
+        "/recordings/{recordingId}/files/{name}",
+    }
+    assert set(doc["paths"]) == {"/login", "/health", "/rooms", "/rooms/{roomId}"} | moderation | recording
     assert set(doc["paths"]["/rooms/{roomId}"]) >= {"get", "delete"}
     bearer = doc["components"]["securitySchemes"]["bearer"]
     assert (bearer["type"], bearer["scheme"], bearer["bearerFormat"]) == ("http", "bearer", "JWT")
     schemas = doc["components"]["schemas"]
-    expected = {"LoginRequest", "LoginResponse", "ErrorResponse", "Health", "RoomList", "RoomDetail"}
+    expected = {"LoginRequest", "LoginResponse", "ErrorResponse", "Health", "RoomList", "RoomDetail",
+                "StartRecording", "RecordingStartResult", "RecordingList", "RecordingDetail"}  # fmt: skip
     assert expected <= set(schemas)
     assert "$defs" not in json.dumps(doc)
     hooks = doc["webhooks"]
