@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -21,7 +22,7 @@ from sfuctl.server.media.router import Router
 from sfuctl.server.media.worker import Worker
 from sfuctl.server.signaling.room import Room
 from tests.cli.test_cli_server import sfuctl
-from tests.conftest import TEST_SECRET, RunningServer, process_exists, start_server
+from tests.conftest import TEST_SECRET, RunningServer, free_port, process_exists, start_server
 from tests.media_client import MovingVideoTrack, ToneAudioTrack, loopback_ice, receive_frames
 from tests.signaling_client import Peer, SignalingClient
 
@@ -307,3 +308,44 @@ async def test_bench_fanout_reports_a_room_spread_over_both_workers(spread_serve
     assert len({r["workerPid"] for r in routers}) == 2
     assert sum(r["consumers"] for r in routers) == 6 + sum(r["pipeTransports"] for r in routers) // 2
     assert set(result["server"]["workerCpuPercentEach"]) == {str(w.pid) for w in server.sfu.pool.workers}
+
+
+def two_free_ports() -> int:
+    """A base port such that base and base + 1 are free (single-port mode: one per worker)."""
+    for _ in range(50):
+        base = free_port()
+        try:
+            with socket.socket() as tcp, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+                tcp.bind(("127.0.0.1", base + 1))
+                udp.bind(("127.0.0.1", base + 1))
+        except OSError:
+            continue
+        return base
+    raise RuntimeError("no two free ports in a row")
+
+
+async def test_single_port_mode_a_spread_room_uses_each_workers_port() -> None:
+    base = two_free_ports()
+    server = await start_server(
+        workers=2, webrtc_server_port=base, limits=Limits(consumers_per_router=1, room_grace_seconds=0.2)
+    )
+    try:
+        with loopback_ice():
+            video = MovingVideoTrack()
+            alice = await join(server, "alice", [video])
+            video_id = await alice.produce(video)
+            bob = await join(server, "bob")
+            await bob.consume(video_id)
+            carol = await join(server, "carol")
+            _, carol_video = await carol.consume(video_id)
+            assert len(await receive_frames(carol_video.track, 3)) == 3
+            ports = server.sfu.single_port.ports  # type: ignore[union-attr]
+            main, second = router_of(server, "alice"), router_of(server, "carol")
+            assert second.worker is not main.worker
+            for peer, direction, router in ((alice, "send", main), (carol, "recv", second)):
+                candidates = peer.transport_infos[direction]["iceCandidates"]
+                assert {c["port"] for c in candidates} == {ports[router.worker.pid]}
+            for peer in (alice, bob, carol):
+                await peer.close()
+    finally:
+        await server.stop()
