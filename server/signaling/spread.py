@@ -19,7 +19,7 @@ import logging
 from collections.abc import Awaitable, Callable, Collection
 from typing import TYPE_CHECKING, Any
 
-from sfuctl.server.media.errors import NotFoundError
+from sfuctl.server.media.errors import InvalidStateError, NotFoundError
 
 if TYPE_CHECKING:
     from sfuctl.server.media.consumer import Consumer
@@ -90,6 +90,8 @@ class RoomRouters:
 
     async def _place(self) -> Router:
         live = [r for r in self.routers if not r.closed]
+        if not live:
+            raise InvalidStateError("the room has no router left")
         if self.load(live[0]) < self.consumers_per_router:
             return live[0]
         others = [r for r in live[1:] if self.load(r) < self.consumers_per_router]
