@@ -349,3 +349,25 @@ async def test_single_port_mode_a_spread_room_uses_each_workers_port() -> None:
                 await peer.close()
     finally:
         await server.stop()
+
+
+async def test_a_speaker_on_the_second_worker_is_the_rooms_active_speaker() -> None:
+    server = await start_server(workers=2, limits=Limits(consumers_per_router=1, room_grace_seconds=0.2))
+    try:
+        with loopback_ice():
+            video, tone = MovingVideoTrack(), ToneAudioTrack()
+            alice = await join(server, "alice", [video])
+            video_id = await alice.produce(video)
+            bob = await join(server, "bob")
+            await bob.consume(video_id)  # the main router is full
+            carol = await join(server, "carol", [tone])
+            tone_id = await carol.produce(tone)
+            assert router_of(server, "carol") is not router_of(server, "alice")
+
+            for peer in (alice, bob):
+                event = await peer.signaling.wait_event("active-speaker", timeout=15)
+                assert event == {"userId": "carol", "producerId": tone_id}
+            for peer in (alice, bob, carol):
+                await peer.close()
+    finally:
+        await server.stop()
