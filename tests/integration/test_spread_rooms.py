@@ -371,3 +371,15 @@ async def test_a_speaker_on_the_second_worker_is_the_rooms_active_speaker() -> N
                 await peer.close()
     finally:
         await server.stop()
+
+
+async def test_bench_join_times_a_viewer_of_a_room_already_spread(spread_server: RunningServer) -> None:
+    from sfuctl.bench.common import Target
+    from sfuctl.bench.join import run_join
+
+    server = spread_server
+    result = await run_join(Target(server.url, TEST_SECRET), 1, ROOM, lambda *_: None, viewers=3)
+
+    assert result["firstFrameMs"]["count"] == 1 and result["failures"] == {}
+    assert result["viewersBefore"] == 3
+    assert len({r["workerPid"] for r in result["roomRouters"]}) == 2
