@@ -8,6 +8,7 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
+from sfuctl.server.media.errors import MediaError
 from sfuctl.server.signaling.spread import RoomRouters, RouterFactory
 
 if TYPE_CHECKING:
@@ -63,7 +64,11 @@ class Room:
         observer = self.speaker_observer
         if producer.kind != "audio" or observer is None or observer.closed:
             return
-        await self.media.acquire(producer.id, self.router)  # never released: the observer uses it
+        try:
+            await self.media.acquire(producer.id, self.router)  # never released: the observer uses it
+        except MediaError as error:  # the producer itself is fine: only the speaker detection misses it
+            log.warning("audio not piped to the speaker observer: %s", error, extra={"room": self.id})
+            return
         await observer.add_producer(producer.id)
 
     async def main_router_changed(self) -> None:
