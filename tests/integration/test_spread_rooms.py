@@ -383,3 +383,53 @@ async def test_bench_join_times_a_viewer_of_a_room_already_spread(spread_server:
     assert result["firstFrameMs"]["count"] == 1 and result["failures"] == {}
     assert result["viewersBefore"] == 3
     assert len({r["workerPid"] for r in result["roomRouters"]}) == 2
+
+
+async def test_webhooks_tell_who_left_with_a_dead_worker_and_the_room_goes_on() -> None:
+    from tests.integration.test_webhooks import SECRET, Receiver
+
+    receiver = Receiver()
+    await receiver.start()
+    server = await start_server(
+        workers=2, webhook_urls=[receiver.url], webhook_secret=SECRET,
+        limits=Limits(consumers_per_router=1, room_grace_seconds=0.2),
+    )  # fmt: skip
+    clients: list[SignalingClient] = []
+    try:
+        for user in ("pub", "first", "second"):
+            client = SignalingClient()
+            clients.append(client)
+            await client.connect(server.ws_url, server.token(ROOM, user))
+            await client.join()
+        pub, first, second = clients
+        audio = await pub.produce_audio((await pub.create_transport("send"))["id"])
+        await first.consume((await first.create_transport("recv"))["id"], audio)
+        lost_audio = await second.produce_audio((await second.create_transport("send"))["id"])
+        dead = router_of(server, "second").worker
+        assert dead is not router_of(server, "pub").worker
+
+        os.kill(dead.pid, signal.SIGKILL)
+
+        assert (await second.wait_event("room-closed"))["reason"] == "worker-died"
+        await pub.wait_event("peer-left", lambda d: d["userId"] == "second")
+
+        def events() -> list[tuple[str, str]]:
+            """(event, track id or user id) of what the receiver got."""
+            return [
+                (e["event"], e["track"]["id"] if "track" in e else e.get("participant", {}).get("userId"))
+                for e in receiver.accepted
+            ]
+
+        async def told() -> None:
+            while ("participant-left", "second") not in events():
+                await asyncio.sleep(0.05)
+
+        await asyncio.wait_for(told(), 10)
+        assert ("track-unpublished", lost_audio) in events()
+        assert "room-finished" not in [name for name, _ in events()]
+        assert room_of(server).peers.keys() == {"pub", "first"}
+    finally:
+        for client in clients:
+            await client.close()
+        await server.stop()
+        await receiver.stop()
