@@ -27,6 +27,9 @@ class Limits:
     """Consumers a room's router takes before new peers of the room go on a router of another
     worker (the room spreads; producers reach it through pipes). mediasoup's guidance is about 500
     consumers per worker (one core)."""
+    spread_cpu_percent: float = 85.0
+    """A room's router whose worker used this much of a core (over the last second or more) takes
+    no new peer of the room either: they go on a router of the room on another worker."""
     key_frame_request_delay_ms: int = 200
     """A video producer sends one key-frame request for all those its consumers make within this
     many ms of the previous one (mediasoup's keyFrameRequestDelay; 0: each at once). Measured

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from sfuctl.server.media.errors import MediaError
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
     from sfuctl.server.media.producer import Producer
     from sfuctl.server.media.router import Router
     from sfuctl.server.media.transport import Transport
+    from sfuctl.server.media.worker import Worker
     from sfuctl.server.signaling.peer import Peer
 
 log = logging.getLogger("sfuctl.signaling")
@@ -33,9 +35,11 @@ class Room:
         router: Router,
         new_router: RouterFactory | None = None,
         consumers_per_router: int = DEFAULT_CONSUMERS_PER_ROUTER,
+        cpu: Callable[[Worker], float] | None = None,
+        cpu_percent: float = 100.0,
     ) -> None:
         self.id = room_id
-        self.media = RoomRouters(router, new_router, consumers_per_router)
+        self.media = RoomRouters(router, new_router, consumers_per_router, cpu, cpu_percent)
         self.peers: dict[str, Peer] = {}
         self.created_at = time.time()
         self.closed = False

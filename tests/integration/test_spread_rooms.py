@@ -433,3 +433,25 @@ async def test_webhooks_tell_who_left_with_a_dead_worker_and_the_room_goes_on() 
             await client.close()
         await server.stop()
         await receiver.stop()
+
+
+async def test_a_router_on_a_busy_worker_takes_no_new_peer_of_its_room() -> None:
+    """spread_cpu_percent=0: every worker counts as busy, so the room's second peer goes on the
+    other worker although the main router has room for thousands of consumers."""
+    server = await start_server(workers=2, limits=Limits(spread_cpu_percent=0.0, room_grace_seconds=0.2))
+    clients: list[SignalingClient] = []
+    try:
+        for user in ("first", "second", "third"):
+            client = SignalingClient()
+            clients.append(client)
+            await client.connect(server.ws_url, server.token(ROOM, user))
+            await client.join()
+            await client.create_transport("recv")
+        first, second, third = (router_of(server, u) for u in ("first", "second", "third"))
+        assert second.worker is not first.worker
+        assert third in (first, second)  # both busy: the one with the fewest consumers, no third router
+        assert len(room_of(server).media.routers) == 2
+    finally:
+        for client in clients:
+            await client.close()
+        await server.stop()
