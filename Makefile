@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 VENV_STAMP := $(VENV)/.installed
 
-.PHONY: setup system venv worker native web serve test lint unit bench-control dist wheel clean
+.PHONY: setup system venv worker native web serve test lint unit bench-control bench-keyframes dist wheel clean
 
 setup: system venv worker native web
 
@@ -53,6 +53,10 @@ unit: setup
 # Control-plane throughput: our controller vs mediasoup's Node library, same worker binary.
 bench-control: setup
 	$(BIN)/python bench/control_plane.py
+
+# Key-frame requests reaching a video producer while viewers join, by keyFrameRequestDelay.
+bench-keyframes: setup
+	$(BIN)/python bench/keyframes.py
 
 # One file: Python, dependencies, web page, mediasoup-worker and its libraries in dist/sfuctl.
 dist: setup

@@ -23,6 +23,19 @@ class Limits:
     login_burst: int = 10
     """POST /login per client address: sustained rate and the burst allowed above it."""
     max_peers_per_room: int = 100
+    consumers_per_router: int = 500
+    """Consumers a room's router takes before new peers of the room go on a router of another
+    worker (the room spreads; producers reach it through pipes). mediasoup's guidance is about 500
+    consumers per worker (one core)."""
+    spread_cpu_percent: float = 85.0
+    """A room's router whose worker used this much of a core (over the last second or more) takes
+    no new peer of the room either: they go on a router of the room on another worker."""
+    key_frame_request_delay_ms: int = 200
+    """A video producer sends one key-frame request for all those its consumers make within this
+    many ms of the previous one (mediasoup's keyFrameRequestDelay; 0: each at once). Measured
+    (bench/keyframes.py, 30 viewers joining 100 ms apart): 30 requests to the publisher at 0, 16
+    at 200 ms, 7 at 500 ms; the wait for a first key frame p50 21 / 100 / 228 ms. Viewers
+    joining one after the other (sfuctl bench join) see first frames p50 97-128 / 196 / 488 ms."""
     max_transports_per_peer: int = 4
     max_producers_per_peer: int = 8
     max_consumers_per_peer: int = 1000

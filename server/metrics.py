@@ -118,6 +118,21 @@ class StateCollector(Collector):
         yield GaugeMetricFamily(
             "sfuctl_transports", "WebRTC transports of peers.", value=sum(len(p.transports) for p in peers)
         )
+        yield GaugeMetricFamily(
+            "sfuctl_pipe_transports",
+            "Pipe transports between routers (a room spread over workers has two per pair of routers).",
+            value=sum(
+                1
+                for worker in list(self.pool.workers)
+                for router in list(worker.routers.values())
+                for transport in list(router.transports.values())
+                if transport.transport_type == "pipe"
+            ),
+        )
+        yield GaugeMetricFamily(
+            "sfuctl_room_routers", "Routers of open rooms (more than rooms: rooms spread over workers).",
+            value=sum(len(room.media.routers) for room in rooms),
+        )  # fmt: skip
         for name, attribute in (("producers", "producers"), ("consumers", "consumers")):
             family = GaugeMetricFamily(f"sfuctl_{name}", f"{name.capitalize()} by kind.", labels=["kind"])
             counts = dict.fromkeys(KINDS, 0)

@@ -52,6 +52,8 @@ class Sfu:
             grace_seconds=config.limits.room_grace_seconds,
             max_rooms=config.limits.max_rooms,
             events=self.events,
+            consumers_per_router=config.limits.consumers_per_router,
+            spread_cpu_percent=config.limits.spread_cpu_percent,
         )
         self.turn = TurnSupervisor(turn_server_config(config)) if config.turn.enabled else None
         self.ice_servers = peer_ice_servers(config, self.turn)

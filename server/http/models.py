@@ -131,6 +131,7 @@ class RoomSummary(ResponseModel):
     consumers: int
     workerPid: int
     createdAt: float = Field(description="Unix seconds.")
+    routers: int = Field(default=1, description="Routers of the room, one per worker it spreads to.")
 
 
 class RoomList(ResponseModel):
@@ -175,9 +176,24 @@ class TransportDetail(ResponseModel):
     bitrateOut: int = Field(description="Bits per second sent on this transport.")
 
 
+class RouterDetail(ResponseModel):
+    """One router of a room: a room spreads over workers when one router holds
+    ``consumers_per_router`` consumers; producers reach the other routers through pipes."""
+
+    routerId: str
+    workerPid: int
+    main: bool = Field(description="The room's first router, which follows the active speaker.")
+    peers: int = Field(description="Peers whose transports are on this router.")
+    consumers: int = Field(description="Consumers in this router, pipe consumers included.")
+    pipeTransports: int = Field(description="Pipe transports to the room's other routers.")
+
+
 class PeerDetail(ResponseModel):
     userId: str
     userName: str
+    workerPid: int | None = Field(
+        default=None, description="The worker its transports are on; null before its first transport."
+    )
     producers: list[ProducerDetail]
     consumers: list[ConsumerDetail]
     transports: list[TransportDetail]
@@ -187,9 +203,10 @@ class PeerDetail(ResponseModel):
 
 class RoomDetail(ResponseModel):
     roomId: str
-    workerPid: int
+    workerPid: int = Field(description="The worker of the room's main router.")
     createdAt: float = Field(description="Unix seconds.")
     peers: list[PeerDetail]
+    routers: list[RouterDetail] = Field(default_factory=list, description="Main router first.")
     bitrateIn: int = Field(description="Sum over the room's transports, bits per second.")
     bitrateOut: int = Field(description="Sum over the room's transports, bits per second.")
     activeSpeaker: str | None = Field(

@@ -33,11 +33,13 @@ from sfuctl.server.http.models import (
     RoomId,
     RoomList,
     RoomSummary,
+    RouterDetail,
     TransportDetail,
 )
 from sfuctl.server.media.errors import MediaError
 from sfuctl.server.rate import KeyedBuckets
 from sfuctl.server.signaling.moderation import ModerationNotFound, ProducerTarget
+from sfuctl.server.signaling.spread import consumer_count
 
 if TYPE_CHECKING:
     from sfuctl.server.media.consumer import Consumer
@@ -222,12 +224,13 @@ class RestApi:
 
     async def get_room(self, request: web.Request) -> web.Response:
         room = self.live_room(room_id_param(request))
-        peers = await asyncio.gather(*(peer_detail(peer) for peer in list(room.peers.values())))
+        peers = await asyncio.gather(*(peer_detail(peer, room) for peer in list(room.peers.values())))
         detail = RoomDetail(
             roomId=room.id,
             workerPid=room.worker_pid,
             createdAt=room.created_at,
             peers=list(peers),
+            routers=router_details(room),
             bitrateIn=sum(peer.bitrateIn for peer in peers),
             bitrateOut=sum(peer.bitrateOut for peer in peers),
             activeSpeaker=room.active_speaker,
@@ -299,7 +302,24 @@ def room_summary(room: Room) -> RoomSummary:
         consumers=sum(len(peer.consumers) for peer in peers),
         workerPid=room.worker_pid,
         createdAt=room.created_at,
+        routers=len(room.media.routers),
     )
+
+
+def router_details(room: Room) -> list[RouterDetail]:
+    main = room.router
+    return [
+        RouterDetail(
+            routerId=router.id,
+            workerPid=router.worker.pid,
+            main=router is main,
+            peers=sum(1 for r in room.media.assigned.values() if r is router),
+            consumers=consumer_count(router),
+            pipeTransports=sum(1 for t in router.transports.values() if t.transport_type == "pipe"),
+        )
+        for router in room.media.routers
+        if not router.closed
+    ]
 
 
 async def transport_bitrates(transport: WebRtcTransport) -> tuple[int, int]:
@@ -350,11 +370,13 @@ async def transport_detail(transport: WebRtcTransport) -> TransportDetail:
     )
 
 
-async def peer_detail(peer: Peer) -> PeerDetail:
+async def peer_detail(peer: Peer, room: Room) -> PeerDetail:
     transports = await asyncio.gather(*(transport_detail(t) for t in list(peer.transports.values())))
+    router = room.router_of(peer)
     return PeerDetail(
         userId=peer.user_id,
         userName=peer.user_name,
+        workerPid=router.worker.pid if router is not None and not router.closed else None,
         producers=[producer_detail(pr, pr.id in peer.muted) for pr in list(peer.producers.values())],
         consumers=[consumer_detail(consumer) for consumer in list(peer.consumers.values())],
         transports=list(transports),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections.abc import Collection
 from typing import Protocol
 
 from sfuctl.server.media.emitter import EventEmitter
@@ -19,7 +20,9 @@ RESTART_DELAYS = (0.0, 0.5, 1.0, 2.0, 5.0)
 class WorkerPlacement(Protocol):
     """Chooses the worker for a new router. The multi-node registry will implement this too."""
 
-    def pick(self) -> Worker: ...
+    def pick(self, exclude: Collection[Worker] = ()) -> Worker:
+        """The least-loaded live worker not in ``exclude``; RuntimeError when there is none."""
+        ...
 
 
 class WorkerPool(EventEmitter):
@@ -92,10 +95,10 @@ class WorkerPool(EventEmitter):
         """Routers weigh little; transports (peers' connections) carry the media load."""
         return sum(1 + len(router.transports) for router in worker.routers.values())
 
-    def pick(self) -> Worker:
-        alive = [w for w in self.workers if not w.closed]
+    def pick(self, exclude: Collection[Worker] = ()) -> Worker:
+        alive = [w for w in self.workers if not w.closed and w not in exclude]
         if not alive:
-            raise RuntimeError("no live worker in the pool")
+            raise RuntimeError("no live worker in the pool" + (" outside those given" if exclude else ""))
         return min(alive, key=self.load)
 
     async def close(self) -> None:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
+import logging
+from collections.abc import Coroutine
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -10,7 +14,7 @@ import orjson
 from sfuctl.server.media import ortc
 from sfuctl.server.media.channel import Channel, LateAnswerHandler
 from sfuctl.server.media.entity import Entity
-from sfuctl.server.media.errors import InvalidInputError, InvalidStateError
+from sfuctl.server.media.errors import InvalidInputError, InvalidStateError, NotFoundError
 from sfuctl.server.media.fbs.Request.Body import Body as RequestBody
 from sfuctl.server.media.fbs.Request.Method import Method
 from sfuctl.server.media.fbs.WebRtcTransport.Listen import Listen
@@ -22,12 +26,17 @@ from sfuctl.server.media.webrtc_transport import WebRtcTransport, webrtc_transpo
 if TYPE_CHECKING:
     from sfuctl.server.media.active_speaker_observer import ActiveSpeakerObserver
     from sfuctl.server.media.audio_level_observer import AudioLevelObserver
+    from sfuctl.server.media.consumer import Consumer
+    from sfuctl.server.media.data_consumer import DataConsumer
     from sfuctl.server.media.data_producer import DataProducer
+    from sfuctl.server.media.pipe_transport import PipeTransport
     from sfuctl.server.media.plain_transport import PlainTransport
     from sfuctl.server.media.producer import Producer
     from sfuctl.server.media.rtp_observer import RtpObserver
     from sfuctl.server.media.webrtc_server import WebRtcServer
     from sfuctl.server.media.worker import Worker
+
+log = logging.getLogger("sfuctl.router")
 
 CAPS_CACHE_SIZE = 64
 """Distinct client capabilities remembered per router (a handful of browser versions)."""
@@ -68,6 +77,24 @@ def transport_options(
     return options
 
 
+PIPE_LISTEN_INFO: dict[str, Any] = {"protocol": "udp", "ip": "127.0.0.1"}
+"""Where pipe transports listen unless told otherwise (both routers are on this host)."""
+
+PipePair = dict[str, "PipeTransport"]
+"""The two ends of a pipe between two routers, by router id."""
+
+
+@dataclass(frozen=True, slots=True)
+class PipeToRouterResult:
+    """What :meth:`Router.pipe_to_router` made: a pipe consumer in this router and the producer
+    it feeds in the other (or the data pair)."""
+
+    pipe_consumer: Consumer | None = None
+    pipe_producer: Producer | None = None
+    pipe_data_consumer: DataConsumer | None = None
+    pipe_data_producer: DataProducer | None = None
+
+
 def _pairs(entries: list[dict[str, Any]] | None, field: str) -> dict[str, Any]:
     return {e["key"]: e[field] for e in entries or []}
 
@@ -92,6 +119,9 @@ class Router(Entity):
         self.data_producers: dict[str, DataProducer] = {}
         self.rtp_observers: dict[str, RtpObserver] = {}
         self._caps_cache: dict[bytes, Any] = {}
+        self._pipe_pairs: dict[str, asyncio.Future[PipePair]] = {}
+        """The pipe transport pair to each other router, by its id (created once, shared)."""
+        self._pipe_tasks: set[asyncio.Task[None]] = set()
 
     @classmethod
     async def create(cls, worker: Worker, media_codecs: list[Any], app_data: dict[str, Any] | None) -> Router:
@@ -323,6 +353,257 @@ class Router(Entity):
         transport = PlainTransport(transport_id, self, plain_transport_data(body), app_data)
         self._adopt(transport)
         return transport
+
+    async def create_pipe_transport(
+        self,
+        *,
+        listen_info: dict[str, Any] | None = None,
+        enable_sctp: bool = False,
+        sctp_options: dict[str, int] | None = None,
+        enable_rtx: bool = False,
+        enable_srtp: bool = False,
+        app_data: dict[str, Any] | None = None,
+    ) -> PipeTransport:
+        """One end of a pipe to another router (UDP only; see :meth:`pipe_to_router`)."""
+        from sfuctl.server.media.pipe_transport import PipeTransport, pipe_transport_data
+
+        self._check_open()
+        if listen_info is None:
+            raise InvalidInputError("missing listen_info")
+        if app_data is not None and not isinstance(app_data, dict):
+            raise InvalidInputError("if given, app_data must be a dict")
+        options = {
+            "base": transport_options(enable_sctp=enable_sctp, sctp=sctp_options, is_data_channel=False),
+            "listenInfo": listen_info_to_fbs(listen_info),
+            "enableRtx": bool(enable_rtx),
+            "enableSrtp": bool(enable_srtp),
+        }
+        transport_id = new_id()
+        request = {"transportId": transport_id, "options": options}
+        body = await self._request(
+            Method.ROUTER_CREATE_PIPETRANSPORT,
+            RequestBody.Router_CreatePipeTransportRequest,
+            request,
+            on_late=Transport.closer(self, transport_id),
+        )
+        transport = PipeTransport(transport_id, self, pipe_transport_data(body), app_data)
+        self._adopt(transport)
+        return transport
+
+    # -- pipes to other routers ------------------------------------------------------------------
+
+    async def pipe_to_router(
+        self,
+        *,
+        router: Router,
+        producer_id: str | None = None,
+        data_producer_id: str | None = None,
+        keep_id: bool = True,
+        listen_info: dict[str, Any] | None = None,
+        enable_sctp: bool = True,
+        sctp_options: dict[str, int] | None = None,
+        enable_rtx: bool = False,
+        enable_srtp: bool = False,
+    ) -> PipeToRouterResult:
+        """Make a producer (or data producer) of this router available in ``router``.
+
+        As mediasoup 3.27: one pipe transport pair per pair of routers, created once even when
+        asked concurrently from either side; a pipe consumer here feeds a producer there (with the
+        same id unless ``keep_id`` is false, which two routers of one worker need). The far
+        producer follows pause and resume, and closing either of the two closes the other.
+        """
+        if producer_id is None and data_producer_id is None:
+            raise InvalidInputError("missing producer_id or data_producer_id")
+        if producer_id is not None and data_producer_id is not None:
+            raise InvalidInputError("just producer_id or data_producer_id can be given")
+        if not isinstance(router, Router):
+            raise InvalidInputError("missing router")
+        if router is self:
+            raise InvalidInputError("cannot use this Router as destination")
+        self._check_open()
+        router._check_open()
+        producer = data_producer = None
+        if producer_id is not None:
+            producer = self.producers.get(producer_id)
+            if producer is None:
+                raise NotFoundError("Producer not found")
+        else:
+            data_producer = self.data_producers.get(data_producer_id or "")
+            if data_producer is None:
+                raise NotFoundError("DataProducer not found")
+        local, remote = await self._pipe_pair(
+            router,
+            listen_info=dict(listen_info or PIPE_LISTEN_INFO),
+            enable_sctp=enable_sctp,
+            sctp_options=sctp_options,
+            enable_rtx=enable_rtx,
+            enable_srtp=enable_srtp,
+        )
+        if producer is not None:
+            return await self._pipe_producer(producer, local, remote, keep_id)
+        assert data_producer is not None
+        return await self._pipe_data_producer(data_producer, local, remote, keep_id)
+
+    async def _pipe_pair(self, router: Router, **options: Any) -> tuple[PipeTransport, PipeTransport]:
+        """The pair to ``router``: the cached one, or one created (and registered on both
+        routers before the first await, so a concurrent call from either side shares it)."""
+        pending = self._pipe_pairs.get(router.id)
+        if pending is None:
+            pending = asyncio.get_running_loop().create_future()
+            self._pipe_pairs[router.id] = pending
+            router._add_pipe_pair(self.id, pending)
+            try:
+                pending.set_result(await self._create_pipe_pair(router, options))
+            except BaseException as error:
+                self._pipe_pairs.pop(router.id, None)
+                if isinstance(error, asyncio.CancelledError):
+                    pending.cancel()
+                else:
+                    pending.set_exception(error)
+                    pending.exception()  # retrieved: concurrent callers re-raise it themselves
+                raise
+        pair = await asyncio.shield(pending)
+        return pair[self.id], pair[router.id]
+
+    async def _create_pipe_pair(self, router: Router, options: dict[str, Any]) -> PipePair:
+        created = await asyncio.gather(
+            self.create_pipe_transport(**options),
+            router.create_pipe_transport(**options),
+            return_exceptions=True,
+        )
+        ends = [t for t in created if not isinstance(t, BaseException)]
+        try:
+            for outcome in created:
+                if isinstance(outcome, BaseException):
+                    raise outcome
+            local, remote = ends
+            await asyncio.gather(
+                local.connect(
+                    remote.tuple["localAddress"], remote.tuple["localPort"], remote.srtp_parameters
+                ),
+                remote.connect(local.tuple["localAddress"], local.tuple["localPort"], local.srtp_parameters),
+            )
+        except BaseException as error:
+            log.error("pipe_to_router: could not create the pipe transport pair: %s", error)
+            for end in ends:
+                end.close()
+            raise
+
+        def local_closed() -> None:
+            remote.close()
+            self._pipe_pairs.pop(router.id, None)
+
+        def remote_closed() -> None:
+            local.close()
+            self._pipe_pairs.pop(router.id, None)
+
+        local.observer.on("close", local_closed)
+        remote.observer.on("close", remote_closed)
+        return {self.id: local, router.id: remote}
+
+    def _add_pipe_pair(self, router_id: str, pending: asyncio.Future[PipePair]) -> None:
+        """The other router of a pair being created registers it here (mediasoup's
+        addPipeTransportPair); its end's close forgets it."""
+        if router_id in self._pipe_pairs:
+            raise InvalidStateError("a pipe transport pair to that router already exists here")
+        self._pipe_pairs[router_id] = pending
+
+        def settled(future: asyncio.Future[PipePair]) -> None:
+            if future.cancelled() or future.exception() is not None:
+                if self._pipe_pairs.get(router_id) is future:
+                    del self._pipe_pairs[router_id]
+                return
+            end = future.result()[self.id]
+            end.observer.on("close", lambda: self._forget_pipe_pair(router_id, future))
+
+        pending.add_done_callback(settled)
+
+    def _forget_pipe_pair(self, router_id: str, future: asyncio.Future[PipePair]) -> None:
+        if self._pipe_pairs.get(router_id) is future:
+            del self._pipe_pairs[router_id]
+
+    def pipe_transport_pairs(self) -> dict[str, PipeTransport]:
+        """This router's end of each established pipe, by the other router's id."""
+        ends: dict[str, PipeTransport] = {}
+        for router_id, future in self._pipe_pairs.items():
+            if future.done() and not future.cancelled() and future.exception() is None:
+                ends[router_id] = future.result()[self.id]
+        return ends
+
+    async def _pipe_producer(
+        self, producer: Producer, local: PipeTransport, remote: PipeTransport, keep_id: bool
+    ) -> PipeToRouterResult:
+        pipe_consumer: Consumer | None = None
+        pipe_producer: Producer | None = None
+        try:
+            pipe_consumer = await local.consume(producer.id)
+            pipe_producer = await remote.produce(
+                pipe_consumer.kind,
+                clone(pipe_consumer.rtp_parameters),
+                producer_id=producer.id if keep_id else new_id(),
+                paused=pipe_consumer.producer_paused,
+                app_data=producer.app_data,
+            )
+            if producer.closed:
+                raise NotFoundError("original Producer closed")
+            if pipe_producer.paused != producer.paused:
+                await (pipe_producer.pause() if producer.paused else pipe_producer.resume())
+        except BaseException as error:
+            log.error("pipe_to_router: could not pipe producer %s: %s", producer.id, error)
+            if pipe_consumer is not None:
+                pipe_consumer.close()
+            if pipe_producer is not None:
+                pipe_producer.close()
+            raise
+        far = pipe_producer
+        pipe_consumer.observer.on("close", far.close)
+        pipe_consumer.observer.on("pause", lambda: self._spawn(far.pause()))
+        pipe_consumer.observer.on("resume", lambda: self._spawn(far.resume()))
+        far.observer.on("close", pipe_consumer.close)
+        return PipeToRouterResult(pipe_consumer=pipe_consumer, pipe_producer=far)
+
+    async def _pipe_data_producer(
+        self, data_producer: DataProducer, local: PipeTransport, remote: PipeTransport, keep_id: bool
+    ) -> PipeToRouterResult:
+        pipe_data_consumer: DataConsumer | None = None
+        pipe_data_producer: DataProducer | None = None
+        try:
+            pipe_data_consumer = await local.consume_data(data_producer.id)
+            pipe_data_producer = await remote.produce_data(
+                pipe_data_consumer.sctp_stream_parameters,
+                data_producer_id=data_producer.id if keep_id else new_id(),
+                label=pipe_data_consumer.label,
+                protocol=pipe_data_consumer.protocol,
+                app_data=data_producer.app_data,
+            )
+            if data_producer.closed:
+                raise NotFoundError("original DataProducer closed")
+        except BaseException as error:
+            log.error("pipe_to_router: could not pipe data producer %s: %s", data_producer.id, error)
+            if pipe_data_consumer is not None:
+                pipe_data_consumer.close()
+            if pipe_data_producer is not None:
+                pipe_data_producer.close()
+            raise
+        far = pipe_data_producer
+        pipe_data_consumer.observer.on("close", far.close)
+        far.observer.on("close", pipe_data_consumer.close)
+        return PipeToRouterResult(pipe_data_consumer=pipe_data_consumer, pipe_data_producer=far)
+
+    def _spawn(self, request: Coroutine[Any, Any, None]) -> None:
+        """Run a pipe's follow-up request (pause/resume); a closed far end is no error."""
+
+        async def run() -> None:
+            try:
+                await request
+            except InvalidStateError:
+                pass
+            except Exception as error:
+                log.warning("pipe follow-up request failed: %s", error)
+
+        task = asyncio.get_running_loop().create_task(run())
+        self._pipe_tasks.add(task)
+        task.add_done_callback(self._pipe_tasks.discard)
 
     # -- RTP observers ---------------------------------------------------------------------------
 

@@ -199,7 +199,7 @@ class RecordingManager:
             log.warning("track not recorded: %s (max_recording_tracks)", why, extra={"room": room.id})
             raise TrackError(why)
         track = TrackRecorder(
-            room.router, producer, owner.user_id, self.store.directory(recording.id),
+            room.router_of(owner) or room.router, producer, owner.user_id, self.store.directory(recording.id),
             self.binary or self._recorder_binary(),
             {"room": room.id, "recording": recording.id},
             on_failure=lambda t, why: self._spawn(self._track_failed(recording, t, why)),

@@ -1,19 +1,31 @@
-"""A room: one Router on one worker, the peers in it, and what they publish."""
+"""A room: its routers (one, or several over workers when it is large; see ``spread``), the peers
+in it, and what they publish."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
+
+from sfuctl.server.media.errors import MediaError
+from sfuctl.server.signaling.spread import RoomRouters, RouterFactory
 
 if TYPE_CHECKING:
     from sfuctl.server.media.active_speaker_observer import ActiveSpeakerObserver
+    from sfuctl.server.media.consumer import Consumer
+    from sfuctl.server.media.data_consumer import DataConsumer
     from sfuctl.server.media.producer import Producer
     from sfuctl.server.media.router import Router
+    from sfuctl.server.media.transport import Transport
+    from sfuctl.server.media.worker import Worker
     from sfuctl.server.signaling.peer import Peer
 
 log = logging.getLogger("sfuctl.signaling")
+
+
+DEFAULT_CONSUMERS_PER_ROUTER = 500
 
 
 class RoomListener(Protocol):
@@ -25,9 +37,17 @@ class RoomListener(Protocol):
 
 
 class Room:
-    def __init__(self, room_id: str, router: Router) -> None:
+    def __init__(
+        self,
+        room_id: str,
+        router: Router,
+        new_router: RouterFactory | None = None,
+        consumers_per_router: int = DEFAULT_CONSUMERS_PER_ROUTER,
+        cpu: Callable[[Worker], float] | None = None,
+        cpu_percent: float = 100.0,
+    ) -> None:
         self.id = room_id
-        self.router = router
+        self.media = RoomRouters(router, new_router, consumers_per_router, cpu, cpu_percent)
         self.peers: dict[str, Peer] = {}
         self.created_at = time.time()
         self.closed = False
@@ -39,11 +59,71 @@ class Room:
         self.recordings: list[str] = []
         """Ids of the recordings running in this room (told to a peer at join-room)."""
 
+    @property
+    def router(self) -> Router:
+        """The main router: the room's first, which hosts its active-speaker observer."""
+        return self.media.main
+
     async def observe_speakers(self) -> None:
-        """Follow who talks, for the dashboard and the clients' 'active-speaker' event."""
+        """Follow who talks, for the dashboard and the clients' 'active-speaker' event.
+
+        One observer for the whole room, in the main router: audio produced in another router is
+        piped into it (see ``observe_producer``)."""
         observer = await self.router.create_active_speaker_observer()
         observer.on("dominantspeaker", self._on_dominant_speaker)
         self.speaker_observer = observer
+
+    async def observe_producer(self, producer: Producer) -> None:
+        """Add an audio producer to the speaker observer (piped into the main router if it lives
+        elsewhere; that pipe lasts as long as the producer)."""
+        observer = self.speaker_observer
+        if producer.kind != "audio" or observer is None or observer.closed:
+            return
+        try:
+            await self.media.acquire(producer.id, self.router)  # never released: the observer uses it
+        except MediaError as error:  # the producer itself is fine: only the speaker detection misses it
+            log.warning("audio not piped to the speaker observer: %s", error, extra={"room": self.id})
+            return
+        await observer.add_producer(producer.id)
+
+    async def main_router_changed(self) -> None:
+        """The main router's worker died: observe speakers again in the new main router."""
+        self.speaker_observer = None
+        await self.observe_speakers()
+        for peer in list(self.peers.values()):
+            for producer in list(peer.producers.values()):
+                if not producer.closed:
+                    await self.observe_producer(producer)
+
+    # -- where peers' media goes ----------------------------------------------------------------
+
+    async def router_for(self, peer: Peer) -> Router:
+        """The router for the peer's transports (placed at its first transport)."""
+        others = sum(len(other.producers) for other in self.peers.values() if other is not peer)
+        return await self.media.router_for(peer.user_id, others)
+
+    def router_of(self, peer: Peer) -> Router | None:
+        return self.media.assigned.get(peer.user_id)
+
+    async def consume(self, transport: Transport, producer_id: str, rtp_capabilities: Any) -> Consumer:
+        """A paused consumer of any producer of the room, piped into the transport's router if needed."""
+        return await self.media.consume(transport, producer_id, rtp_capabilities)
+
+    async def consume_data(self, transport: Transport, data_producer_id: str) -> DataConsumer:
+        return await self.media.consume_data(transport, data_producer_id)
+
+    def transport_count(self) -> int:
+        """Peers' transports (pipes between the room's routers not counted)."""
+        return sum(
+            1
+            for router in self.media.routers
+            for transport in router.transports.values()
+            if transport.transport_type != "pipe"
+        )
+
+    def prune(self) -> None:
+        """Close the routers that no peer of the room uses any longer (not the main one)."""
+        self.media.prune(self.peers.keys())
 
     def _on_dominant_speaker(self, speaker: dict[str, Any]) -> None:
         producer = speaker["producer"]
@@ -120,4 +200,5 @@ class Room:
             peer.room = None  # detached first: no per-producer events in a room that is going away
             peer.close_media()
         self.peers.clear()
-        self.router.close()
+        for router in list(self.media.routers):
+            router.close()

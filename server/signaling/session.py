@@ -258,12 +258,12 @@ class Session:
     async def create_transport(self, req: p.CreateTransport) -> dict[str, Any]:
         self._need("publish" if req.direction == "send" else "subscribe")
         self._check_limit(len(self.peer.transports), self.limits.max_transports_per_peer, "transports")
-        if sum(len(room.router.transports) for room in self.registry.all()) >= self.limits.max_transports:
+        if sum(room.transport_count() for room in self.registry.all()) >= self.limits.max_transports:
             raise fail(
                 p.ErrorCode.LIMIT_EXCEEDED,
                 f"this server has its maximum of {self.limits.max_transports} transports; try again later",
             )
-        router = self.room.router
+        router = await self.room.router_for(self.peer)  # where the room places this peer
         servers = [s for s in router.worker.webrtc_servers.values() if not s.closed]
         where: dict[str, Any] = {"webrtc_server": servers[0]} if servers else self.transport_options
         try:
@@ -304,7 +304,10 @@ class Session:
             raise fail(p.ErrorCode.BAD_REQUEST, "produce needs a send transport")
         self._check_limit(len(self.peer.producers), self.limits.max_producers_per_peer, "producers")
         self._check_app_data(req.appData)
-        producer = await transport.produce(req.kind, req.rtpParameters, app_data=req.appData)
+        delay = self.limits.key_frame_request_delay_ms if req.kind == "video" else 0
+        producer = await transport.produce(
+            req.kind, req.rtpParameters, key_frame_request_delay=delay, app_data=req.appData
+        )
         self._still_joined(producer)
         peer, room = self.peer, self.room
         peer.producers[producer.id] = producer
@@ -320,8 +323,7 @@ class Session:
 
         producer.on("@close", closed)
         producer.on("transportclose", closed)
-        if producer.kind == "audio" and room.speaker_observer is not None:
-            await room.speaker_observer.add_producer(producer.id)
+        await room.observe_producer(producer)
         room.broadcast("new-producer", room.producer_info(producer, peer), exclude=peer)
         room.producer_added(producer, peer)
         self.events.emit("track-published", room=room_object(room.id, room.created_at),
@@ -343,7 +345,7 @@ class Session:
             raise fail(p.ErrorCode.NOT_FOUND, f"producer {req.producerId} not found in this room")
         self._check_limit(len(self.peer.consumers), self.limits.max_consumers_per_peer, "consumers")
         # Incompatible capabilities raise UnsupportedError, answered as cannot_consume by handle().
-        consumer = await transport.consume(req.producerId, req.rtpCapabilities, paused=True)
+        consumer = await room.consume(transport, req.producerId, req.rtpCapabilities)  # piped if need be
         self._still_joined(consumer)
         peer = self.peer
         peer.consumers[consumer.id] = consumer
@@ -435,7 +437,7 @@ class Session:
         self._check_limit(
             len(self.peer.data_consumers), self.limits.max_data_consumers_per_peer, "data consumers"
         )
-        data_consumer = await transport.consume_data(req.dataProducerId)
+        data_consumer = await room.consume_data(transport, req.dataProducerId)
         self._still_joined(data_consumer)
         peer = self.peer
         peer.data_consumers[data_consumer.id] = data_consumer

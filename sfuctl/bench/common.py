@@ -65,6 +65,8 @@ class ServerSample:
     worker_cpu: float
     worker_rss: int
     workers: int
+    worker_cpus: dict[int, float] | None = None
+    """CPU seconds of each worker, by pid."""
 
 
 async def sample_server(http: aiohttp.ClientSession, url: str) -> ServerSample:
@@ -82,6 +84,9 @@ async def sample_server(http: aiohttp.ClientSession, url: str) -> ServerSample:
         worker_cpu=sum(metrics.get(f"sfuctl_worker_cpu_seconds_total/{w['pid']}", 0) for w in workers),
         worker_rss=int(sum(metrics.get(f"sfuctl_worker_rss_bytes/{w['pid']}", 0) for w in workers)),
         workers=len(workers),
+        worker_cpus={
+            w["pid"]: metrics.get(f"sfuctl_worker_cpu_seconds_total/{w['pid']}", 0) for w in workers
+        },
     )
 
 
@@ -106,4 +111,8 @@ def server_usage(before: ServerSample, after: ServerSample) -> dict[str, Any]:
         "controllerRssMiB": round(after.process_rss / 2**20, 1),
         "workersRssMiB": round(after.worker_rss / 2**20, 1),
         "workers": after.workers,
+        "workerCpuPercentEach": {
+            str(pid): round((cpu - (before.worker_cpus or {}).get(pid, cpu)) / elapsed * 100, 1)
+            for pid, cpu in (after.worker_cpus or {}).items()
+        },
     }

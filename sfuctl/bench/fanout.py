@@ -137,6 +137,20 @@ async def drain(endpoints: list[LiteEndpoint]) -> float:
     return time.monotonic() - started
 
 
+async def room_routers(http: aiohttp.ClientSession, target: Target, room: str) -> list[dict[str, Any]]:
+    """Where the room's consumers are: its routers (one per worker it spread to), from the admin
+    API; empty when the token is refused or the server predates spreading."""
+    headers = {"Authorization": f"Bearer {target.token('*', 'bench-admin', admin=True)}"}
+    async with http.get(f"{target.url.rstrip('/')}/rooms/{room}", headers=headers) as resp:
+        if resp.status != 200:
+            return []
+        detail: dict[str, Any] = await resp.json()
+    return [
+        {key: router[key] for key in ("workerPid", "main", "peers", "consumers", "pipeTransports")}
+        for router in detail.get("routers", [])
+    ]
+
+
 async def run_fanout(target: Target, options: FanoutOptions, progress: Progress) -> dict[str, Any]:
     per_peer = options.consumers_per_transport * options.transports_per_peer
     peer_count = -(-options.receivers // per_peer)
@@ -180,6 +194,7 @@ async def run_fanout(target: Target, options: FanoutOptions, progress: Progress)
                         progress("receivers", ready, options.receivers)
 
         await asyncio.gather(*(receiver_peer(i) for i in range(peer_count)))
+        spread = await room_routers(http, target, options.room)
         await asyncio.sleep(SETTLE_SECONDS)
         receivers = endpoints[1:]
         ports = [e.local_port for e in receivers]
@@ -245,6 +260,7 @@ async def run_fanout(target: Target, options: FanoutOptions, progress: Progress)
         },
         "forwardedPacketsPerSecond": round(sum(on_time) / elapsed, 1),
         "server": usage,
+        "roomRouters": spread,
         "workerCpuPercentPerConsumer": round(usage["workersCpuPercent"] / max(1, options.receivers), 4),
         "tool": {
             "cpuPercent": round(tool_cpu, 1),

@@ -80,6 +80,16 @@ def server_rows(server: dict[str, Any]) -> list[tuple[str, str]]:
     return [
         ("controller CPU", f"{server['controllerCpuPercent']} % of a core"),
         ("workers CPU", f"{server['workersCpuPercent']} % of a core ({server['workers']} workers)"),
+        *(
+            [
+                (
+                    "  each (pid: %)",
+                    ", ".join(f"{pid}: {pct}" for pid, pct in server["workerCpuPercentEach"].items()),
+                )
+            ]
+            if len(server.get("workerCpuPercentEach") or {}) > 1
+            else []
+        ),
         ("controller RSS", f"{server['controllerRssMiB']} MiB"),
         ("workers RSS", f"{server['workersRssMiB']} MiB"),
     ]
@@ -148,7 +158,9 @@ def fanout(
     publisher's schedule are reported as late (the SFU or the host fell behind), not as lost.
 
     All receivers are in one room: raise the server's max_peers_per_room above
-    K / (consumers-per-transport x transports-per-peer) + 1.
+    K / (consumers-per-transport x transports-per-peer) + 1. A room larger than one worker
+    spreads over several when the server runs with `--workers 2 --limit consumers_per_router=N`:
+    the report shows each worker's CPU and the room's routers.
 
     [b]Example[/b]: sfuctl bench fanout --receivers 500 --duration 10
     """
@@ -174,6 +186,12 @@ def fanout(
         ("jitter p50 / p95", f"{result['jitterMs']['p50']} / {result['jitterMs']['p95']} ms"),
         ("forwarded", f"{result['forwardedPacketsPerSecond']} packets/s"),
         *server_rows(result["server"]),
+        *(
+            [("room routers (pid: consumers)", ", ".join(
+                f"{r['workerPid']}: {r['consumers']}" for r in result["roomRouters"]))]
+            if result.get("roomRouters")
+            else []
+        ),
         ("worker CPU per consumer", f"{result['workerCpuPercentPerConsumer']} % of a core"),
         ("bench tool CPU", f"{tool['cpuPercent']} % of a core"),
         ("tool loop lag p99 / max", f"{tool['loopLagMs']['p99']} / {tool['loopLagMs']['max']} ms"),
@@ -196,6 +214,11 @@ def fanout(
 def join(
     joins: int = typer.Option(20, "--joins", help="Joins to time, one after the other."),
     room: str = typer.Option("bench-join", "--room", help="Room to use."),
+    viewers: int = typer.Option(
+        0,
+        "--viewers",
+        help="Cheap viewers in the room first: each trial is viewer N+1 (N+1th in a big room).",
+    ),
     url: str = URL,
     cacert: str | None = CACERT,
     fingerprint: str | None = FINGERPRINT,
@@ -204,7 +227,10 @@ def join(
 ) -> None:
     """Time from WebSocket open to the first decoded video frame (pymediasoup), p50/p95.
 
-    [b]Example[/b]: sfuctl bench join --joins 20
+    With --viewers N the room is filled first, so the trials are its (N+1)th viewers; against a
+    server that spreads rooms over workers they land where a new viewer of a big room would.
+
+    [b]Example[/b]: sfuctl bench join --joins 20; sfuctl bench join --joins 10 --viewers 499
     """
     try:
         from sfuctl.bench.join import run_join
@@ -215,13 +241,20 @@ def join(
             )
         )
     result = run(
-        lambda progress: run_join(target(url, secret, cacert, fingerprint), joins, room, progress), as_json
+        lambda progress: run_join(target(url, secret, cacert, fingerprint), joins, room, progress, viewers),
+        as_json,
     )
     if as_json:
         return
     s = result["firstFrameMs"]
     table(f"join → first decoded frame ({result['client']})", [
-        ("joins timed", str(s["count"])),
+        ("joins timed", str(s["count"]) + (f" (after {viewers} viewers)" if viewers else "")),
+        *(
+            [("room routers (pid: consumers)", ", ".join(
+                f"{r['workerPid']}: {r['consumers']}" for r in result["roomRouters"]))]
+            if len(result.get("roomRouters") or []) > 1
+            else []
+        ),
         ("p50 / p95", f"{s['p50']} / {s['p95']} ms"),
         ("max", f"{s['max']} ms"),
         ("failures", ", ".join(f"{k} x{v}" for k, v in result["failures"].items()) or "none"),

@@ -101,12 +101,12 @@ def list_rooms(
         return
     table = Table(show_edge=False, pad_edge=False)
     table.add_column("room")
-    for column in ("peers", "producers", "consumers", "worker pid"):
+    for column in ("peers", "producers", "consumers", "worker pid", "routers"):
         table.add_column(column, justify="right")
     table.add_column("created")
     for room in rooms.rooms:
         table.add_row(room.roomId, str(room.peers), str(room.producers), str(room.consumers),
-                      str(room.workerPid), since(room.createdAt))  # fmt: skip
+                      str(room.workerPid), str(room.routers), since(room.createdAt))  # fmt: skip
     Console(emoji=False).print(table)
 
 
@@ -149,7 +149,8 @@ def show(
     fingerprint: str | None = FINGERPRINT,
     as_json: bool = JSON,
 ) -> None:
-    """Show one room: its peers with their producers, consumers, scores and bitrates."""
+    """Show one room: its peers with their producers, consumers, scores and bitrates, and the
+    workers it is spread over."""
     detail = run_or_fail(fetch_room(client(url, token, secret_file, cacert, fingerprint), room))
     if as_json:
         print_json(detail.model_dump())
@@ -162,8 +163,19 @@ def show(
         highlight=False,
         soft_wrap=True,
     )
+    if len(detail.routers) > 1:  # a room spread over workers: where its routers are
+        spread = Table(show_edge=False, pad_edge=False, title="routers", title_justify="left")
+        for column in ("router", "worker pid", "peers", "consumers", "pipes"):
+            spread.add_column(column, justify="left" if column == "router" else "right")
+        for router in detail.routers:
+            name = router.routerId[:8] + (" (main)" if router.main else "")
+            spread.add_row(name, str(router.workerPid), str(router.peers), str(router.consumers),
+                           str(router.pipeTransports))  # fmt: skip
+        out.print(spread)
+    spread_over = len({router.workerPid for router in detail.routers}) > 1
     table = Table(show_edge=False, pad_edge=False)
-    for column in ("peer", "name", "producers", "consumers", "in", "out", "ICE / DTLS"):
+    columns = ("peer", "name", *(("worker",) if spread_over else ()), "producers", "consumers", "in", "out")
+    for column in (*columns, "ICE / DTLS"):
         table.add_column(column)
     for peer in detail.peers:
         producers = "\n".join(
@@ -177,8 +189,9 @@ def show(
         )
         states = "\n".join(f"{t.iceState} / {t.dtlsState}" for t in peer.transports)
         bitrates = (human_bitrate(peer.bitrateIn), human_bitrate(peer.bitrateOut))
+        worker = (str(peer.workerPid or "-"),) if spread_over else ()
         table.add_row(
-            peer.userId, peer.userName, producers or "-", consumers or "-", *bitrates, states or "-"
+            peer.userId, peer.userName, *worker, producers or "-", consumers or "-", *bitrates, states or "-"
         )
     out.print(table)
 

@@ -13,6 +13,7 @@ from sfuctl.api import admin_token_source
 from sfuctl.common import CliError, ExitCode
 from sfuctl.server.config import ServerConfig
 from sfuctl.server.http.models import Health
+from sfuctl.server.limits import Limits
 from sfuctl.server.serve import start
 from sfuctl.tui.app import Dashboard
 from sfuctl.tui.data import ApiSource, Snapshot
@@ -219,3 +220,34 @@ async def test_kick_with_confirmation_and_mute_toggle(server: RunningServer) -> 
     finally:
         await stay.close()
         await leave.close()
+
+
+async def test_a_room_spread_over_two_workers_shows_both() -> None:
+    server = await start_server(workers=2, limits=Limits(consumers_per_router=1))
+    clients: list[SignalingClient] = []
+    try:
+        for user in ("pub", "first", "second"):
+            client = SignalingClient()
+            clients.append(client)
+            await client.connect(server.ws_url, server.token("wide", user))
+            await client.join()
+        pub, first, second = clients
+        send = await pub.create_transport("send")
+        audio = await pub.produce_audio(send["id"])
+        recv = await first.create_transport("recv")
+        await first.consume(recv["id"], audio)
+        await second.create_transport("recv")  # the main router is full: on the other worker
+        pids = [str(w.pid) for w in server.sfu.pool.workers]
+        app = dashboard(server)
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: "wide" in rooms_shown(app))
+            table = app.query_one(RoomsTable)
+            await until(pilot, lambda: str(table.get_row_at(0)[-1]).endswith(" +1"))
+            await pilot.press("enter")
+            shown = app.query_one(RoomDetailView)
+            await until(pilot, lambda: "workers" in text_of(shown))
+            assert all(pid in text_of(shown) for pid in pids)
+    finally:
+        for client in clients:
+            await client.close()
+        await server.stop()

@@ -37,8 +37,11 @@ class RoomDetailView(Static):
         if detail is None:
             self.placeholder(f"{room_id}: no details (yet)")
             return
+        pids = list(dict.fromkeys(router.workerPid for router in detail.routers)) or [detail.workerPid]
+        spread = len(pids) > 1
+        where = f"workers {', '.join(map(str, pids))}" if spread else f"worker {detail.workerPid}"
         title = Text.from_markup(
-            f"[b]{detail.roomId}[/b]  worker {detail.workerPid}  peers {len(detail.peers)}  "
+            f"[b]{detail.roomId}[/b]  {where}  peers {len(detail.peers)}  "
             f"in {human_bitrate(detail.bitrateIn)}  out {human_bitrate(detail.bitrateOut)}"
         )
         table = Table(expand=True, show_edge=False, pad_edge=False, box=None)
@@ -57,7 +60,10 @@ class RoomDetailView(Static):
                 for c in peer.consumers
             )
             table.add_row(
-                Text.from_markup(f"{peer.userName} [dim]{peer.userId}[/]{speaking}"),
+                Text.from_markup(
+                    f"{peer.userName} [dim]{peer.userId}[/]{speaking}"
+                    + (f"\n[dim]worker {peer.workerPid}[/]" if spread and peer.workerPid else "")
+                ),
                 Text.from_markup(sends or "-"),
                 receives or "-",
                 human_bitrate(peer.bitrateIn),

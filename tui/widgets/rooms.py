@@ -22,6 +22,12 @@ COLUMNS: list[tuple[str, str, Callable[[RoomRow], object]]] = [
 SORT_KEYS = {key: get for _, key, get in COLUMNS}
 
 
+def worker_text(row: RoomRow) -> str:
+    """The main router's worker, and how many more routers a room spread over has."""
+    more = row.summary.routers - 1
+    return f"{row.summary.workerPid} +{more}" if more > 0 else str(row.summary.workerPid)
+
+
 class RoomsTable(DataTable[str]):
     BINDINGS = [Binding("enter", "select_cursor", "details")]
 
@@ -72,7 +78,7 @@ class RoomsTable(DataTable[str]):
                 str(row.summary.consumers),
                 human_bitrate(row.bitrate_in),
                 human_bitrate(row.bitrate_out),
-                str(row.summary.workerPid),
+                worker_text(row),
                 key=row.room_id,
             )
         if keep is not None:
