@@ -17,6 +17,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from sfuctl.server.limits import Limits
 from tests.conftest import RunningServer, process_exists, start_server
 from tests.media_client import MovingVideoTrack, ToneAudioTrack, loopback_ice, receive_frames
 from tests.signaling_client import Peer
@@ -476,3 +477,44 @@ async def test_a_recorder_that_does_not_start_fails_the_recording(
             assert await alice.produce(ToneAudioTrack())  # the room goes on
         finally:
             await alice.close()
+
+
+async def test_a_producer_on_another_worker_of_a_spread_room_is_recorded(
+    tmp_path: Path, http: aiohttp.ClientSession
+) -> None:
+    """The room's main router is full after one consumer, so carol lands on the other worker: her
+    video is recorded from her own router, like alice's from the main one."""
+    server = await start_server(
+        workers=2,
+        recordings_dir=str(tmp_path / "recordings"),
+        limits=Limits(consumers_per_router=1, room_grace_seconds=0.2),
+    )
+    try:
+        with loopback_ice():
+            alice, alice_video, _ = await publisher(server, "spread", "alice")
+            bob = Peer()
+            await bob.join(server.ws_url, server.token("spread", "bob"))
+            await bob.consume(alice_video)  # the main router holds its one consumer
+            carol, carol_video, _ = await publisher(server, "spread", "carol")
+            room = server.sfu.registry.get("spread")
+            assert room is not None and room.media.assigned["carol"] is not room.media.assigned["alice"]
+            try:
+                status, started = await admin(http, server, "POST", "/rooms/spread/recordings")
+                assert status == 201, started
+                await asyncio.sleep(3)
+                status, stopped = await admin(
+                    http, server, "POST", f"/rooms/spread/recordings/{started['id']}/stop"
+                )
+                assert status == 200 and stopped["state"] == "stopped", stopped
+                videos = {f["producerId"]: f for f in stopped["files"] if f["kind"] == "video"}
+                assert set(videos) == {alice_video, carol_video}
+                directory = Path(server.config.recordings_dir or "") / started["id"]
+                for entry in videos.values():
+                    assert (
+                        complete(directory / entry["name"]) and decode_errors(directory / entry["name"]) == ""
+                    )
+            finally:
+                for peer in (alice, bob, carol):
+                    await peer.close()
+    finally:
+        await server.stop()
