@@ -168,7 +168,7 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--viewers", type=int, default=30)
     parser.add_argument("--interval", type=float, default=0.1, help="seconds between two viewers")
-    parser.add_argument("--delays", default="0,500,1000,2000", help="keyFrameRequestDelay values, ms")
+    parser.add_argument("--delays", default="0,200,500,1000", help="keyFrameRequestDelay values, ms")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     workers = [await Worker.start(WorkerSettings(log_level="warn")) for _ in range(2)]

@@ -21,6 +21,9 @@ packages=(
   # the cluster's shared state (`sfuctl serve --redis`); the tests start their own redis-server
   # on a free loopback port, so the system one must not run either (see below)
   redis-server
+  # the recorder (gst-launch-1.0 with the RTP depayloaders and the WebM muxer), and ffmpeg's
+  # ffprobe, which reads each recorded file's duration (the tests decode the files with ffmpeg)
+  gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good ffmpeg
 )
 command -v npm >/dev/null 2>&1 || packages+=(npm)
 [ -n "${SFUCTL_EXTRA_APT:-}" ] && read -r -a extra <<<"$SFUCTL_EXTRA_APT" && packages+=("${extra[@]}")

@@ -73,6 +73,8 @@ class ServerConfig:
     """IP address of this node for media between nodes (pipe transports); default: the RTC one."""
     node_ttl_seconds: float = 6.0
     """A node silent this long is dead for the others (bounds how soon its peers are gone)."""
+    recordings_dir: str | None = None
+    """Where recordings are written; default: ``recordings`` in the state dir (see recording.store)."""
 
     def media_address(self) -> str | None:
         """What ICE candidates carry: the announced address, else the detected one (wildcard listen)."""

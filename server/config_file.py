@@ -342,6 +342,21 @@ def check_config(config: ServerConfig) -> None:
         )
     if config.workers < 1:
         problem("workers must be at least 1", "--workers takes 1 or more")
+    if config.limits.consumers_per_router < 1:
+        problem(
+            f"consumers_per_router must be at least 1 (got {config.limits.consumers_per_router})",
+            "--limit consumers_per_router=N: consumers a room's router takes before the room spreads",
+        )
+    if not 0 <= config.limits.spread_cpu_percent:
+        problem(
+            f"spread_cpu_percent must be 0 or more (got {config.limits.spread_cpu_percent})",
+            "--limit spread_cpu_percent=P: % of a core past which a room's new peers go to another worker",
+        )
+    if config.limits.key_frame_request_delay_ms < 0:
+        problem(
+            f"key_frame_request_delay_ms must be 0 or more (got {config.limits.key_frame_request_delay_ms})",
+            "--limit key_frame_request_delay_ms=MS (0: every key-frame request at once)",
+        )
     low, high = worker.rtc_min_port, worker.rtc_max_port
     if not 1024 <= low <= high <= 65535:
         problem(

@@ -27,11 +27,15 @@ class Limits:
     """Consumers a room's router takes before new peers of the room go on a router of another
     worker (the room spreads; producers reach it through pipes). mediasoup's guidance is about 500
     consumers per worker (one core)."""
-    key_frame_request_delay_ms: int = 500
+    spread_cpu_percent: float = 85.0
+    """A room's router whose worker used this much of a core (over the last second or more) takes
+    no new peer of the room either: they go on a router of the room on another worker."""
+    key_frame_request_delay_ms: int = 200
     """A video producer sends one key-frame request for all those its consumers make within this
     many ms of the previous one (mediasoup's keyFrameRequestDelay; 0: each at once). Measured
-    (bench/keyframes.py, 30 viewers joining 100 ms apart): 30 requests to the publisher at 0,
-    7 at 500 ms, for a first-frame wait of p50 21 ms vs 242 ms; a lone join is not delayed."""
+    (bench/keyframes.py, 30 viewers joining 100 ms apart): 30 requests to the publisher at 0, 16
+    at 200 ms, 7 at 500 ms; the wait for a first key frame p50 21 / 100 / 228 ms. Viewers
+    joining one after the other (sfuctl bench join) see first frames p50 97-128 / 196 / 488 ms."""
     max_transports_per_peer: int = 4
     max_producers_per_peer: int = 8
     max_consumers_per_peer: int = 1000
@@ -40,6 +44,11 @@ class Limits:
     requests_per_second: float = 50.0
     request_burst: int = 100
     """Token bucket per connection: sustained rate and the burst allowed above it."""
+    max_chat_chars: int = 2000
+    """Longest chat message (characters of text); it is relayed to every peer of the room."""
+    chat_per_second: float = 1.0
+    chat_burst: int = 5
+    """Chat messages per connection: sustained rate and the burst allowed above it."""
     outbound_queue: int = 1024
     """Frames buffered for a slow client before it is dropped."""
     max_outbox_bytes: int = 4 * 1024 * 1024
@@ -62,3 +71,11 @@ class Limits:
     """Bound of one delivery attempt (connect, send, answer)."""
     webhook_retry_seconds: float = 1.0
     """Wait before the first retry; doubled at each next one (1, 2, 4, 8 s by default)."""
+    max_recordings: int = 4
+    """Recordings running at once on this server (each runs one recorder process per track)."""
+    max_recording_tracks: int = 32
+    """Tracks recorded at once, all recordings together (one recorder process each); a whole-room
+    recording skips the tracks past it (listed in its ``skipped``)."""
+    recording_min_free_bytes: int = 500_000_000
+    """Free space the recordings dir must keep: below it no recording starts, and the running
+    ones stop cleanly (reason ``disk-full``)."""

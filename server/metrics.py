@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from prometheus_client.core import Metric
 
     from sfuctl.server.media.pool import WorkerPool
+    from sfuctl.server.recording.manager import RecordingManager
     from sfuctl.server.signaling.registry import RoomRegistry
     from sfuctl.server.turn.supervisor import TurnSupervisor
     from sfuctl.server.webhooks.delivery import WebhookDispatcher
@@ -209,6 +210,26 @@ class WebhookCollector(Collector):
         )
 
 
+class RecordingCollector(Collector):
+    """Recordings by state and the recorder processes running, read at scrape time."""
+
+    def __init__(self, recordings: RecordingManager) -> None:
+        self.recordings = recordings
+
+    def collect(self) -> Iterator[Metric]:
+        by_state = GaugeMetricFamily(
+            "sfuctl_recordings", "Recordings kept on this server, by state.", labels=["state"]
+        )
+        everything = self.recordings.all()
+        for state in ("recording", "stopped", "failed"):
+            by_state.add_metric([state], sum(1 for r in everything if r.state == state))
+        yield by_state
+        yield GaugeMetricFamily(
+            "sfuctl_recording_tracks", "Tracks being recorded (one recorder process each).",
+            value=self.recordings.running_tracks(),
+        )  # fmt: skip
+
+
 class Metrics:
     """One per application (its own registry, so several servers can live in one process)."""
 
@@ -218,6 +239,7 @@ class Metrics:
         registry: RoomRegistry,
         turn: TurnSupervisor | None = None,
         webhooks: WebhookDispatcher | None = None,
+        recordings: RecordingManager | None = None,
     ) -> None:
         self.rooms = registry
         self.registry = CollectorRegistry()
@@ -236,6 +258,8 @@ class Metrics:
         self.registry.register(StateCollector(pool, registry, self.bytes, turn))
         if webhooks is not None:
             self.registry.register(WebhookCollector(webhooks))
+        if recordings is not None:
+            self.registry.register(RecordingCollector(recordings))
         ProcessCollector(registry=self.registry)  # the controller's own CPU and memory
 
     def observe_request(self, request_type: str, seconds: float, error: p.ErrorCode | None) -> None:

@@ -21,6 +21,8 @@ from sfuctl.server.drain import drain
 from sfuctl.server.health import health_report
 from sfuctl.server.media.pool import WorkerPool
 from sfuctl.server.metrics import Metrics
+from sfuctl.server.recording.manager import RecordingManager
+from sfuctl.server.recording.store import recordings_dir
 from sfuctl.server.signaling.connection import CLOSE_REPLACED, SignalingService
 from sfuctl.server.signaling.moderation import Moderation
 from sfuctl.server.signaling.registry import LocalRoomRegistry, RoomRegistry
@@ -54,13 +56,17 @@ class Sfu:
             max_rooms=config.limits.max_rooms,
             events=self.events,
             consumers_per_router=config.limits.consumers_per_router,
+            spread_cpu_percent=config.limits.spread_cpu_percent,
         )
         self.registry: RoomRegistry = local
         self.cluster = Cluster(cluster_settings(config), self.pool) if config.redis else None
         """This node's part in a cluster (``--redis``); None: a single node."""
         self.turn = TurnSupervisor(turn_server_config(config)) if config.turn.enabled else None
         self.ice_servers = peer_ice_servers(config, self.turn)
-        self.metrics = Metrics(self.pool, self.registry, self.turn, self.webhooks)
+        self.recordings = RecordingManager(
+            self.registry, config.limits, recordings_dir(config.recordings_dir), events=self.events
+        )
+        self.metrics = Metrics(self.pool, self.registry, self.turn, self.webhooks, self.recordings)
         if self.cluster is not None:
             local.on_room = self.cluster.attach
             self.cluster.on_replace = self._replaced_elsewhere
@@ -94,6 +100,7 @@ class Sfu:
             self._tls_watch = asyncio.create_task(self.tls.watch(self.config.tls_watch_seconds))
         if self.webhooks is not None:
             await self.webhooks.start()
+        self.recordings.load()
         await self.pool.start()
         if self.single_port is not None:
             await self.single_port.attach_all()
@@ -132,10 +139,11 @@ class Sfu:
         )
 
     async def close(self) -> None:
-        """Close every room, every worker and the TURN server. Idempotent."""
+        """Finish the recordings, close every room, every worker and the TURN server. Idempotent."""
         if self._tls_watch is not None:
             self._tls_watch.cancel()
             self._tls_watch = None
+        await self.recordings.close()  # bounded; first, so each file is finalised with its media
         self.registry.close_all("shutdown")
         try:
             if self.cluster is not None:

@@ -10,6 +10,7 @@ import asyncio
 import ssl
 import time
 from collections.abc import Callable, Coroutine
+from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote
 
@@ -22,7 +23,15 @@ from sfuctl.client import TlsTrust
 from sfuctl.common import CliError, ExitCode
 from sfuctl.server.auth import AuthError, Grants, SecretError, mint_token, resolve_secret
 from sfuctl.server.config import ServerConfig
-from sfuctl.server.http.models import Health, ProducerModeration, RoomDetail, RoomList
+from sfuctl.server.http.models import (
+    Health,
+    ProducerModeration,
+    RecordingDetail,
+    RecordingList,
+    RecordingStartResult,
+    RoomDetail,
+    RoomList,
+)
 
 DEFAULT_URL = f"http://127.0.0.1:{ServerConfig().port}"
 """Where `sfuctl serve` listens by default, seen from the same host."""
@@ -42,6 +51,9 @@ FINGERPRINT = typer.Option(
 )
 ADMIN_TTL = 3600
 SHOW_HINT = "`sfuctl rooms show ROOM` lists its peers and producers"
+RECORDINGS_HINT = "`sfuctl recordings` lists the recordings"
+DOWNLOAD_TIMEOUT = 3600.0
+"""Bound on downloading one recording file (a long recording is large)."""
 M = TypeVar("M", bound=BaseModel)
 
 TokenSource = Callable[[], str]
@@ -169,15 +181,74 @@ class ApiClient:
         path = f"/rooms/{room_id}/producers/{quote(producer_id, safe='')}"
         await self._request("DELETE", path, hint=SHOW_HINT)
 
-    async def _request(self, method: str, path: str, admin: bool = True, hint: str | None = None) -> Any:
-        headers = {}
-        if admin:
-            if self.tokens is None:
-                raise CliError("this needs an admin token", "pass --token", ExitCode.USAGE)
-            headers["Authorization"] = f"Bearer {self.tokens()}"
+    async def start_recording(
+        self, room_id: str, producer_ids: list[str] | None = None
+    ) -> RecordingStartResult:
+        body = {"producerIds": producer_ids} if producer_ids else None
+        data = await self._request("POST", f"/rooms/{quote(room_id, safe='')}/recordings", body=body)
+        return parse(RecordingStartResult, data)
+
+    async def stop_recording(self, room_id: str, recording_id: str) -> RecordingDetail:
+        path = f"/rooms/{quote(room_id, safe='')}/recordings/{quote(recording_id, safe='')}/stop"
+        return parse(RecordingDetail, await self._request("POST", path, hint=RECORDINGS_HINT))
+
+    async def recordings(self) -> RecordingList:
+        return parse(RecordingList, await self._request("GET", "/recordings"))
+
+    async def recording(self, recording_id: str) -> RecordingDetail:
+        path = f"/recordings/{quote(recording_id, safe='')}"
+        return parse(RecordingDetail, await self._request("GET", path, hint=RECORDINGS_HINT))
+
+    async def delete_recording(self, recording_id: str) -> None:
+        await self._request("DELETE", f"/recordings/{quote(recording_id, safe='')}", hint=RECORDINGS_HINT)
+
+    async def download(self, recording_id: str, name: str, target: Path) -> int:
+        """Stream one file of a recording into ``target`` (replaced only once complete); its size."""
+        path = f"/recordings/{quote(recording_id, safe='')}/files/{quote(name, safe='')}"
+        partial = target.with_name(target.name + ".part")
+        size = 0
+        try:
+            async with self._client().get(
+                self.url + path, headers=self._auth(), ssl=self.trust,
+                timeout=aiohttp.ClientTimeout(total=DOWNLOAD_TIMEOUT, sock_read=self.timeout.total),
+            ) as response:  # fmt: skip
+                if response.status >= 400:
+                    raise http_error(
+                        response.status, decode(await response.read()), self.url, RECORDINGS_HINT
+                    )
+                with partial.open("wb") as out:
+                    async for chunk in response.content.iter_chunked(1 << 16):
+                        out.write(chunk)
+                        size += len(chunk)
+        except (aiohttp.ClientError, TimeoutError) as error:
+            partial.unlink(missing_ok=True)
+            raise CliError(
+                f"downloading {name} from {self.url} failed: {describe(error)}",
+                "try again; `sfuctl health` checks the server",
+                ExitCode.UNREACHABLE,
+            ) from None
+        except OSError as error:
+            partial.unlink(missing_ok=True)
+            raise CliError(
+                f"cannot write {target}: {error.strerror or error}",
+                "choose another -o directory",
+                ExitCode.FAILED,
+            ) from None
+        partial.replace(target)
+        return size
+
+    def _auth(self) -> dict[str, str]:
+        if self.tokens is None:
+            raise CliError("this needs an admin token", "pass --token", ExitCode.USAGE)
+        return {"Authorization": f"Bearer {self.tokens()}"}
+
+    async def _request(
+        self, method: str, path: str, admin: bool = True, hint: str | None = None, body: Any = None
+    ) -> Any:
+        headers = self._auth() if admin else {}
         try:
             async with self._client().request(
-                method, self.url + path, headers=headers, ssl=self.trust
+                method, self.url + path, headers=headers, ssl=self.trust, json=body
             ) as response:
                 body = await response.read()
                 status = response.status
@@ -234,7 +305,18 @@ def http_error(status: int, data: Any, url: str, not_found_hint: str | None = No
         )
     if status == 404:
         return CliError(message, not_found_hint or "`sfuctl rooms` lists the rooms", ExitCode.NOT_FOUND)
-    return CliError(f"{url} answered {status}: {message}", "see the server's log", ExitCode.BAD_REPLY)
+    hint = REFUSAL_HINTS.get(status, "see the server's log")
+    return CliError(f"{url} answered {status}: {message}", hint, ExitCode.BAD_REPLY)
+
+
+REFUSAL_HINTS = {
+    409: "stop it first: `sfuctl record stop ROOM ID`",
+    429: "wait for a recording to end, or raise the server's limit (`--limit max_recordings=N`)",
+    503: "`sfuctl doctor` on the server checks the recorder (apt-get install gstreamer1.0-tools "
+    "gstreamer1.0-plugins-good)",
+    507: "free space where the server keeps recordings, or lower `--limit recording_min_free_bytes=N`",
+}
+"""What to do about the recording API's refusals."""
 
 
 def parse(model: type[M], data: Any) -> M:

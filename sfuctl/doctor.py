@@ -27,6 +27,8 @@ from sfuctl.server.config_file import (
     load_file,
 )
 from sfuctl.server.media.worker_bin import WorkerBinaryNotFound, find_worker_bin
+from sfuctl.server.recording import pipeline
+from sfuctl.server.recording.store import RecordingStore, recordings_dir
 from sfuctl.server.tls.certificate import RENEW_DAYS, CertificateError, check_dates_of, load
 from sfuctl.server.tls.setup import certificate_paths
 from sfuctl.server.turn.supervisor import TurnStartError, find_turnserver
@@ -34,6 +36,9 @@ from sfuctl.server.turn.supervisor import TurnStartError, find_turnserver
 Status = Literal["ok", "warn", "fail"]
 SEE_KEYS = "fix the file; `sfuctl serve --help` lists the keys"
 LIBRARY_PACKAGES = "apt-get install libuv1 libsrtp2-1 libssl3 libabsl20220623"
+RECORDER_PACKAGES = (
+    "apt-get install gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good ffmpeg"
+)
 
 
 @dataclass
@@ -61,6 +66,12 @@ class DoctorOptions:
     tls_cert: str | None = None
     tls_key: str | None = None
     tls_dir: str | None = None
+    turn: bool | None = None
+    turn_port: int | None = None
+    turn_tls_port: int | None = None
+    turn_ip: str | None = None
+    turn_min_port: int | None = None
+    turn_max_port: int | None = None
     extra: list[Callable[[DoctorOptions], Check]] = field(default_factory=list)
     config: ServerConfig = field(default_factory=ServerConfig)
     """What `sfuctl serve` would run with; run_checks settles it from the file, flags and defaults."""
@@ -74,7 +85,10 @@ def settle_config(options: DoctorOptions) -> tuple[ServerConfig, Check]:
     given = {"port": options.port, "worker.rtc_min_port": options.rtc_min_port,
              "worker.rtc_max_port": options.rtc_max_port, "secret_file": options.secret_file,
              "tls": options.tls, "tls_cert": options.tls_cert, "tls_key": options.tls_key,
-             "tls_dir": options.tls_dir}  # fmt: skip
+             "tls_dir": options.tls_dir, "turn.enabled": options.turn, "turn.port": options.turn_port,
+             "turn.tls_port": options.turn_tls_port, "turn.listen_ip": options.turn_ip,
+             "turn.relay_min_port": options.turn_min_port,
+             "turn.relay_max_port": options.turn_max_port}  # fmt: skip
     flags = {key: value for key, value in given.items() if value is not None}
     if options.redis is not None:
         flags["redis"] = options.redis
@@ -235,27 +249,76 @@ def check_tls(options: DoctorOptions) -> Check:
 
 
 def check_turn(options: DoctorOptions) -> Check:
-    """--turn needs coturn's turnserver and a free UDP+TCP port for it."""
-    turn = options.config.turn
+    """--turn needs coturn's turnserver, a free UDP+TCP port and, with TLS, a free turns: port."""
+    config = options.config
+    turn = config.turn
     if not turn.enabled:
         return Check("TURN server", "ok", "not used (--turn is off)")
     try:
         binary = find_turnserver()
     except TurnStartError as error:
         return Check("TURN server", "fail", str(error), error.hint)
-    for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
-        family = socket.AF_INET6 if ":" in turn.listen_ip else socket.AF_INET
-        with socket.socket(family, kind) as probe:
-            try:
-                probe.bind((turn.listen_ip, turn.port))
-            except OSError as error:
-                proto = "UDP" if kind == socket.SOCK_DGRAM else "TCP"
-                why = error.strerror or error
-                return Check(
-                    "TURN server", "fail", f"{proto} port {turn.port} on {turn.listen_ip}: {why}",
-                    "choose another --turn-port, or stop what uses it",
-                )  # fmt: skip
-    return Check("TURN server", "ok", f"{binary}; port {turn.port} free (UDP and TCP)")
+    listeners = [(kind, turn.port, "--turn-port") for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM)]
+    if config.tls:
+        listeners.append((socket.SOCK_STREAM, turn.tls_port, "--turn-tls-port"))
+    for kind, port, flag in listeners:
+        problem = bind_problem(turn.listen_ip, port, kind)
+        if problem:
+            proto = "UDP" if kind == socket.SOCK_DGRAM else "TCP"
+            return Check("TURN server", "fail", f"{proto} port {port} on {turn.listen_ip}: {problem}",
+                         f"choose another {flag}, or stop what uses it")  # fmt: skip
+    tls = f", turns: TCP {turn.tls_port} free" if config.tls else " (no turns: without --tls)"
+    relay = f"relay ports {turn.relay_min_port}-{turn.relay_max_port}"
+    return Check("TURN server", "ok", f"{binary}; port {turn.port} free (UDP and TCP){tls}; {relay}")
+
+
+def bind_problem(address: str, port: int, kind: socket.SocketKind) -> str:
+    """Why ``address:port`` cannot be bound with ``kind``, or '' when it can."""
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    with socket.socket(family, kind) as probe:
+        try:
+            probe.bind((address, port))
+        except OSError as error:
+            return str(error.strerror or error)
+    return ""
+
+
+def check_recorder(options: DoctorOptions) -> Check:
+    """Recording needs gst-launch-1.0 and the pipeline's elements; ffprobe reads the durations."""
+    name = "recorder"
+    binary = shutil.which(pipeline.GST_LAUNCH)
+    inspect = shutil.which("gst-inspect-1.0")
+    if binary is None or inspect is None:
+        return Check(
+            name, "warn", f"{pipeline.GST_LAUNCH} not found: recording is unavailable", RECORDER_PACKAGES
+        )
+    try:
+        missing = [
+            element
+            for element in pipeline.ELEMENTS
+            if subprocess.run([inspect, "--exists", element], capture_output=True, timeout=20).returncode != 0
+        ]
+    except (OSError, subprocess.TimeoutExpired) as error:
+        return Check(name, "warn", f"cannot ask gst-inspect-1.0: {error}", RECORDER_PACKAGES)
+    if missing:
+        return Check(name, "warn", "GStreamer elements missing: " + ", ".join(missing), RECORDER_PACKAGES)
+    directory = recordings_dir(options.config.recordings_dir)
+    floor = options.config.limits.recording_min_free_bytes
+    try:
+        free = RecordingStore(directory).free_bytes()
+    except OSError as error:
+        return Check(
+            name, "warn", f"{directory}: {error.strerror or error}", "give --recordings-dir a writable dir"
+        )
+    detail = f"{binary}; recordings in {directory} ({free // 1_000_000} MB free)"
+    if shutil.which("ffprobe") is None:
+        return Check(name, "warn", detail + "; no ffprobe: file durations unknown", "apt-get install ffmpeg")
+    if free < floor:
+        under = f": under the {floor // 1_000_000} MB floor, recording is refused"
+        return Check(
+            name, "warn", detail + under, "free space there, or lower --limit recording_min_free_bytes"
+        )
+    return Check(name, "ok", detail)
 
 
 REDIS_MIN_VERSION = (6, 2)
@@ -302,6 +365,7 @@ CHECKS: list[Callable[[DoctorOptions], Check]] = [
     check_tls,
     check_turn,
     check_redis,
+    check_recorder,
     check_config_file,
 ]
 

@@ -74,14 +74,15 @@ class ToneAudioTrack(AudioStreamTrack):  # type: ignore[misc]
         self._t = 0
 
     async def recv(self) -> AudioFrame:
-        frame = await super().recv()  # for the pacing and timestamps
-        samples = frame.samples
+        frame = await super().recv()  # for the pacing: one 20 ms frame (at aiortc's 8 kHz)
+        samples = frame.samples * 48000 // frame.sample_rate  # the same 20 ms at 48 kHz
         t = (np.arange(samples) + self._t) / 48000
+        pts = self._t
         self._t += samples
         pcm = (np.sin(2 * np.pi * 440 * t) * 8000).astype(np.int16)
         tone = AudioFrame.from_ndarray(pcm.reshape(1, -1), format="s16", layout="mono")
         tone.sample_rate = 48000
-        tone.pts, tone.time_base = frame.pts, fractions.Fraction(1, 48000)
+        tone.pts, tone.time_base = pts, fractions.Fraction(1, 48000)
         return tone
 
 

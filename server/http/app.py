@@ -23,7 +23,7 @@ def error_response(status: int, code: str, message: str) -> web.Response:
 
 def create_app(sfu: Sfu) -> web.Application:
     """The routes of one server. Starting and closing ``sfu`` is its owner's job (see serve)."""
-    from sfuctl.server.http import client, docs, rest
+    from sfuctl.server.http import client, docs, headers, rest
 
     app = web.Application(client_max_size=sfu.config.limits.max_message_bytes)
 
@@ -47,4 +47,5 @@ def create_app(sfu: Sfu) -> web.Application:
     client.setup_routes(app)
     rest.setup_routes(app, sfu)
     docs.setup_routes(app)
+    headers.setup(app)
     return app

@@ -8,14 +8,18 @@ page works offline and loads nothing from a CDN.
 
 from __future__ import annotations
 
+import base64
 import functools
+import hashlib
 import html
 import importlib.resources
+import inspect
 import json
 from pathlib import Path
 from typing import Any, Literal
 
 from aiohttp import web
+from markdown_it import MarkdownIt
 from pydantic import BaseModel, TypeAdapter
 
 from sfuctl.server import __version__
@@ -50,9 +54,19 @@ ERROR_RESPONSES: dict[str, tuple[str, str]] = {
     "BadRequest": ("400", "The body or a parameter is not valid."),
     "Unauthorized": ("401", "Missing or invalid credentials."),
     "Forbidden": ("403", "Valid token without the admin grant."),
-    "NotFound": ("404", "No such room, peer or producer (or, for /login, login is disabled)."),
+    "NotFound": (
+        "404",
+        "No such room, peer, producer, recording or file (or, for /login, login is disabled).",
+    ),
+    "Conflict": ("409", "The recording is still running: stop it first."),
     "PayloadTooLarge": ("413", "The body is larger than the server accepts."),
-    "TooManyRequests": ("429", "Too many logins from this client address; see the Retry-After header."),
+    "TooManyRequests": (
+        "429",
+        "Too many logins from this client address (see the Retry-After header), "
+        "or as many recordings running as the server allows (`max_recordings`).",
+    ),
+    "Unavailable": ("503", "The recorder (gst-launch-1.0) is not installed, or did not start."),
+    "InsufficientStorage": ("507", "Less free space than `recording_min_free_bytes` where recordings go."),
 }
 
 
@@ -125,6 +139,107 @@ def openapi_paths() -> dict[str, Any]:
             },
         },
         **moderation_paths(admin, room_id),
+        **recording_paths(admin, room_id),
+    }
+
+
+def recording_paths(admin: list[dict[str, list[str]]], room_id: dict[str, Any]) -> dict[str, Any]:
+    recording_id = {"name": "recordingId", "in": "path", "required": True,
+                    "schema": TypeAdapter(m.RecordingId).json_schema()}  # fmt: skip
+    name = {"name": "name", "in": "path", "required": True, "schema": TypeAdapter(m.FileName).json_schema()}
+    media = {"description": "The file (WebM). `Range` requests are answered with 206 and `Content-Range`.",
+             "content": {kind: {"schema": {"type": "string", "format": "binary"}}
+                         for kind in ("video/webm", "audio/webm")}}  # fmt: skip
+    return {
+        "/rooms/{roomId}/recordings": {
+            "parameters": [room_id],
+            "post": {
+                "operationId": "startRecording",
+                "summary": "Start recording a room: one WebM file per track (VP8, VP9, Opus); its peers "
+                "get `recording-started` (admin). Without `producerIds`, producers that start later "
+                "are recorded too.",
+                "security": admin,
+                "requestBody": {"required": False, "content": json_content(ref("StartRecording"))},
+                "responses": {
+                    "201": ok("Recording: the recorders take the media.", "RecordingStartResult"),
+                    **errors(
+                        "BadRequest",
+                        "Unauthorized",
+                        "Forbidden",
+                        "NotFound",
+                        "TooManyRequests",
+                        "Unavailable",
+                        "InsufficientStorage",
+                    ),
+                },
+            },
+        },
+        "/rooms/{roomId}/recordings/{recordingId}/stop": {
+            "parameters": [room_id, recording_id],
+            "post": {
+                "operationId": "stopRecording",
+                "summary": "Stop a recording: each file is finalised; the peers get `recording-stopped` "
+                "(admin). Stopping an ended recording answers its state.",
+                "security": admin,
+                "responses": {
+                    "200": ok("The recording and its files.", "RecordingDetail"),
+                    **errors("BadRequest", "Unauthorized", "Forbidden", "NotFound"),
+                },
+            },
+        },
+        "/recordings": {
+            "get": {
+                "operationId": "listRecordings",
+                "summary": "The recordings of this server, running and ended, oldest first (admin)",
+                "security": admin,
+                "responses": {
+                    "200": ok("The recordings.", "RecordingList"),
+                    **errors("Unauthorized", "Forbidden"),
+                },
+            },
+        },
+        "/recordings/{recordingId}": {
+            "parameters": [recording_id],
+            "get": {
+                "operationId": "getRecording",
+                "summary": "A recording: its state and its files (admin)",
+                "security": admin,
+                "responses": {
+                    "200": ok("The recording.", "RecordingDetail"),
+                    **errors("BadRequest", "Unauthorized", "Forbidden", "NotFound"),
+                },
+            },
+            "delete": {
+                "operationId": "deleteRecording",
+                "summary": "Delete an ended recording and its files (admin)",
+                "security": admin,
+                "responses": {
+                    "204": {"description": "Deleted."},
+                    **errors("BadRequest", "Unauthorized", "Forbidden", "NotFound", "Conflict"),
+                },
+            },
+        },
+        "/recordings/{recordingId}/files/{name}": {
+            "parameters": [recording_id, name],
+            "get": {
+                "operationId": "getRecordingFile",
+                "summary": "Download one file of a recording (admin); ranges supported",
+                "security": admin,
+                "parameters": [
+                    {
+                        "name": "Range",
+                        "in": "header",
+                        "required": False,
+                        "schema": {"type": "string", "examples": ["bytes=0-1023"]},
+                    }
+                ],
+                "responses": {
+                    "200": media,
+                    "206": {**media, "description": "The requested range."},
+                    **errors("BadRequest", "Unauthorized", "Forbidden", "NotFound"),
+                },
+            },
+        },
     }
 
 
@@ -500,14 +615,29 @@ def prefers_html(request: web.Request) -> bool:
 # -- AsyncAPI as HTML --------------------------------------------------------------------------
 
 HTML_STYLE = """
-body{font:15px/1.5 system-ui,sans-serif;max-width:960px;margin:2em auto;padding:0 1em;color:#222}
-code,pre{font:13px/1.4 ui-monospace,monospace;background:#f5f5f5}
-pre{padding:.6em;overflow-x:auto;border-radius:4px} h2{border-bottom:1px solid #ddd;margin-top:2em}
-.text{white-space:pre-wrap;background:#fafafa;padding:.6em;border-left:3px solid #ccc}
-h3 code{font-size:1.1em}
-h3{margin-bottom:.2em} table{border-collapse:collapse} td,th{border:1px solid #ddd;padding:.2em .6em}
-.tag{font-size:12px;padding:.1em .4em;border-radius:3px;background:#e8f0fe}
+body{font:15px/1.5 system-ui,sans-serif;max-width:980px;margin:2em auto;padding:0 1em;color:#222}
+code,pre{font:13px/1.4 ui-monospace,monospace;background:#f3f4f6;border-radius:4px}
+code{padding:.05em .3em} pre{padding:.6em;overflow-x:auto} pre code{padding:0;background:none}
+h2{border-bottom:1px solid #ddd;margin-top:2em} h3{margin:1.4em 0 .2em} h3 code{font-size:1.05em}
+.intro{background:#fafafa;padding:.2em 1em;border-left:3px solid #ccc}
+nav{columns:2;column-gap:2em;background:#f8f9fb;padding:.6em 1em;border:1px solid #e5e7eb;border-radius:6px}
+nav h2{margin:0 0 .3em;border:0;font-size:1em;column-span:all} nav ul{margin:0 0 .6em;padding-left:1.2em}
+nav h3{margin:.2em 0;font-size:.9em;color:#555;break-after:avoid}
+table{border-collapse:collapse;width:100%} td,th{border:1px solid #ddd;padding:.3em .6em;vertical-align:top}
+td p{margin:0} .tag{font-size:12px;padding:.1em .4em;border-radius:3px;background:#e8f0fe}
+details{margin:.3em 0;border:1px solid #e5e7eb;border-radius:4px;padding:.2em .6em}
+summary{cursor:pointer;font-family:ui-monospace,monospace} details pre{margin:.4em 0}
 """
+
+MARKDOWN = MarkdownIt("commonmark", {"html": False})
+"""CommonMark with raw HTML off: a docstring's ``<`` is shown, never interpreted."""
+
+
+def markdown(text: str, inline: bool = False) -> str:
+    """The docstrings and descriptions are Markdown (backticks, emphasis, paragraphs)."""
+    text = inspect.cleandoc(text)
+    rendered: str = MARKDOWN.renderInline(text) if inline else MARKDOWN.render(text)
+    return rendered
 
 
 def schema_link(schema: dict[str, Any]) -> str:
@@ -520,17 +650,34 @@ def schema_link(schema: dict[str, Any]) -> str:
     return f"<code>{html.escape(json.dumps(schema))}</code>"
 
 
+def html_toc(doc: dict[str, Any]) -> list[str]:
+    def links(prefix: str, kinds: list[str]) -> str:
+        items = "".join(
+            f'<li><a href="#{prefix}-{html.escape(k)}"><code>{html.escape(k)}</code></a></li>' for k in kinds
+        )
+        return f"<ul>{items}</ul>"
+
+    return [
+        '<nav id="toc"><h2>Contents</h2>',
+        f"<h3>Requests ({len(p.REQUESTS)})</h3>{links('request', list(p.REQUESTS))}",
+        f"<h3>Events ({len(p.EVENTS)})</h3>{links('event', list(p.EVENTS))}",
+        f'<h3>More</h3><ul><li><a href="#schemas">Schemas ({len(doc["components"]["schemas"])})</a>',
+        "</li></ul>",
+        "</nav>",
+    ]
+
+
 def html_requests(doc: dict[str, Any]) -> list[str]:
     messages = doc["channels"]["signaling"]["messages"]
-    out = ["<h2>Requests</h2>"]
+    out = ['<h2 id="requests">Requests</h2>']
     for kind in p.REQUESTS:
         request = messages[f"{kind}.request"]
         response = messages[f"{kind}.response"]
         out.append(f'<h3 id="request-{html.escape(kind)}"><code>{html.escape(kind)}</code></h3>')
-        out.append(f"<p>{html.escape(request.get('summary', ''))}</p><ul>")
+        out.append(markdown(request.get("summary", "")))
         request_data = schema_link(request["payload"]["properties"]["data"])
         response_data = schema_link(response["payload"]["properties"]["data"])
-        out.append(f"<li>request <code>data</code>: {request_data}</li>")
+        out.append(f"<ul><li>request <code>data</code>: {request_data}</li>")
         out.append(f"<li>ok <code>data</code>: {response_data}</li>")
         out.append('<li>or an <a href="#schema-ErrorResponse">error response</a></li></ul>')
     return out
@@ -538,24 +685,35 @@ def html_requests(doc: dict[str, Any]) -> list[str]:
 
 def html_events(doc: dict[str, Any]) -> list[str]:
     messages = doc["channels"]["signaling"]["messages"]
-    out = ["<h2>Events</h2><table><tr><th>type</th><th>data</th><th></th></tr>"]
+    out = ['<h2 id="events">Events</h2><table><tr><th>type</th><th>data</th><th></th></tr>']
     for kind in p.EVENTS:
         event = messages[f"{kind}.event"]
         out.append(
-            f"<tr><td><code>{html.escape(kind)}</code></td>"
+            f'<tr id="event-{html.escape(kind)}"><td><code>{html.escape(kind)}</code></td>'
             f"<td>{schema_link(event['payload']['properties']['data'])}</td>"
-            f"<td>{html.escape(event.get('summary', ''))}</td></tr>"
+            f"<td>{markdown(event.get('summary', ''), inline=True)}</td></tr>"
         )
     out.append("</table>")
     return out
 
 
 def html_schemas(doc: dict[str, Any]) -> list[str]:
-    out = ["<h2>Schemas</h2>"]
+    out = ['<h2 id="schemas">Schemas</h2><p>JSON Schema of each payload; open one to read it.</p>']
     for name, schema in doc["components"]["schemas"].items():
         text = html.escape(json.dumps(schema, indent=2))
-        out.append(f'<h3 id="schema-{html.escape(name)}">{html.escape(name)}</h3><pre>{text}</pre>')
+        out.append(
+            f'<details id="schema-{html.escape(name)}"><summary>{html.escape(name)}</summary>'
+            f"<pre><code>{text}</code></pre></details>"
+        )
     return out
+
+
+OPEN_TARGET = (
+    "addEventListener('hashchange',o);addEventListener('load',o);function o(){"
+    "var e=document.getElementById(decodeURIComponent(location.hash.slice(1)));"
+    "if(e&&e.tagName==='DETAILS'){e.open=true;e.scrollIntoView()}}"
+)
+"""A link to a schema opens its <details> (allowed by the page's CSP through its hash)."""
 
 
 def asyncapi_html(doc: dict[str, Any]) -> str:
@@ -566,7 +724,8 @@ def asyncapi_html(doc: dict[str, Any]) -> str:
         f"<h1>{html.escape(info['title'])} <span class=tag>AsyncAPI {doc['asyncapi']}</span></h1>",
         f"<p>Version {html.escape(info['version'])}. Connect to <code>{html.escape(url, quote=False)}</code>."
         ' The same document as JSON: <a href="?format=json">/asyncapi?format=json</a>.</p>',
-        f"<div class=text>{html.escape(info['description'])}</div>",
+        f"<div class=intro>{markdown(info['description'])}</div>",
+        *html_toc(doc),
         *html_requests(doc),
         *html_events(doc),
         *html_schemas(doc),
@@ -575,8 +734,13 @@ def asyncapi_html(doc: dict[str, Any]) -> str:
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>'
         f"{html.escape(info['title'])}</title><style>{HTML_STYLE}</style></head><body>"
         + "\n".join(body)
-        + "</body></html>"
+        + f"<script>{OPEN_TARGET}</script></body></html>"
     )
+
+
+def asyncapi_html_csp() -> str:
+    digest = base64.b64encode(hashlib.sha256(OPEN_TARGET.encode()).digest()).decode()
+    return f"default-src 'none'; style-src 'unsafe-inline'; script-src 'sha256-{digest}'"
 
 
 # -- routes ------------------------------------------------------------------------------------
@@ -596,7 +760,7 @@ async def get_asyncapi(request: web.Request) -> web.Response:
     doc = asyncapi_document(request.host, request.secure)
     if prefers_html(request):
         response = web.Response(text=asyncapi_html(doc), content_type="text/html")
-        response.headers["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'"
+        response.headers["Content-Security-Policy"] = asyncapi_html_csp()
     else:
         response = json_response(doc)
     response.headers["Vary"] = "Accept"

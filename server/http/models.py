@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from sfuctl.server.auth import DisplayName
+from sfuctl.server.recording.store import FILE_NAME_PATTERN, RECORDING_ID_PATTERN
 
 ROOM_ID_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
 
@@ -47,6 +48,8 @@ class ErrorCode(StrEnum):
     METHOD_NOT_ALLOWED = "method_not_allowed"
     PAYLOAD_TOO_LARGE = "payload_too_large"
     TOO_MANY_REQUESTS = "too_many_requests"
+    CONFLICT = "conflict"
+    INSUFFICIENT_STORAGE = "insufficient_storage"
     UNAVAILABLE = "unavailable"
     INTERNAL = "internal"
 
@@ -265,7 +268,96 @@ class ProducerModeration(ResponseModel):
     paused: bool
 
 
-REQUEST_MODELS: tuple[type[BaseModel], ...] = (LoginRequest,)
+# -- recording ---------------------------------------------------------------------------------
+
+RecordingId = Annotated[
+    str,
+    Field(pattern=RECORDING_ID_PATTERN, description="A recording's id.", examples=["rec-3f2a9c1e5b7d0a46"]),
+]
+FileName = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=128,
+        pattern=FILE_NAME_PATTERN,
+        description="A file of the recording, as its `files` list names it.",
+        examples=["video-6c1b0e7e-3f8a-4c1d-9a57-0d1c2b3a4f5e.webm"],
+    ),
+]
+RecordingState = Literal["recording", "stopped", "failed"]
+
+
+class StartRecording(RequestModel):
+    """The body is optional: without `producerIds`, every producer of the room is recorded, the
+    present ones and those that start later."""
+
+    producerIds: list[ObjectId] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="Only these producers of the room (each must exist and be VP8, VP9 or Opus).",
+    )
+
+
+class RecordingFile(ResponseModel):
+    name: str = Field(description="`<kind>-<producerId>.webm`: one file per track.")
+    producerId: str
+    userId: str = Field(description="The producer's owner.")
+    kind: Literal["audio", "video"]
+    mimeType: str = Field(description="The recorded codec (`video/VP8`, `video/VP9`, `audio/opus`).")
+    startedAt: float = Field(description="Unix seconds.")
+    endedAt: float | None = Field(default=None, description="Unix seconds; null while it is written.")
+    bytes: int
+    durationMs: int | None = Field(
+        default=None, description="As the file states it (ffprobe); null while written or if cut short."
+    )
+
+
+class SkippedTrack(ResponseModel):
+    producerId: str
+    reason: str
+
+
+class RecordingStartResult(ResponseModel):
+    id: str
+    roomId: str
+    state: Literal["recording"]
+    startedAt: float = Field(description="Unix seconds: when the recorders took the first packets.")
+
+
+class RecordingSummary(ResponseModel):
+    id: str
+    roomId: str
+    state: RecordingState
+    startedAt: float = Field(description="Unix seconds.")
+    stoppedAt: float | None = None
+    reason: str | None = Field(
+        default=None,
+        description="Why it ended: `admin`, `disk-full`, `room-closed`, `shutdown`, `interrupted` "
+        "(the server stopped without finishing it), or what failed.",
+    )
+    files: int
+    bytes: int
+
+
+class RecordingList(ResponseModel):
+    recordings: list[RecordingSummary]
+
+
+class RecordingDetail(ResponseModel):
+    id: str
+    roomId: str
+    state: RecordingState
+    startedAt: float
+    stoppedAt: float | None = None
+    reason: str | None = None
+    wholeRoom: bool = Field(description="Records every producer of the room, later ones included.")
+    files: list[RecordingFile]
+    skipped: list[SkippedTrack] = Field(default_factory=list, description="Producers it could not record.")
+
+
+REQUEST_MODELS: tuple[type[BaseModel], ...] = (LoginRequest, StartRecording)
 RESPONSE_MODELS: tuple[type[BaseModel], ...] = (
     ErrorResponse, LoginResponse, Health, RoomList, RoomDetail, ProducerModeration,
+    RecordingStartResult, RecordingList, RecordingDetail,
 )  # fmt: skip

@@ -66,6 +66,7 @@ OBJECT_ID = TypeAdapter(ObjectId)
 
 STATUS_CODES: dict[int, ErrorCode] = {
     400: ErrorCode.BAD_REQUEST,
+    409: ErrorCode.CONFLICT,
     401: ErrorCode.UNAUTHORIZED,
     403: ErrorCode.FORBIDDEN,
     404: ErrorCode.NOT_FOUND,
@@ -91,7 +92,7 @@ class ApiError(Exception):
 
 
 def is_rest_path(path: str) -> bool:
-    return path in ("/login", "/rooms") or path.startswith("/rooms/")
+    return path in ("/login", "/rooms", "/recordings") or path.startswith(("/rooms/", "/recordings/"))
 
 
 @web.middleware
@@ -418,3 +419,6 @@ def setup_routes(app: web.Application, sfu: Sfu) -> None:
     app.router.add_delete(producer, api.require_admin(api.close_producer))
     app.router.add_post(producer + "/mute", api.require_admin(api.mute_producer))
     app.router.add_post(producer + "/unmute", api.require_admin(api.unmute_producer))
+    from sfuctl.server.http import recordings  # it builds on this module's helpers
+
+    recordings.setup_routes(app, api)

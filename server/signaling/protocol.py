@@ -120,6 +120,21 @@ class LeaveRoom(Model):
     pass
 
 
+class Chat(Model):
+    """A chat message to everyone in the room. Plain text: clients must show it as text, never as
+    HTML. At most ``max_chat_chars`` characters (2000) and ``chat_per_second`` messages (1/s,
+    bursts of ``chat_burst``, 5) per connection; beyond them, ``bad_request`` / ``limit_exceeded``
+    and nothing is sent. The others get a ``chat`` event; the answer is the same message."""
+
+    text: Annotated[
+        str,
+        Field(
+            min_length=1,
+            description="The message, plain text: newlines and tabs, no other control character.",
+        ),
+    ]
+
+
 REQUESTS: dict[str, type[Model]] = {
     "join-room": JoinRoom,
     "create-transport": CreateTransport,
@@ -136,6 +151,7 @@ REQUESTS: dict[str, type[Model]] = {
     "produce-data": ProduceData,
     "consume-data": ConsumeData,
     "leave-room": LeaveRoom,
+    "chat": Chat,
 }
 """Request type -> model of its ``data``."""
 
@@ -217,6 +233,11 @@ class JoinRoomResult(BaseModel):
         description="STUN/TURN servers for this peer's transports, with its own ephemeral TURN "
         "credential; `[]` when the server runs no TURN and has none configured.",
     )
+    recordings: list[str] = Field(
+        default_factory=list,
+        description="Ids of the recordings running in this room now (`[]`: not recorded); later "
+        "changes arrive as `recording-started` / `recording-stopped`.",
+    )
 
 
 class CreateTransportResult(BaseModel):
@@ -252,6 +273,16 @@ class ConsumeDataResult(BaseModel):
     protocol: str
 
 
+class ChatMessage(BaseModel):
+    """A chat message from a peer of the room (the sender's answer to ``chat`` is the same).
+    ``text`` is plain text: show it as text, never as HTML."""
+
+    userId: str
+    userName: str = Field(description="The sender's display name, from its token.")
+    text: str
+    ts: int = Field(description="When the server relayed it: Unix time in milliseconds.")
+
+
 RESULTS: dict[str, type[BaseModel]] = {
     "join-room": JoinRoomResult,
     "create-transport": CreateTransportResult,
@@ -260,6 +291,7 @@ RESULTS: dict[str, type[BaseModel]] = {
     "restart-ice": RestartIceResult,
     "produce-data": IdResult,
     "consume-data": ConsumeDataResult,
+    "chat": ChatMessage,
 }
 """Request type -> model of the response ``data`` (types absent here answer ``{}``)."""
 
@@ -317,6 +349,22 @@ class ActiveSpeaker(BaseModel):
     producerId: str
 
 
+class RecordingStarted(BaseModel):
+    """An admin started recording this room (files are written on the server)."""
+
+    recordingId: str
+    startedAt: float = Field(description="Unix seconds.")
+
+
+class RecordingStopped(BaseModel):
+    """A recording of this room ended: `stopped` (asked to, or `disk-full`, `room-closed`,
+    `shutdown`: see `reason`) or `failed` (its recorder died; `reason` says how)."""
+
+    recordingId: str
+    state: Literal["stopped", "failed"]
+    reason: str | None = None
+
+
 class ErrorEvent(BaseModel):
     code: ErrorCode
     message: str
@@ -335,6 +383,9 @@ EVENTS: dict[str, type[BaseModel]] = {
     "producer-unmuted": ProducerModerated,
     "room-closed": RoomClosed,
     "active-speaker": ActiveSpeaker,
+    "chat": ChatMessage,
+    "recording-started": RecordingStarted,
+    "recording-stopped": RecordingStopped,
     "error": ErrorEvent,
 }
 """Event type -> model of its ``data``."""

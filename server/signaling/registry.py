@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from sfuctl.server.media.pool import WorkerPlacement
 from sfuctl.server.signaling.room import DEFAULT_CONSUMERS_PER_ROUTER, Room
+from sfuctl.server.signaling.spread import WorkerCpu
 from sfuctl.server.webhooks.events import EventSink, NoEvents, participant_object, room_object, track_object
 
 if TYPE_CHECKING:
@@ -69,9 +70,12 @@ class LocalRoomRegistry:
         max_rooms: int | None = None,
         events: EventSink | None = None,
         consumers_per_router: int = DEFAULT_CONSUMERS_PER_ROUTER,
+        spread_cpu_percent: float = 100.0,
     ) -> None:
         self.placement = placement
         self.consumers_per_router = consumers_per_router
+        self.spread_cpu_percent = spread_cpu_percent
+        self.worker_cpu = WorkerCpu()
         self.events: EventSink = events or NoEvents()
         self.media_codecs = media_codecs or DEFAULT_MEDIA_CODECS
         self.grace_seconds = grace_seconds
@@ -97,7 +101,13 @@ class LocalRoomRegistry:
         try:
             worker = self.placement.pick()
             router = await worker.create_router(self.media_codecs, {"roomId": room_id})
-            room = Room(room_id, router, consumers_per_router=self.consumers_per_router)
+            room = Room(
+                room_id,
+                router,
+                consumers_per_router=self.consumers_per_router,
+                cpu=self.worker_cpu,
+                cpu_percent=self.spread_cpu_percent,
+            )
             room.media.new_router = lambda exclude: self._open_router(room, exclude)
             router.on("workerclose", lambda: self._on_router_lost(room, router))
             await room.observe_speakers()

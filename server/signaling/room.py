@@ -6,8 +6,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
+from sfuctl.server.media.errors import MediaError
 from sfuctl.server.signaling.spread import RoomRouters, RouterFactory
 
 if TYPE_CHECKING:
@@ -17,6 +19,7 @@ if TYPE_CHECKING:
     from sfuctl.server.media.producer import Producer
     from sfuctl.server.media.router import Router
     from sfuctl.server.media.transport import Transport
+    from sfuctl.server.media.worker import Worker
     from sfuctl.server.signaling.peer import Peer
 
 log = logging.getLogger("sfuctl.signaling")
@@ -55,6 +58,14 @@ class RoomLink(Protocol):
         """The room closed on this node."""
 
 
+class RoomListener(Protocol):
+    """What a subsystem that follows a room (the recorder) is told; called synchronously."""
+
+    def producer_added(self, room: Room, producer: Producer, owner: Peer) -> None: ...
+
+    def room_closed(self, room: Room, reason: str) -> None: ...
+
+
 class Room:
     def __init__(
         self,
@@ -62,9 +73,11 @@ class Room:
         router: Router,
         new_router: RouterFactory | None = None,
         consumers_per_router: int = DEFAULT_CONSUMERS_PER_ROUTER,
+        cpu: Callable[[Worker], float] | None = None,
+        cpu_percent: float = 100.0,
     ) -> None:
         self.id = room_id
-        self.media = RoomRouters(router, new_router, consumers_per_router)
+        self.media = RoomRouters(router, new_router, consumers_per_router, cpu, cpu_percent)
         self.peers: dict[str, Peer] = {}
         self.created_at = time.time()
         self.closed = False
@@ -74,6 +87,9 @@ class Room:
         self._grace: asyncio.TimerHandle | None = None
         self.link: RoomLink | None = None
         """The room on the other nodes of a cluster; None on a single node."""
+        self.listeners: list[RoomListener] = []
+        self.recordings: list[str] = []
+        """Ids of the recordings running in this room (told to a peer at join-room)."""
 
     @property
     def router(self) -> Router:
@@ -95,7 +111,11 @@ class Room:
         observer = self.speaker_observer
         if producer.kind != "audio" or observer is None or observer.closed:
             return
-        await self.media.acquire(producer.id, self.router)  # never released: the observer uses it
+        try:
+            await self.media.acquire(producer.id, self.router)  # never released: the observer uses it
+        except MediaError as error:  # the producer itself is fine: only the speaker detection misses it
+            log.warning("audio not piped to the speaker observer: %s", error, extra={"room": self.id})
+            return
         await observer.add_producer(producer.id)
 
     async def main_router_changed(self) -> None:
@@ -197,6 +217,10 @@ class Room:
         ]
         return local + (self.link.remote_producers() if self.link is not None else [])
 
+    def producer_added(self, producer: Producer, owner: Peer) -> None:
+        for listener in list(self.listeners):
+            listener.producer_added(self, producer, owner)
+
     def broadcast(self, event_type: str, data: dict[str, Any], exclude: Peer | None = None) -> None:
         """To the room's peers here and, for the shared events, on the other nodes."""
         self.deliver(event_type, data, exclude)
@@ -227,6 +251,8 @@ class Room:
         self.closed = True
         self.cancel_close()
         log.info("room closed", extra={"room": self.id, "reason": reason, "peers": len(self.peers)})
+        for listener in list(self.listeners):
+            listener.room_closed(self, reason)
         for peer in list(self.peers.values()):
             peer.event("room-closed", {"reason": reason})
             peer.room = None  # detached first: no per-producer events in a room that is going away

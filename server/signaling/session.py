@@ -5,6 +5,8 @@ objects and grants, then carried out on the media controller.
 from __future__ import annotations
 
 import logging
+import re
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
@@ -22,6 +24,7 @@ from sfuctl.server.media.errors import (
     WorkerError,
 )
 from sfuctl.server.media.webrtc_transport import WebRtcTransport
+from sfuctl.server.rate import TokenBucket
 from sfuctl.server.signaling import protocol as p
 from sfuctl.server.signaling.peer import Peer
 from sfuctl.server.signaling.registry import RoomLimitError, RoomRegistry
@@ -31,6 +34,9 @@ from sfuctl.server.webhooks.events import EventSink, NoEvents, participant_objec
 
 log = logging.getLogger("sfuctl.signaling")
 
+
+CONTROL_CHARACTERS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+"""Refused in chat text (newline and tab are kept): nothing invisible reaches the other screens."""
 
 PORTS_EXHAUSTED = "no more available ports"
 """How the worker says that its RTC port range is used up (RTC::PortManager)."""
@@ -82,6 +88,7 @@ class Session:
         self.limits = limits
         self.transport_options = transport_options
         self.ice_servers = ice_servers
+        self.chat_bucket = TokenBucket(limits.chat_per_second, limits.chat_burst)
         self._handlers: dict[str, Handler] = {
             "join-room": self.join_room,
             "create-transport": self.create_transport,
@@ -98,6 +105,7 @@ class Session:
             "produce-data": self.produce_data,
             "consume-data": self.consume_data,
             "leave-room": self.leave_room,
+            "chat": self.chat,
         }
 
     # -- dispatch --------------------------------------------------------------------------------
@@ -234,6 +242,7 @@ class Session:
             "peers": others,
             "producers": producers,
             "iceServers": self.ice_servers.for_user(peer.user_id),
+            "recordings": list(room.recordings),
         }
 
     async def leave_room(self, _: p.LeaveRoom | None = None) -> dict[str, Any]:
@@ -326,6 +335,7 @@ class Session:
         producer.on("transportclose", closed)
         await room.observe_producer(producer)
         room.broadcast("new-producer", room.producer_info(producer, peer), exclude=peer)
+        room.producer_added(producer, peer)
         self.events.emit("track-published", room=room_object(room.id, room.created_at),
                          participant=participant, track=track)  # fmt: skip
         log.info(
@@ -449,6 +459,27 @@ class Session:
             "label": data_consumer.label,
             "protocol": data_consumer.protocol,
         }
+
+    async def chat(self, req: p.Chat) -> dict[str, Any]:
+        """Relay a text message to the room: bounded in size and rate before anyone gets it."""
+        text = req.text
+        if not text.strip():
+            raise fail(p.ErrorCode.BAD_REQUEST, "text: the message is empty")
+        if CONTROL_CHARACTERS.search(text):
+            raise fail(p.ErrorCode.BAD_REQUEST, "text: control characters other than newline and tab")
+        if len(text) > self.limits.max_chat_chars:
+            raise fail(
+                p.ErrorCode.BAD_REQUEST,
+                f"text: the message has {len(text)} characters; at most {self.limits.max_chat_chars}",
+            )
+        if not self.chat_bucket.take():
+            wait = self.chat_bucket.retry_after()
+            raise fail(p.ErrorCode.LIMIT_EXCEEDED, f"too many chat messages; wait {wait:.1f} s")
+        peer = self.peer
+        message = {"userId": peer.user_id, "userName": peer.user_name, "text": text,
+                   "ts": int(time.time() * 1000)}  # fmt: skip
+        self.room.broadcast("chat", message, exclude=peer)
+        return message
 
 
 def response_ok(request_id: str, data: dict[str, Any]) -> dict[str, Any]:

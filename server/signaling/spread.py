@@ -16,10 +16,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Collection
 from typing import TYPE_CHECKING, Any
 
-from sfuctl.server.media.errors import NotFoundError
+import psutil
+
+from sfuctl.server.media.errors import InvalidStateError, NotFoundError
 
 if TYPE_CHECKING:
     from sfuctl.server.media.consumer import Consumer
@@ -39,18 +42,54 @@ PipeKey = tuple[str, str]
 """(producer or data producer id, id of the router it is piped into)."""
 
 
+class WorkerCpu:
+    """Recent CPU of each worker process, in % of one core, read at most once a second."""
+
+    def __init__(self, min_interval: float = 1.0) -> None:
+        self.min_interval = min_interval
+        self._processes: dict[int, psutil.Process] = {}
+        self._last: dict[int, tuple[float, float]] = {}
+
+    def __call__(self, worker: Worker) -> float:
+        now = time.monotonic()
+        last = self._last.get(worker.pid)
+        if last is not None and now - last[0] < self.min_interval:
+            return last[1]
+        try:
+            process = self._processes.get(worker.pid)
+            if process is None:
+                process = self._processes[worker.pid] = psutil.Process(worker.pid)
+            percent = process.cpu_percent(None)  # since the previous reading (0.0 the first time)
+        except psutil.Error:
+            self._processes.pop(worker.pid, None)
+            percent = 0.0
+        self._last[worker.pid] = (now, percent)
+        return percent
+
+
 def consumer_count(router: Router) -> int:
     """Consumers in a router, pipe consumers included (each costs the worker a send)."""
     return sum(len(transport.consumers) for transport in router.transports.values())
 
 
 class RoomRouters:
-    def __init__(self, main: Router, new_router: RouterFactory | None, consumers_per_router: int) -> None:
+    def __init__(
+        self,
+        main: Router,
+        new_router: RouterFactory | None,
+        consumers_per_router: int,
+        cpu: Callable[[Worker], float] | None = None,
+        cpu_percent: float = 100.0,
+    ) -> None:
         self.routers: list[Router] = [main]
         """Live routers of the room, the main one first."""
         self.assigned: dict[str, Router] = {}
         """The router of each peer (by user id) that has created a transport."""
         self.consumers_per_router = consumers_per_router
+        self.cpu = cpu
+        """The recent CPU of a worker (% of one core); None: CPU is not considered."""
+        self.cpu_percent = cpu_percent
+        """A router whose worker is this busy takes no new peer while another worker may."""
         self.new_router = new_router
         """Opens another router for the room (set by the registry); None: the room never spreads."""
         self._placing = asyncio.Lock()
@@ -88,13 +127,23 @@ class RoomRouters:
         expected = sum(self._expected.get(u, 0) for u, r in self.assigned.items() if r is router)
         return max(consumer_count(router), expected)
 
+    def _busy(self, router: Router) -> bool:
+        """Full by consumers, or (with peers of the room already) on a worker short of CPU."""
+        if self.load(router) >= self.consumers_per_router:
+            return True
+        has_peers = any(r is router for r in self.assigned.values())
+        return self.cpu is not None and has_peers and self.cpu(router.worker) >= self.cpu_percent
+
     async def _place(self) -> Router:
         live = [r for r in self.routers if not r.closed]
-        if self.load(live[0]) < self.consumers_per_router:
+        if not live:
+            raise InvalidStateError("the room has no router left")
+        if not self._busy(live[0]):
             return live[0]
-        others = [r for r in live[1:] if self.load(r) < self.consumers_per_router]
+        others = [r for r in live[1:] if not self._busy(r)]
         if others:
-            return min(others, key=lambda r: (worker_load(r.worker), self.load(r)))
+            cpu = self.cpu or (lambda _worker: 0.0)
+            return min(others, key=lambda r: (cpu(r.worker), worker_load(r.worker), self.load(r)))
         if self.new_router is not None:
             try:
                 router = await self.new_router({r.worker for r in live})

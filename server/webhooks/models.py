@@ -30,7 +30,7 @@ EVENT_OBJECTS: dict[str, tuple[str, ...]] = {
     "recording-started": ("room", "recording"),
     "recording-finished": ("room", "recording"),
 }
-"""Which objects each event carries. The two recording events are declared for the recorder."""
+"""Which objects each event carries."""
 
 EVENT_SUMMARIES: dict[str, str] = {
     "room-started": "A room opened (its first peer joined).",
@@ -39,8 +39,9 @@ EVENT_SUMMARIES: dict[str, str] = {
     "participant-left": "A peer left a room (left, disconnected, kicked, or the room closed).",
     "track-published": "A peer started a producer.",
     "track-unpublished": "A producer closed (by its peer, an admin, or because the peer left).",
-    "recording-started": "A recording started (emitted by the recorder; not sent by this version).",
-    "recording-finished": "A recording ended (emitted by the recorder; not sent by this version).",
+    "recording-started": "An admin started recording a room.",
+    "recording-finished": "A recording ended: `recording.state` is `stopped` or `failed`, `recording.reason` "
+    "says why (admin, disk-full, room-closed, shutdown, or what failed), `recording.files` names its files.",
 }
 
 
@@ -68,8 +69,13 @@ class WebhookTrack(WebhookModel):
 
 class WebhookRecording(WebhookModel):
     id: str
-    state: str
-    startedAt: float | None = None
+    state: Literal["recording", "stopped", "failed"]
+    startedAt: float | None = Field(default=None, description="Unix seconds.")
+    stoppedAt: float | None = Field(default=None, description="recording-finished only: unix seconds.")
+    reason: str | None = Field(default=None, description="recording-finished only: why it ended.")
+    files: list[str] | None = Field(
+        default=None, description="recording-finished only: its file names (`GET /recordings/{id}`)."
+    )
 
 
 class WebhookEvent(WebhookModel):

@@ -3,6 +3,11 @@
 A real WebRTC client on both sides (pymediasoup on aiortc): one publisher sends a synthetic VP8
 video for the whole run; each trial is a fresh joiner, timed until aiortc hands back the first
 decoded frame. Trials run one at a time, so this is latency, not throughput.
+
+With ``viewers``, the room first fills with that many cheap viewers (minimal WebRTC endpoints
+consuming the publisher, as in the fan-out bench), so a trial is the (viewers + 1)th viewer: on a
+server that spreads rooms (``--limit consumers_per_router=N``) it may land on another worker,
+behind a pipe. The room's routers are reported.
 """
 
 from __future__ import annotations
@@ -137,10 +142,42 @@ class MediaPeer:
         await self.signaling.close()
 
 
-async def run_join(target: Target, joins: int, room: str, progress: Progress) -> dict[str, Any]:
+async def fill_room(
+    http: aiohttp.ClientSession, target: Target, room: str, producer_id: str, viewers: int
+) -> tuple[list[SignalingClient], list[Any]]:
+    """``viewers`` cheap viewers of the publisher, 20 joining at a time."""
+    from sfuctl.bench.fanout import open_endpoint
+
+    gate = asyncio.Semaphore(20)
+    peers: list[SignalingClient] = []
+    endpoints: list[Any] = []
+
+    async def viewer(index: int) -> None:
+        async with gate:
+            peer = SignalingClient(http)
+            peers.append(peer)
+            await peer.connect(target.ws_url, target.token(room, f"viewer-{index}"))
+            await peer.join()
+            endpoint = await open_endpoint(peer, "recv")
+            endpoints.append(endpoint)
+            consumer = await peer.consume(endpoint.info["id"], producer_id)
+            await peer.request("resume-consumer", {"consumerId": consumer["id"]})
+
+    await asyncio.gather(*(viewer(i) for i in range(viewers)))
+    return peers, endpoints
+
+
+async def run_join(
+    target: Target, joins: int, room: str, progress: Progress, viewers: int = 0
+) -> dict[str, Any]:
+    from sfuctl.bench.fanout import room_routers
+
     host = urlparse(target.url).hostname or ""
     totals: list[float] = []
     failures: dict[str, int] = {}
+    crowd: list[SignalingClient] = []
+    endpoints: list[Any] = []
+    routers: list[dict[str, Any]] = []
     with loopback_ice(host in ("127.0.0.1", "localhost")):
         async with aiohttp.ClientSession(connector=target.connector()) as http:
             track = moving_video_track()
@@ -148,6 +185,9 @@ async def run_join(target: Target, joins: int, room: str, progress: Progress) ->
             await publisher.join(target, room, "publisher")
             send = await publisher.transport("send")
             producer = await send.produce(track=track, stopTracks=False)
+            if viewers:
+                crowd, endpoints = await fill_room(http, target, room, producer.id, viewers)
+                progress("viewers", viewers, viewers)
             for n in range(joins):
                 joiner = MediaPeer(http)
                 started = time.perf_counter()
@@ -160,11 +200,17 @@ async def run_join(target: Target, joins: int, room: str, progress: Progress) ->
                 finally:
                     await joiner.close()
                 progress("joins", n + 1, joins)
+            routers = await room_routers(http, target, room)
+            for endpoint in endpoints:
+                endpoint.close()
+            await asyncio.gather(*(peer.close() for peer in crowd))
             await publisher.close()
     return {
         "mode": "join",
         "client": "pymediasoup (aiortc), VP8 320x240",
         "joins": joins,
+        "viewersBefore": viewers,
+        "roomRouters": routers,
         "firstFrameMs": latency_summary(totals),
         "failures": failures,
     }

@@ -214,6 +214,11 @@ def fanout(
 def join(
     joins: int = typer.Option(20, "--joins", help="Joins to time, one after the other."),
     room: str = typer.Option("bench-join", "--room", help="Room to use."),
+    viewers: int = typer.Option(
+        0,
+        "--viewers",
+        help="Cheap viewers in the room first: each trial is viewer N+1 (N+1th in a big room).",
+    ),
     url: str = URL,
     cacert: str | None = CACERT,
     fingerprint: str | None = FINGERPRINT,
@@ -222,7 +227,10 @@ def join(
 ) -> None:
     """Time from WebSocket open to the first decoded video frame (pymediasoup), p50/p95.
 
-    [b]Example[/b]: sfuctl bench join --joins 20
+    With --viewers N the room is filled first, so the trials are its (N+1)th viewers; against a
+    server that spreads rooms over workers they land where a new viewer of a big room would.
+
+    [b]Example[/b]: sfuctl bench join --joins 20; sfuctl bench join --joins 10 --viewers 499
     """
     try:
         from sfuctl.bench.join import run_join
@@ -233,13 +241,20 @@ def join(
             )
         )
     result = run(
-        lambda progress: run_join(target(url, secret, cacert, fingerprint), joins, room, progress), as_json
+        lambda progress: run_join(target(url, secret, cacert, fingerprint), joins, room, progress, viewers),
+        as_json,
     )
     if as_json:
         return
     s = result["firstFrameMs"]
     table(f"join → first decoded frame ({result['client']})", [
-        ("joins timed", str(s["count"])),
+        ("joins timed", str(s["count"]) + (f" (after {viewers} viewers)" if viewers else "")),
+        *(
+            [("room routers (pid: consumers)", ", ".join(
+                f"{r['workerPid']}: {r['consumers']}" for r in result["roomRouters"]))]
+            if len(result.get("roomRouters") or []) > 1
+            else []
+        ),
         ("p50 / p95", f"{s['p50']} / {s['p95']} ms"),
         ("max", f"{s['max']} ms"),
         ("failures", ", ".join(f"{k} x{v}" for k, v in result["failures"].items()) or "none"),

@@ -22,6 +22,8 @@ EPILOG = """[b]Examples[/b]
 
   sfuctl doctor --tls   (the certificate: subject, names, expiry; warns 30 days ahead)
 
+  sfuctl doctor --turn --tls   (coturn, its UDP/TCP port and its turns: port)
+
   sfuctl doctor --config /etc/sfuctl/config.toml   (its ports, addresses and settings, as serve reads them)
 
 Exit code 0 when nothing failed (warnings allowed), 1 otherwise.
@@ -77,12 +79,31 @@ def doctor(
     redis: str = typer.Option(
         None, envvar="SFUCTL_REDIS_URL", help="The cluster's Redis to check.", show_default=False
     ),
+    turn: bool = typer.Option(
+        None,
+        "--turn/--no-turn",
+        envvar="SFUCTL_TURN",
+        help="Check what serve --turn needs: coturn, its ports (and turns: with --tls).",
+        show_default=False,
+    ),
+    turn_port: int = typer.Option(None, envvar="SFUCTL_TURN_PORT", help="TURN port.", show_default=False),
+    turn_tls_port: int = typer.Option(
+        None, envvar="SFUCTL_TURN_TLS_PORT", help="TURN over TLS port.", show_default=False
+    ),
+    turn_ip: str = typer.Option(None, envvar="SFUCTL_TURN_IP", help="TURN address.", show_default=False),
+    turn_min_port: int = typer.Option(
+        None, envvar="SFUCTL_TURN_MIN_PORT", help="Lowest relay port.", show_default=False
+    ),
+    turn_max_port: int = typer.Option(
+        None, envvar="SFUCTL_TURN_MAX_PORT", help="Highest relay port.", show_default=False
+    ),
     start: bool = typer.Option(True, "--start/--no-start", help="Start a worker once to prove it runs."),
     as_json: bool = typer.Option(False, "--json", help="Print the checks as JSON."),
 ) -> None:
     """Check the worker binary, its libraries, ports, secret, TLS certificate and config; say how to fix."""
     options = DoctorOptions(port, rtc_min_port, rtc_max_port, secret_file, config_file, start, tls,
-                            tls_cert, tls_key, tls_dir)  # fmt: skip
+                            tls_cert, tls_key, tls_dir, turn, turn_port, turn_tls_port, turn_ip,
+                            turn_min_port, turn_max_port)  # fmt: skip
     options.redis = redis
     results = run_checks(options)
     if as_json:

@@ -33,6 +33,8 @@ from sfuctl.server.media.errors import MediaError
 from sfuctl.server.media.worker import EXIT_WRONG_SETTINGS, WorkerSettings, WorkerStartError
 from sfuctl.server.media.worker import LOG_LEVELS as WORKER_LOG_LEVELS
 from sfuctl.server.media.worker_bin import MEDIASOUP_VERSION, WorkerBinaryNotFound, find_worker_bin
+from sfuctl.server.recording.store import default_recordings_dir
+from sfuctl.server.recording.store import recordings_dir as resolve_recordings_dir
 from sfuctl.server.tls.certificate import CertificateError, inspect
 from sfuctl.server.tls.setup import certificate_paths
 from sfuctl.server.turn.settings import TurnSettings
@@ -75,6 +77,7 @@ PARAMETER_KEYS = {
     "turn_secret_file": "turn.secret_file",
     "webhook_url": "webhook_urls",
     "webhook_secret_file": "webhook_secret_file",
+    "recordings_dir": "recordings_dir",
     "max_peers_per_room": "limits.max_peers_per_room",
     "max_producers_per_peer": "limits.max_producers_per_peer",
     "max_consumers_per_peer": "limits.max_consumers_per_peer",
@@ -296,6 +299,12 @@ def serve(
         None,
         envvar="SFUCTL_WEBHOOK_SECRET_FILE",
         help="File holding the webhook secret (created on first use).  \\[default: in the config dir]",
+        show_default=False,
+    ),
+    recordings_dir: str = typer.Option(
+        None,
+        envvar="SFUCTL_RECORDINGS_DIR",
+        help=f"Where recordings are written.  \\[default: {default_recordings_dir()}]",
         show_default=False,
     ),
     max_peers_per_room: int = typer.Option(
@@ -547,6 +556,7 @@ def banner(config: ServerConfig, urls: list[str], config_path: Path | None) -> l
         f"  health: {local}/health   docs: {local}/docs   workers: {config.workers}   RTC ports: {rtc}",
         f"  announced address: {announced}   login: {config.login_mode}",
         f"  secret: {config.secret_source}   config: {config_path or 'none'}",
+        f"  recordings: {resolve_recordings_dir(config.recordings_dir)}",
         *(
             [f"  webhooks: {len(config.webhook_urls)} endpoint(s), secret: {config.webhook_secret_source}"]
             if config.webhook_urls

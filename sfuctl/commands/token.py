@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from urllib.parse import quote, urlsplit
 
 import typer
 from pydantic import TypeAdapter, ValidationError
 
+from sfuctl.api import DEFAULT_URL
 from sfuctl.common import CliError, ExitCode, fail, parse_duration, print_json
 from sfuctl.server.auth import (
     MAX_CLAIM_CHARS,
@@ -30,8 +32,12 @@ EPILOG = """[b]Examples[/b]
 
   sfuctl token --room lobby --user ops --admin --json | jq .claims
 
+  sfuctl token --room standup --user ada --name "Ada" --ttl 8h --link --url https://sfu.example.com:3001
+
 Only the JWT goes to stdout. The secret is found as `sfuctl serve` finds it: --secret, SFUCTL_SECRET,
 --secret-file / SFUCTL_SECRET_FILE, or the file in the config directory that `serve` created.
+With --link, a URL that opens the conference page and joins as that user goes to stdout instead:
+it is a personal link (whoever opens it joins as that user), so send it to that user only.
 """
 
 
@@ -67,6 +73,26 @@ def bad_id(flag: str, value: str | None) -> CliError | None:
     )
 
 
+SCHEMES = {"http": "http", "https": "https", "ws": "http", "wss": "https"}
+"""The page is served where the WebSocket is: a ws(s):// server URL gives the http(s):// page."""
+
+
+def page_link(url: str, jwt: str) -> str:
+    """``<scheme>://<host:port>/?token=<jwt>``; the page reads the token, then drops it from the address."""
+    parts = urlsplit(url.strip())
+    scheme = SCHEMES.get(parts.scheme.lower())
+    if scheme is None or not parts.netloc:
+        fail(
+            CliError(
+                f"--url {url!r} is not a server URL",
+                "give the address the users open, e.g. --url https://sfu.example.com:3001",
+                ExitCode.USAGE,
+            )
+        )
+    base = parts.path.rstrip("/")
+    return f"{scheme}://{parts.netloc}{base}/?token={quote(jwt, safe='')}"
+
+
 def token(
     room: str = typer.Option(..., "--room", "-r", help="Room the token admits to.", show_default=False),
     user: str = typer.Option(..., "--user", "-u", help="User id (the JWT's sub).", show_default=False),
@@ -78,6 +104,15 @@ def token(
     subscribe: bool = typer.Option(True, "--subscribe/--no-subscribe", help="May receive media."),
     admin: bool = typer.Option(False, "--admin", help="May use the admin REST API."),
     as_json: bool = typer.Option(False, "--json", help="Print token, claims and expiry as JSON."),
+    link: bool = typer.Option(
+        False, "--link", help="Print a URL of the page that joins as this user (with --url)."
+    ),
+    url: str = typer.Option(
+        DEFAULT_URL,
+        "--url",
+        envvar="SFUCTL_URL",
+        help="The server's address, for --link (http:// or https://).",
+    ),
     secret: str = typer.Option(None, help="JWT secret (else as `serve` finds it).", show_default=False),
     secret_file: str = typer.Option(
         None, envvar="SFUCTL_SECRET_FILE", help="File holding the JWT secret.", show_default=False
@@ -109,11 +144,15 @@ def token(
         fail(CliError(str(error), hint, ExitCode.USAGE))
     grants = Grants(publish=publish, subscribe=subscribe, admin=admin)
     jwt, claims = mint_token(resolved.value, room, user, name, ttl=seconds, grants=grants)
+    address = page_link(url, jwt) if link else None
     if as_json:
         expires = datetime.fromtimestamp(claims["exp"], UTC).isoformat()
-        print_json({"token": jwt, "claims": claims, "expiresAt": claims["exp"], "expires": expires})
+        result = {"token": jwt, "claims": claims, "expiresAt": claims["exp"], "expires": expires}
+        if address is not None:
+            result["link"] = address
+        print_json(result)
     else:
-        typer.echo(jwt)
+        typer.echo(address or jwt)
 
 
 command = token

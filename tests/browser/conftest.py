@@ -38,6 +38,8 @@ CHROMIUM_ARGS = [
     "--allow-loopback-in-peer-connection",
     "--disable-features=WebRtcHideLocalIpsWithMdns",
     "--autoplay-policy=no-user-gesture-required",
+    # getDisplayMedia: the fake UI picks this source without asking (the fake device feeds it)
+    "--auto-select-desktop-capture-source=Entire screen",
 ]
 
 SMALL_VIDEO = {"width": 640, "height": 360, "frameRate": 15}
@@ -137,7 +139,7 @@ async def new_call(browser: Browser, label: str, video: dict[str, Any] | None = 
     context = await browser.new_context(viewport={"width": 1280, "height": 720})
     page = await context.new_page()
     page.set_default_timeout(30_000)
-    config = {"video": video or SMALL_VIDEO, "preview": False}
+    config = {"video": video or SMALL_VIDEO}
     await page.add_init_script(f"window.sfuctlConfig = {json.dumps(config)};")
     return Call(page, label)
 

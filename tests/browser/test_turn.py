@@ -47,7 +47,7 @@ async def relay_only_page(browser: Browser, url: str, label: str) -> Call:
     context = await browser.new_context(viewport={"width": 1280, "height": 720})
     page = await context.new_page()
     page.set_default_timeout(30_000)
-    config: dict[str, Any] = {"video": SMALL_VIDEO, "preview": False, "iceTransportPolicy": "relay"}
+    config: dict[str, Any] = {"video": SMALL_VIDEO, "iceTransportPolicy": "relay"}
     await page.add_init_script(f"window.sfuctlConfig = {json.dumps(config)};")
     await page.goto(url)
     return Call(page, label)

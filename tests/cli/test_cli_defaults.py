@@ -56,6 +56,7 @@ def test_serve_option_defaults_are_the_dataclass_defaults(param: str) -> None:
         "node_id",
         "public_url",
         "node_address",
+        "recordings_dir",
     )  # fmt: skip; TLS files: none (generated)
     if key in no_fixed_default:
         pytest.skip(f"{key}: no fixed default (a file, a CLI-only format, detected, or off)")

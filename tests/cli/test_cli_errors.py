@@ -333,3 +333,15 @@ async def test_a_single_port_taken_after_the_check_is_still_named(worker: Worker
     assert error is not None and error.code == 2
     assert f"--webrtc-server-port {port}" in error.message and "already in use" in error.message
     assert "--webrtc-server-port" in error.hint
+
+
+def test_room_spreading_limits_are_checked_before_workers(home: Path) -> None:
+    run = sfuctl(*serve_args(), "--limit", "consumers_per_router=0", home=home)
+    assert_one_error(
+        run, 2, message="consumers_per_router must be at least 1", hint="--limit consumers_per_router"
+    )
+    refused_before_workers(run)
+    run = sfuctl(*serve_args(), "--limit", "key_frame_request_delay_ms=-1", home=home)
+    assert_one_error(
+        run, 2, message="key_frame_request_delay_ms must be 0 or more", hint="key_frame_request_delay_ms"
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import socket
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +80,41 @@ def test_token_without_secret_is_a_usage_error_with_a_hint() -> None:
     assert result.exit_code == 2
     assert "no secret" in result.stderr and "hint:" in result.stderr
     assert result.stdout == ""
+
+
+@pytest.mark.parametrize(
+    ("url", "base"),
+    [
+        (None, "http://127.0.0.1:3001/"),  # the default server
+        ("https://sfu.example.com:3001", "https://sfu.example.com:3001/"),
+        ("https://sfu.example.com/meet/", "https://sfu.example.com/meet/"),  # behind a proxy path
+        ("wss://sfu.example.com:3001/", "https://sfu.example.com:3001/"),  # the WebSocket's scheme
+        ("ws://192.0.2.10:3001", "http://192.0.2.10:3001/"),
+    ],
+)
+def test_token_link_is_a_ready_to_open_page_url(url: str | None, base: str) -> None:
+    args = ["token", "-r", "standup", "-u", "ada", "-n", "Ada L", "--link", "--secret", TEST_SECRET]
+    result = invoke(*args, *(["--url", url] if url else []), env={"SFUCTL_URL": None})
+    assert result.exit_code == 0, result.output
+    link = result.stdout.strip()
+    assert result.stdout == link + "\n" and link.startswith(base + "?token=")
+    claims = verify_token(urllib.parse.unquote(link.removeprefix(base + "?token=")), TEST_SECRET)
+    assert (claims.sub, claims.name, claims.room) == ("ada", "Ada L", "standup")
+
+
+def test_token_link_follows_sfuctl_url_and_goes_into_json() -> None:
+    result = invoke("token", "-r", "r", "-u", "bob", "--link", "--json", "--secret", TEST_SECRET,
+                    env={"SFUCTL_URL": "https://team.example.org"})  # fmt: skip
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["link"] == f"https://team.example.org/?token={data['token']}"
+
+
+@pytest.mark.parametrize("url", ["sfu.example.com:3001", "ftp://sfu.example.com", "https://"])
+def test_token_link_with_a_bad_url_is_a_usage_error(url: str) -> None:
+    result = invoke("token", "-r", "r", "-u", "u", "--link", "--url", url, "--secret", TEST_SECRET)
+    assert result.exit_code == 2, result.output
+    assert "is not a server URL" in result.stderr and "hint:" in result.stderr and result.stdout == ""
 
 
 @pytest.mark.parametrize("ttl", ["abc", "0", "1x", "-5m"])

@@ -469,6 +469,10 @@ async def test_transport_consume_for_a_pipe_producer_succeeds(ctx: Ctx) -> None:
     assert consumer.score == {"score": 10, "producerScore": 0, "producerScores": [0, 0, 0]}
     assert consumer.app_data == {}
 
+    # sfuctl's own: the pipe carries every encoding, so layers are chosen behind it.
+    await consumer.set_preferred_layers(1, 0)
+    assert consumer.preferred_layers == {"spatialLayer": 1, "temporalLayer": 0}
+
 
 async def test_producer_pause_and_resume_are_transmitted_to_pipe_consumer(ctx: Ctx) -> None:
     await ctx.video_producer.pause()

@@ -98,12 +98,20 @@ async def test_openapi_is_valid_3_1(server: RunningServer, http: aiohttp.ClientS
         "/rooms/{roomId}/producers/{producerId}/mute",
         "/rooms/{roomId}/producers/{producerId}/unmute",
     }
-    assert set(doc["paths"]) == {"/login", "/health", "/rooms", "/rooms/{roomId}"} | moderation
+    recording = {
+        "/rooms/{roomId}/recordings",
+        "/rooms/{roomId}/recordings/{recordingId}/stop",
+        "/recordings",
+        "/recordings/{recordingId}",
+        "/recordings/{recordingId}/files/{name}",
+    }
+    assert set(doc["paths"]) == {"/login", "/health", "/rooms", "/rooms/{roomId}"} | moderation | recording
     assert set(doc["paths"]["/rooms/{roomId}"]) >= {"get", "delete"}
     bearer = doc["components"]["securitySchemes"]["bearer"]
     assert (bearer["type"], bearer["scheme"], bearer["bearerFormat"]) == ("http", "bearer", "JWT")
     schemas = doc["components"]["schemas"]
-    expected = {"LoginRequest", "LoginResponse", "ErrorResponse", "Health", "RoomList", "RoomDetail"}
+    expected = {"LoginRequest", "LoginResponse", "ErrorResponse", "Health", "RoomList", "RoomDetail",
+                "StartRecording", "RecordingStartResult", "RecordingList", "RecordingDetail"}  # fmt: skip
     assert expected <= set(schemas)
     assert "$defs" not in json.dumps(doc)
     hooks = doc["webhooks"]
@@ -216,3 +224,63 @@ async def test_asyncapi_content_negotiation(
             assert f"<code>{kind}</code>" in body
     else:
         assert json.loads(body)["asyncapi"] == "3.0.0"
+
+
+class VisibleText(HTMLParser):
+    """The text a reader sees outside code blocks and collapsed schemas, and the page's structure."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hidden = 0
+        self.text: list[str] = []
+        self.ids: set[str] = set()
+        self.toc_links: list[str] = []
+        self.in_toc = False
+        self.details = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = dict(attrs)
+        if found.get("id"):
+            self.ids.add(str(found["id"]))
+        if tag == "nav":
+            self.in_toc = True
+        if tag == "a" and self.in_toc:
+            self.toc_links.append(str(found.get("href")))
+        if tag == "details":
+            self.details += 1
+        if tag in ("pre", "details", "script", "style"):
+            self.hidden += 1
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "nav":
+            self.in_toc = False
+        if tag in ("pre", "details", "script", "style"):
+            self.hidden -= 1
+
+    def handle_data(self, data: str) -> None:
+        if not self.hidden:
+            self.text.append(data)
+
+
+async def test_asyncapi_html_renders_markdown_with_a_table_of_contents(
+    server: RunningServer, http: aiohttp.ClientSession
+) -> None:
+    async with http.get(server.url + "/asyncapi", headers={"Accept": "text/html"}) as resp:
+        body = await resp.text()
+    page = VisibleText()
+    page.feed(body)
+    text = "".join(page.text)
+    assert "`" not in text  # Markdown rendered: code spans are <code>, not backticks
+    assert "<code>requestId</code>" in body and "<code>kicked</code>" in body
+    expected = [f"#request-{kind}" for kind in protocol.REQUESTS] + [
+        f"#event-{kind}" for kind in protocol.EVENTS
+    ]
+    assert page.toc_links[: len(expected)] == expected
+    for link in page.toc_links:
+        assert link.removeprefix("#") in page.ids, link  # every entry leads somewhere
+    doc = await get_json(http, server.url + "/asyncapi?format=json")
+    assert page.details == len(doc["components"]["schemas"])  # each schema collapsed in a <details>
+    assert "`" in doc["info"]["description"]  # the JSON keeps its Markdown for tools
+    assert (
+        "chat" in protocol.REQUESTS and "#request-chat" in page.toc_links and "#event-chat" in page.toc_links
+    )

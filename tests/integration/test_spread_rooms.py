@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -21,7 +22,7 @@ from sfuctl.server.media.router import Router
 from sfuctl.server.media.worker import Worker
 from sfuctl.server.signaling.room import Room
 from tests.cli.test_cli_server import sfuctl
-from tests.conftest import TEST_SECRET, RunningServer, process_exists, start_server
+from tests.conftest import TEST_SECRET, RunningServer, free_port, process_exists, start_server
 from tests.media_client import MovingVideoTrack, ToneAudioTrack, loopback_ice, receive_frames
 from tests.signaling_client import Peer, SignalingClient
 
@@ -307,3 +308,150 @@ async def test_bench_fanout_reports_a_room_spread_over_both_workers(spread_serve
     assert len({r["workerPid"] for r in routers}) == 2
     assert sum(r["consumers"] for r in routers) == 6 + sum(r["pipeTransports"] for r in routers) // 2
     assert set(result["server"]["workerCpuPercentEach"]) == {str(w.pid) for w in server.sfu.pool.workers}
+
+
+def two_free_ports() -> int:
+    """A base port such that base and base + 1 are free (single-port mode: one per worker)."""
+    for _ in range(50):
+        base = free_port()
+        try:
+            with socket.socket() as tcp, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+                tcp.bind(("127.0.0.1", base + 1))
+                udp.bind(("127.0.0.1", base + 1))
+        except OSError:
+            continue
+        return base
+    raise RuntimeError("no two free ports in a row")
+
+
+async def test_single_port_mode_a_spread_room_uses_each_workers_port() -> None:
+    base = two_free_ports()
+    server = await start_server(
+        workers=2, webrtc_server_port=base, limits=Limits(consumers_per_router=1, room_grace_seconds=0.2)
+    )
+    try:
+        with loopback_ice():
+            video = MovingVideoTrack()
+            alice = await join(server, "alice", [video])
+            video_id = await alice.produce(video)
+            bob = await join(server, "bob")
+            await bob.consume(video_id)
+            carol = await join(server, "carol")
+            _, carol_video = await carol.consume(video_id)
+            assert len(await receive_frames(carol_video.track, 3)) == 3
+            ports = server.sfu.single_port.ports  # type: ignore[union-attr]
+            main, second = router_of(server, "alice"), router_of(server, "carol")
+            assert second.worker is not main.worker
+            for peer, direction, router in ((alice, "send", main), (carol, "recv", second)):
+                candidates = peer.transport_infos[direction]["iceCandidates"]
+                assert {c["port"] for c in candidates} == {ports[router.worker.pid]}
+            for peer in (alice, bob, carol):
+                await peer.close()
+    finally:
+        await server.stop()
+
+
+async def test_a_speaker_on_the_second_worker_is_the_rooms_active_speaker() -> None:
+    server = await start_server(workers=2, limits=Limits(consumers_per_router=1, room_grace_seconds=0.2))
+    try:
+        with loopback_ice():
+            video, tone = MovingVideoTrack(), ToneAudioTrack()
+            alice = await join(server, "alice", [video])
+            video_id = await alice.produce(video)
+            bob = await join(server, "bob")
+            await bob.consume(video_id)  # the main router is full
+            carol = await join(server, "carol", [tone])
+            tone_id = await carol.produce(tone)
+            assert router_of(server, "carol") is not router_of(server, "alice")
+
+            for peer in (alice, bob):
+                event = await peer.signaling.wait_event("active-speaker", timeout=15)
+                assert event == {"userId": "carol", "producerId": tone_id}
+            for peer in (alice, bob, carol):
+                await peer.close()
+    finally:
+        await server.stop()
+
+
+async def test_bench_join_times_a_viewer_of_a_room_already_spread(spread_server: RunningServer) -> None:
+    from sfuctl.bench.common import Target
+    from sfuctl.bench.join import run_join
+
+    server = spread_server
+    result = await run_join(Target(server.url, TEST_SECRET), 1, ROOM, lambda *_: None, viewers=3)
+
+    assert result["firstFrameMs"]["count"] == 1 and result["failures"] == {}
+    assert result["viewersBefore"] == 3
+    assert len({r["workerPid"] for r in result["roomRouters"]}) == 2
+
+
+async def test_webhooks_tell_who_left_with_a_dead_worker_and_the_room_goes_on() -> None:
+    from tests.integration.test_webhooks import SECRET, Receiver
+
+    receiver = Receiver()
+    await receiver.start()
+    server = await start_server(
+        workers=2, webhook_urls=[receiver.url], webhook_secret=SECRET,
+        limits=Limits(consumers_per_router=1, room_grace_seconds=0.2),
+    )  # fmt: skip
+    clients: list[SignalingClient] = []
+    try:
+        for user in ("pub", "first", "second"):
+            client = SignalingClient()
+            clients.append(client)
+            await client.connect(server.ws_url, server.token(ROOM, user))
+            await client.join()
+        pub, first, second = clients
+        audio = await pub.produce_audio((await pub.create_transport("send"))["id"])
+        await first.consume((await first.create_transport("recv"))["id"], audio)
+        lost_audio = await second.produce_audio((await second.create_transport("send"))["id"])
+        dead = router_of(server, "second").worker
+        assert dead is not router_of(server, "pub").worker
+
+        os.kill(dead.pid, signal.SIGKILL)
+
+        assert (await second.wait_event("room-closed"))["reason"] == "worker-died"
+        await pub.wait_event("peer-left", lambda d: d["userId"] == "second")
+
+        def events() -> list[tuple[str, str]]:
+            """(event, track id or user id) of what the receiver got."""
+            return [
+                (e["event"], e["track"]["id"] if "track" in e else e.get("participant", {}).get("userId"))
+                for e in receiver.accepted
+            ]
+
+        async def told() -> None:
+            while ("participant-left", "second") not in events():
+                await asyncio.sleep(0.05)
+
+        await asyncio.wait_for(told(), 10)
+        assert ("track-unpublished", lost_audio) in events()
+        assert "room-finished" not in [name for name, _ in events()]
+        assert room_of(server).peers.keys() == {"pub", "first"}
+    finally:
+        for client in clients:
+            await client.close()
+        await server.stop()
+        await receiver.stop()
+
+
+async def test_a_router_on_a_busy_worker_takes_no_new_peer_of_its_room() -> None:
+    """spread_cpu_percent=0: every worker counts as busy, so the room's second peer goes on the
+    other worker although the main router has room for thousands of consumers."""
+    server = await start_server(workers=2, limits=Limits(spread_cpu_percent=0.0, room_grace_seconds=0.2))
+    clients: list[SignalingClient] = []
+    try:
+        for user in ("first", "second", "third"):
+            client = SignalingClient()
+            clients.append(client)
+            await client.connect(server.ws_url, server.token(ROOM, user))
+            await client.join()
+            await client.create_transport("recv")
+        first, second, third = (router_of(server, u) for u in ("first", "second", "third"))
+        assert second.worker is not first.worker
+        assert third in (first, second)  # both busy: the one with the fewest consumers, no third router
+        assert len(room_of(server).media.routers) == 2
+    finally:
+        for client in clients:
+            await client.close()
+        await server.stop()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Iterator
 
 import pytest
@@ -19,3 +20,6 @@ def lab() -> Iterator[Lab]:
         yield topology
     finally:
         topology.close()
+        names = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, timeout=20).stdout
+        left = [line.split()[0] for line in names.splitlines() if line.startswith(f"{topology.tag}-")]
+        assert not left, f"namespaces left behind: {left}"

@@ -18,20 +18,23 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import orjson
+
 INTERNET = "198.18.0"
 """The public network: 198.18.0.0/24."""
 
 
 class LabUnavailable(Exception):
-    """Namespaces cannot be made here (not root, or iproute2/nftables missing)."""
+    """Namespaces cannot be made here: not root. The only reason the lab skips."""
 
 
 def check_available() -> None:
+    """Skip (LabUnavailable) when not root; fail when a tool that `make setup` installs is missing."""
     if os.geteuid() != 0:
-        raise LabUnavailable("the network lab needs root (network namespaces)")
+        raise LabUnavailable("the network lab needs root (network namespaces): run the tests as root")
     for tool in ("ip", "nft"):
         if shutil.which(tool) is None:
-            raise LabUnavailable(f"the network lab needs {tool!r} (apt-get install iproute2 nftables)")
+            raise RuntimeError(f"the network lab needs {tool!r}: `make setup` (iproute2, nftables)")
 
 
 def run(*argv: str, namespace: str | None = None, stdin: str | None = None) -> str:
@@ -60,16 +63,20 @@ class Lab:
 
     def __post_init__(self) -> None:
         check_available()
-        self.internet = self._namespace("inet")
-        run("ip", "link", "add", "br0", "type", "bridge", namespace=self.internet)
-        run("ip", "link", "set", "br0", "up", namespace=self.internet)
+        try:
+            self.internet = self._namespace("inet")
+            run("ip", "link", "add", "br0", "type", "bridge", namespace=self.internet)
+            run("ip", "link", "set", "br0", "up", namespace=self.internet)
+        except BaseException:
+            self.close()  # nothing half-made is left behind
+            raise
 
     # -- building ---------------------------------------------------------------------------------
 
     def _namespace(self, role: str) -> str:
         name = f"{self.tag}-{role}"
+        self.namespaces.append(name)  # first: close() removes it even if what follows fails
         run("ip", "netns", "add", name)
-        self.namespaces.append(name)
         run("ip", "link", "set", "lo", "up", namespace=name)
         return name
 
@@ -136,18 +143,45 @@ class Lab:
             }}""")  # fmt: skip
         return host, public
 
+    def host_firewall(self, host: Host, tcp: str, udp: str, output: str = "") -> None:
+        """Let into ``host`` only new connections to these ports (nft sets, e.g. "3001, 40000-40999"),
+        as a server's firewall opened by the README's list would; replies and loopback pass.
+        ``output``: rules of its output chain (what the README advises for the TURN relay), which
+        may count into the counter ``dropped`` (see :meth:`dropped`)."""
+        self.nft(host.namespace, f"""
+            table inet lab {{
+              counter dropped {{ }}
+              chain input {{ type filter hook input priority 0; policy drop;
+                iifname "lo" accept; ct state established,related accept; meta l4proto icmp accept;
+                tcp dport {{ {tcp} }} accept; udp dport {{ {udp} }} accept; }}
+              chain output {{ type filter hook output priority 0; policy accept; {output} }}
+            }}""")  # fmt: skip
+
+    def dropped(self, host: Host) -> int:
+        """Packets counted by the ``dropped`` counter of ``host``'s firewall."""
+        listed = orjson.loads(
+            run("nft", "-j", "list", "counter", "inet", "lab", "dropped", namespace=host.namespace)
+        )
+        return next(int(item["counter"]["packets"]) for item in listed["nftables"] if "counter" in item)
+
     def nft(self, namespace: str, ruleset: str) -> None:
         run("nft", "-f", "-", namespace=namespace, stdin=ruleset)
 
     # -- running ---------------------------------------------------------------------------------
 
-    def spawn(self, host: Host, argv: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[str]:
-        """A process in ``host``'s namespace (its own process group, ended by :meth:`close`)."""
-        process = subprocess.Popen(
-            ["ip", "netns", "exec", host.namespace, *argv],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            env=env, start_new_session=True, cwd=Path(__file__).resolve().parents[2],
-        )  # fmt: skip
+    def spawn(
+        self, host: Host, argv: list[str], env: dict[str, str] | None = None, log: Path | None = None
+    ) -> subprocess.Popen[str]:
+        """A process in ``host``'s namespace (its own process group, ended by :meth:`close`).
+
+        Its output is a pipe for the test to read, or the file ``log`` for a long-running process
+        nobody reads (a full pipe would stall it)."""
+        with open(log, "w") if log else contextlib.nullcontext() as out:
+            process = subprocess.Popen(
+                ["ip", "netns", "exec", host.namespace, *argv],
+                stdin=subprocess.PIPE, stdout=out or subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                env=env, start_new_session=True, cwd=Path(__file__).resolve().parents[2],
+            )  # fmt: skip
         self.processes.append(process)
         return process
 

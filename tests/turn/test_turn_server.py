@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import stat
 import subprocess
 import time
@@ -235,6 +236,37 @@ async def test_doctor_checks_the_turn_port(tmp_path: Path) -> None:
         and f"UDP port {turn_port}" in busy["detail"]
         and "--turn-port" in busy["fix"]
     )
+
+
+async def test_doctor_turn_flags_check_what_serve_turn_would_bind(tmp_path: Path) -> None:
+    """`sfuctl doctor --turn` (flags or SFUCTL_TURN, no config file): the UDP/TCP port, the turns:
+    port when TLS is on, and the relay range are checked."""
+    turn_port, tls_port = free_port(), free_port()
+    env = dict(os.environ, SFUCTL_SECRET=TEST_SECRET, XDG_CONFIG_HOME=str(tmp_path))
+
+    async def checks(*flags: str) -> dict[str, dict[str, str]]:
+        proc = await asyncio.create_subprocess_exec(
+            SFUCTL, "doctor", "--no-start", "--json", "--port", str(free_port()),
+            "--turn-ip", "127.0.0.1", "--turn-port", str(turn_port), *flags,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+        )  # fmt: skip
+        output, errors = await asyncio.wait_for(proc.communicate(), 30)
+        assert proc.returncode in (0, 1), errors.decode()
+        return {c["name"]: c for c in json.loads(output)["checks"]}
+
+    async def turn_check(*flags: str) -> dict[str, str]:
+        return (await checks(*flags))["TURN server"]
+
+    assert (await turn_check())["detail"].startswith("not used")
+    ok = await turn_check("--turn", "--tls", "--turn-tls-port", str(tls_port))
+    assert ok["status"] == "ok" and str(turn_port) in ok["detail"] and str(tls_port) in ok["detail"], ok
+    assert "50000-50999" in ok["detail"], ok
+    with socket.create_server(("127.0.0.1", tls_port)):
+        busy = await turn_check("--turn", "--tls", "--turn-tls-port", str(tls_port))
+    assert busy["status"] == "fail" and f"TCP port {tls_port}" in busy["detail"], busy
+    assert "--turn-tls-port" in busy["fix"], busy
+    inverted = (await checks("--turn", "--turn-min-port", "50010", "--turn-max-port", "50000"))["config file"]
+    assert inverted["status"] == "fail" and "relay port range 50010-50000" in inverted["detail"], inverted
 
 
 async def test_external_ice_server_gets_credentials_that_coturn_accepts() -> None:

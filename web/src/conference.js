@@ -2,12 +2,28 @@
 // (camera + microphone, simulcast video) and a receive transport (everyone else). When the
 // connection drops, every media object is dropped with it and the whole join is done again on a
 // new connection (with backoff); the local tracks survive, so do mute and camera-off.
+// Only a lost network reconnects: a refused token, a full room or a refused join stop the call
+// with a message (see classify()). The camera and the microphone are released on leaving.
 
 import { Device } from 'mediasoup-client';
 import { Signaling } from './signaling.js';
 
 const BACKOFF_MS = [500, 1000, 2000, 4000, 8000, 10000];
 const ICE_DISCONNECTED_GRACE_MS = 3000;
+
+/** A screen share: one layer, kept sharp (contentHint "detail" makes the encoder keep resolution). */
+const SCREEN_ENCODINGS = [{ maxBitrate: 2500000, maxFramerate: 15 }];
+
+/** Refusals that another attempt would not change: said to the user, no retry. Any request of a
+ * join that is refused so ends the call; join-room's own "full" (limit_exceeded) too, while a
+ * create-transport's limit_exceeded (no free media port now) is worth another try later. */
+const FINAL_CODES = new Set(['forbidden', 'unauthorized', 'bad_request']);
+const FINAL_JOIN_CODES = new Set([...FINAL_CODES, 'limit_exceeded', 'already_joined']);
+
+export const API_KEY_STORAGE = 'sfuctl.apiKey'; // this tab's session only (sessionStorage)
+
+/** An error that ends the call: its message is shown in the lobby, nothing is retried. */
+export class FinalError extends Error {}
 
 /** Three simulcast layers (1/4, 1/2, full size) with three temporal layers each. */
 const SIMULCAST_ENCODINGS = [
@@ -28,15 +44,34 @@ export function decodeToken(token) {
   }
 }
 
+/** POST /login; with the server in apikey mode, the key of this session (sessionStorage) goes along. */
 export async function login(userName, roomId) {
-  const response = await fetch('/login', {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify({ userName, roomId }),
-  });
+  const key = sessionStorage.getItem(API_KEY_STORAGE);
+  const headers = { 'Content-Type': 'application/json' };
+  if (key) headers.Authorization = `Bearer ${key}`;
+  const response = await fetch('/login', { method: 'POST', headers, body: JSON.stringify({ userName, roomId }) });
   const body = await response.json().catch(() => ({}));
-  if (!response.ok) throw new Error(body?.error?.message || `login failed (${response.status})`);
+  if (response.status === 401) {
+    const message = key ? 'The access key was refused: check it and try again.' : 'This server asks for an access key: enter it below.';
+    throw Object.assign(new FinalError(message), { needsKey: true });
+  }
+  if (!response.ok) {
+    const message = body?.error?.message || `login failed (${response.status})`;
+    // a refusal (4xx) stays one; an overloaded or restarting server (429, 5xx) is worth another try
+    throw response.status >= 500 || response.status === 429 ? new Error(message) : new FinalError(message);
+  }
   return body.token;
+}
+
+/** Whether the server answers at all, and is not shutting down (then a refused upgrade was our token). */
+async function serverAccepting() {
+  try {
+    const response = await fetch('/health', { cache: 'no-store' });
+    const health = await response.json();
+    return health.status !== 'draining';
+  } catch {
+    return false;
+  }
 }
 
 export class Conference {
@@ -61,11 +96,13 @@ export class Conference {
     this.device = null;
     this.sendTransport = null;
     this.recvTransport = null;
-    this.producers = { audio: null, video: null };
-    this.consumers = new Map(); // consumerId -> {consumer, userId, producerId, kind, type, layer}
+    this.producers = { audio: null, video: null, screen: null };
+    this.consumers = new Map(); // consumerId -> {consumer, userId, producerId, kind, source, type, layer}
     this.peers = new Map(); // userId -> userName
     this.pausedProducers = new Set(); // remote producers paused by their owner
-    this.tracks = { audio: null, video: null };
+    this.tracks = { audio: null, video: null, screen: null };
+    this.recordings = new Set(); // ids of the room's active recordings
+    this.reloggedAfterRefusal = false;
     this.devices = { audio: undefined, video: undefined }; // chosen deviceIds
     this.micMuted = false;
     this.camOff = false;
@@ -78,7 +115,17 @@ export class Conference {
   // -- lifecycle --------------------------------------------------------------------------------
 
   async start() {
-    await this.acquireMedia();
+    if (!this.relogin && this.claims.exp && this.claims.exp * 1000 <= Date.now()) {
+      this.stop('This link has expired: ask for a new one, or join with your name below.');
+      return;
+    }
+    if (this.claims.grants?.publish === false) {
+      this.camOff = true; // watch-only: the camera and the microphone stay off
+      this.ui.banner('You can watch and listen in this room, not send.', 'info', false, 6000);
+    } else {
+      await this.acquireMedia();
+    }
+    if (this.state === 'left') return; // left while the browser asked for the camera
     this.ui.showLocal(this.claims.name || 'You', this.tracks.video, this.micMuted);
     this.connect();
   }
@@ -94,6 +141,10 @@ export class Conference {
     const audio = this.devices.audio ? { deviceId: { exact: this.devices.audio } } : true;
     const video = { ...this.videoConstraints, ...(this.devices.video ? { deviceId: { exact: this.devices.video } } : {}) };
     const stream = (await want(audio, video)) || (await want(audio, false)) || (await want(false, video));
+    if (this.state === 'left') {
+      stream?.getTracks().forEach((track) => track.stop()); // the call ended meanwhile: release at once
+      return;
+    }
     if (!stream) {
       this.ui.banner('No camera or microphone available: you can watch and listen.', 'warn');
       this.camOff = true;
@@ -121,9 +172,35 @@ export class Conference {
       (error) => {
         if (generation !== this.generation || this.state === 'left') return;
         console.warn('[sfuctl] join failed:', error);
-        this.scheduleReconnect(String(error.message || error));
+        this.classify(error, generation);
       },
     );
+  }
+
+  /** A failed join: a lost network reconnects with backoff; anything a retry cannot change stops. */
+  async classify(error, generation) {
+    if (error instanceof FinalError) {
+      this.stop(error.message);
+      return;
+    }
+    if (error.type && (error.type === 'join-room' ? FINAL_JOIN_CODES : FINAL_CODES).has(error.code)) {
+      this.stop(`The server did not let you in: ${error.detail}`);
+      return;
+    }
+    if (error.refused && (await serverAccepting())) {
+      if (generation !== this.generation || this.state === 'left') return;
+      // The server is up and refused the upgrade: the token is bad, expired, or for another server.
+      if (this.relogin && !this.reloggedAfterRefusal) {
+        this.reloggedAfterRefusal = true; // one fresh token from /login, then no more
+        this.forceRelogin = true;
+        this.connect();
+        return;
+      }
+      this.stop('The server refused this access link (invalid or expired). Ask for a new link, or join with your name below.');
+      return;
+    }
+    if (generation !== this.generation || this.state === 'left') return;
+    this.scheduleReconnect(String(error.message || error));
   }
 
   scheduleReconnect(why) {
@@ -139,7 +216,8 @@ export class Conference {
 
   async freshToken() {
     const expires = (this.claims.exp || Infinity) * 1000;
-    if (this.relogin && expires - Date.now() < 60000) {
+    if (this.relogin && (this.forceRelogin || expires - Date.now() < 60000)) {
+      this.forceRelogin = false;
       this.token = await login(this.relogin.userName, this.relogin.roomId);
       this.claims = decodeToken(this.token) || this.claims;
       this.userId = this.claims.sub || this.userId;
@@ -164,14 +242,18 @@ export class Conference {
     this.consumeQueue = new Promise((resolve) => (release = resolve));
     await signaling.open();
     const joined = await signaling.request('join-room');
+    this.reloggedAfterRefusal = false;
     this.userId = joined.userId;
+    this.setRecordings(joined.recordings || []);
     // STUN/TURN servers with this peer's own ephemeral TURN credential ([] without TURN)
     this.iceServers = joined.iceServers || [];
     this.device = new Device();
     await this.device.load({ routerRtpCapabilities: joined.rtpCapabilities });
     for (const peer of joined.peers) this.addPeer(peer.userId, peer.userName);
-    this.recvTransport = await this.createTransport('recv', generation);
-    if (this.device.canProduce('audio') || this.device.canProduce('video')) {
+    // what the token grants (absent: allowed); a watch-only token publishes nothing
+    const grants = this.claims.grants || {};
+    if (grants.subscribe !== false) this.recvTransport = await this.createTransport('recv', generation);
+    if (grants.publish !== false && (this.device.canProduce('audio') || this.device.canProduce('video'))) {
       this.sendTransport = await this.createTransport('send', generation);
       await this.publish(generation);
     }
@@ -202,7 +284,7 @@ export class Conference {
       if (transport && !transport.closed) transport.close();
     }
     this.sendTransport = this.recvTransport = null;
-    this.producers = { audio: null, video: null };
+    this.producers = { audio: null, video: null, screen: null };
     this.consumers.clear();
     this.pausedProducers.clear();
     for (const userId of this.peers.keys()) this.ui.removePeer(userId);
@@ -231,7 +313,8 @@ export class Conference {
     this.teardown();
     this.setState('left');
     for (const track of Object.values(this.tracks)) track?.stop();
-    this.tracks = { audio: null, video: null };
+    this.tracks = { audio: null, video: null, screen: null };
+    this.setRecordings([]);
     this.ui.ended(message);
   }
 
@@ -308,14 +391,23 @@ export class Conference {
     if (this.tracks.video && !this.camOff && this.device.canProduce('video')) {
       await this.produceTrack('video', generation);
     }
+    if (this.tracks.screen && this.device.canProduce('video')) {
+      await this.produceTrack('screen', generation);
+    }
   }
 
+  /** kind: 'audio' (microphone), 'video' (camera) or 'screen' (a second video producer). */
   async produceTrack(kind, generation) {
     const transport = this.sendTransport;
     const track = this.tracks[kind];
     if (!transport || !track || generation !== this.generation) return;
-    const options = { track, stopTracks: false, appData: { source: kind === 'video' ? 'camera' : 'mic' } };
-    if (kind === 'video') {
+    const source = { audio: 'mic', video: 'camera', screen: 'screen' }[kind];
+    const options = { track, stopTracks: false, appData: { source } };
+    if (kind === 'screen') {
+      options.encodings = SCREEN_ENCODINGS.map((encoding) => ({ ...encoding }));
+      options.codecOptions = { videoGoogleStartBitrate: 1000 };
+      options.codec = this.device.rtpCapabilities.codecs.find((c) => c.mimeType.toLowerCase() === 'video/vp8');
+    } else if (kind === 'video') {
       options.encodings = SIMULCAST_ENCODINGS.map((encoding) => ({ ...encoding }));
       options.codecOptions = { videoGoogleStartBitrate: 1000 };
       options.codec = this.device.rtpCapabilities.codecs.find((c) => c.mimeType.toLowerCase() === 'video/vp8');
@@ -350,6 +442,52 @@ export class Conference {
       .catch((error) => console.warn('[sfuctl]', error));
   }
 
+  // -- screen sharing ---------------------------------------------------------------------------
+
+  async startShare() {
+    if (this.tracks.screen || this.state === 'left') return;
+    if (this.claims.grants?.publish === false) throw new Error('this access link may watch, not send');
+    const stream = await navigator.mediaDevices.getDisplayMedia({ video: { frameRate: { ideal: 15, max: 30 } }, audio: false });
+    const track = stream.getVideoTracks()[0];
+    if (this.state === 'left' || this.tracks.screen) {
+      stream.getTracks().forEach((t) => t.stop());
+      return;
+    }
+    track.contentHint = 'detail'; // text stays legible: resolution is kept, frame rate gives way
+    track.addEventListener('ended', () => this.stopShare()); // the browser's own "Stop sharing"
+    this.tracks.screen = track;
+    this.ui.showShare('local', this.claims.name || 'You', track);
+    if (this.state === 'joined' && this.device?.canProduce('video')) await this.produceTrack('screen', this.generation);
+  }
+
+  async stopShare() {
+    const track = this.tracks.screen;
+    const producer = this.producers.screen;
+    this.tracks.screen = null;
+    this.producers.screen = null;
+    track?.stop();
+    this.ui.hideShare('local');
+    if (producer) {
+      producer.close();
+      await this.signaling?.request('close-producer', { producerId: producer.id }).catch(() => {});
+    }
+  }
+
+  // -- chat and recording -----------------------------------------------------------------------
+
+  /** Resolves with the message as the server relayed it; rejects with the server's reason. */
+  async sendChat(text) {
+    if (!this.signaling || this.state !== 'joined') throw new Error('not connected: wait for the call to reconnect');
+    const message = await this.signaling.request('chat', { text });
+    this.ui.addChat(message, true);
+    return message;
+  }
+
+  setRecordings(ids) {
+    this.recordings = new Set(ids);
+    this.ui.setRecording(this.recordings.size > 0);
+  }
+
   async setCameraOff(off) {
     this.camOff = off;
     const generation = this.generation;
@@ -367,6 +505,10 @@ export class Conference {
     }
     const video = { ...this.videoConstraints, ...(this.devices.video ? { deviceId: { exact: this.devices.video } } : {}) };
     const stream = await navigator.mediaDevices.getUserMedia({ video });
+    if (this.state === 'left') {
+      stream.getTracks().forEach((track) => track.stop());
+      return;
+    }
     this.tracks.video = stream.getVideoTracks()[0];
     this.ui.setLocalVideo(this.tracks.video);
     if (this.state === 'joined' && this.device?.canProduce('video')) await this.produceTrack('video', generation);
@@ -451,6 +593,15 @@ export class Conference {
         // An administrator holds (or releases) one of our producers; our own resume is refused meanwhile.
         this.ui.banner(type === 'producer-muted' ? 'An administrator muted you.' : null, 'warn');
         break;
+      case 'chat':
+        this.ui.addChat(data, false);
+        break;
+      case 'recording-started':
+        this.setRecordings([...this.recordings, data.recordingId]);
+        break;
+      case 'recording-stopped':
+        this.setRecordings([...this.recordings].filter((id) => id !== data.recordingId));
+        break;
       case 'active-speaker':
         this.ui.setActiveSpeaker(data.userId === this.userId ? 'local' : data.userId);
         break;
@@ -494,6 +645,7 @@ export class Conference {
       userId: info.userId,
       producerId: result.producerId,
       kind: result.kind,
+      source: info.appData?.source === 'screen' ? 'screen' : result.kind === 'video' ? 'camera' : 'mic',
       type: result.type,
       layer: null, // spatial layer asked for; null until set
       manualLayer: null,
@@ -501,7 +653,8 @@ export class Conference {
     this.consumers.set(consumer.id, entry);
     consumer.on('transportclose', () => this.consumers.delete(consumer.id));
     if (result.producerPaused) this.pausedProducers.add(result.producerId);
-    this.ui.attach(info.userId, consumer, this.pausedProducers.has(result.producerId));
+    if (entry.source === 'screen') this.ui.showShare(info.userId, info.userName, consumer.track);
+    else this.ui.attach(info.userId, consumer, this.pausedProducers.has(result.producerId));
     await this.signaling.request('resume-consumer', { consumerId: consumer.id });
     if (entry.type === 'simulcast') this.ui.watchLayers(info.userId);
   }
@@ -511,7 +664,8 @@ export class Conference {
     if (!entry) return;
     this.consumers.delete(consumerId);
     entry.consumer.close();
-    this.ui.detach(entry.userId, entry.kind, entry.consumer.id);
+    if (entry.source === 'screen') this.ui.hideShare(entry.userId);
+    else this.ui.detach(entry.userId, entry.kind, entry.consumer.id);
   }
 
   /** Ask the server for a simulcast layer; `manual` pins it (null goes back to automatic). */

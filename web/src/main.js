@@ -1,8 +1,13 @@
 // Entry point: the lobby (name + room -> POST /login, or ?token=), the call controls, and
 // window.sfuctlDebug for tests and curious people (peer connections, stats, layers).
+//
+// A ?token= is read once and removed from the address bar at once (history.replaceState): the
+// address then says ?room=NAME, which is what "Copy invite link" gives, so a copied or
+// bookmarked address never carries anyone's identity. The camera starts only when asked for
+// (Preview or Join) and is released when the call ends.
 
 import './style.css';
-import { Conference, decodeToken, login } from './conference.js';
+import { API_KEY_STORAGE, Conference, decodeToken, login } from './conference.js';
 import { icons } from './icons.js';
 import { inboundByMid, outboundByMid } from './stats.js';
 import { View } from './ui.js';
@@ -10,6 +15,12 @@ import { View } from './ui.js';
 const $ = (id) => document.getElementById(id);
 const config = window.sfuctlConfig || {}; // overrides, e.g. {video: {width: 640, height: 360}}
 const params = new URLSearchParams(location.search);
+const token = params.get('token');
+const openedWith = location.search; // for the HTTPS link of the insecure-context page
+if (token) {
+  const room = decodeToken(token)?.room;
+  history.replaceState(null, '', location.pathname + (room ? `?room=${encodeURIComponent(room)}` : ''));
+}
 const view = new View();
 let conference = null;
 let preview = null;
@@ -20,21 +31,34 @@ function showLobby(message) {
   document.body.dataset.state = 'lobby';
   $('name').value = $('name').value || localStorage.getItem('sfuctl.name') || '';
   $('room').value = $('room').value || params.get('room') || localStorage.getItem('sfuctl.room') || '';
+  const key = sessionStorage.getItem(API_KEY_STORAGE);
+  if (key) {
+    $('key').value = key;
+    $('key-row').hidden = false;
+  }
   const error = $('lobby-error');
   error.textContent = message || '';
   error.hidden = !message;
   $('join').disabled = false;
-  startPreview();
 }
 
+/** The camera in the lobby, only on request (the Preview button); stopped on joining. */
 async function startPreview() {
-  if (preview || config.preview === false) return;
+  if (preview) return;
+  $('preview-button').disabled = true;
   try {
-    preview = await navigator.mediaDevices.getUserMedia({ video: config.video || true });
+    const stream = await navigator.mediaDevices.getUserMedia({ video: config.video || true });
+    if (document.body.dataset.state !== 'lobby') {
+      stream.getTracks().forEach((track) => track.stop()); // joined meanwhile
+      return;
+    }
+    preview = stream;
     $('preview').srcObject = preview;
     $('preview-off').hidden = true;
   } catch {
-    $('preview-off').textContent = 'No camera';
+    $('preview-button').textContent = 'No camera found (try again)';
+  } finally {
+    $('preview-button').disabled = false;
   }
 }
 
@@ -42,6 +66,7 @@ function stopPreview() {
   preview?.getTracks().forEach((track) => track.stop());
   preview = null;
   $('preview').srcObject = null;
+  $('preview-off').hidden = false;
 }
 
 async function enterCall(token, relogin) {
@@ -50,16 +75,14 @@ async function enterCall(token, relogin) {
   $('lobby').hidden = true;
   $('call').hidden = false;
   $('room-name').textContent = claims.room || '';
+  if (claims.room) $('room').value = claims.room; // the lobby after leaving offers the same room
+  if (claims.name && !$('name').value) $('name').value = claims.name;
   document.title = `${claims.room || 'call'} · sfuctl`;
   conference = new Conference({ token, relogin, ui: view, media: config });
   view.bind(conference);
   view.setCount(1);
   view.onEnded = (message) => {
     conference = null;
-    if (params.has('token')) {
-      history.replaceState(null, '', location.pathname + (claims.room ? `?room=${encodeURIComponent(claims.room)}` : ''));
-      params.delete('token');
-    }
     showLobby(message);
   };
   await conference.start();
@@ -70,6 +93,12 @@ $('join-form').addEventListener('submit', async (event) => {
   const userName = $('name').value.trim();
   const roomId = $('room').value.trim();
   if (!userName || !roomId) return;
+  const key = $('key').value.trim();
+  if (!$('key-row').hidden) {
+    // remembered for this tab's session only: gone when the tab closes
+    if (key) sessionStorage.setItem(API_KEY_STORAGE, key);
+    else sessionStorage.removeItem(API_KEY_STORAGE);
+  }
   $('join').disabled = true;
   try {
     const token = await login(userName, roomId);
@@ -78,16 +107,70 @@ $('join-form').addEventListener('submit', async (event) => {
     history.replaceState(null, '', `${location.pathname}?room=${encodeURIComponent(roomId)}`);
     await enterCall(token, { userName, roomId });
   } catch (error) {
+    if (error.needsKey) {
+      $('key-row').hidden = false;
+      $('key').focus();
+    }
     showLobby(String(error.message || error));
   }
 });
 
+function inviteLink() {
+  const room = conference?.claims.room || $('room').value.trim();
+  return `${location.origin}/?room=${encodeURIComponent(room)}`;
+}
+
+async function sendChat() {
+  const input = $('chat-input');
+  const text = input.value;
+  if (!text.trim() || !conference || $('chat-send').disabled) return;
+  $('chat-send').disabled = true; // one at a time: the box is cleared by the answer
+  view.chatError(null);
+  try {
+    await conference.sendChat(text);
+    input.value = '';
+  } catch (error) {
+    view.chatError(`Not sent: ${error.detail || error.message}`);
+  } finally {
+    $('chat-send').disabled = false;
+  }
+}
+
 function setupControls() {
+  $('preview-button').addEventListener('click', () => startPreview());
   $('settings').innerHTML = icons.settings;
+  $('chat-icon').innerHTML = icons.chat;
   $('stats').innerHTML = icons.stats;
   $('leave').innerHTML = icons.leave;
   view.setControl('mic', false);
   view.setControl('cam', false);
+  view.setControl('share', false);
+  $('share').addEventListener('click', () => {
+    if (!conference) return;
+    const action = conference.tracks.screen ? conference.stopShare() : conference.startShare();
+    action.catch((error) => {
+      if (error.name !== 'NotAllowedError') view.banner(`Screen sharing: ${error.message}`, 'warn', false, 6000);
+    });
+  });
+  $('invite').addEventListener('click', () => {
+    const link = inviteLink();
+    navigator.clipboard.writeText(link).then(
+      () => view.banner(`Invite link copied: ${link}`, 'info', false, 5000),
+      () => view.banner(`Invite link: ${link}`, 'info', false, 15000),
+    );
+  });
+  $('chat-toggle').addEventListener('click', () => view.toggleChat($('chat').hidden));
+  $('chat-close').addEventListener('click', () => view.toggleChat(false));
+  $('chat-form').addEventListener('submit', (event) => {
+    event.preventDefault();
+    sendChat();
+  });
+  $('chat-input').addEventListener('keydown', (event) => {
+    if (event.key === 'Enter' && !event.shiftKey) {
+      event.preventDefault();
+      sendChat();
+    }
+  });
   $('mic').addEventListener('click', () => conference?.setMicMuted(!conference.micMuted));
   $('cam').addEventListener('click', () =>
     conference?.setCameraOff(!conference.camOff).catch((error) => view.banner(`Camera: ${error.message}`, 'warn')),
@@ -140,6 +223,32 @@ window.sfuctlDebug = {
       video: tile.classList.contains('has-video'),
     }));
   },
+  inviteLink,
+  /** Every live local track the page holds (camera, microphone, screen, preview). */
+  liveTracks() {
+    const tracks = [...Object.values(conference?.tracks || {}), ...(preview?.getTracks() || [])];
+    return tracks.filter((t) => t && t.readyState === 'live').map((t) => ({ kind: t.kind, label: t.label }));
+  },
+  recordings() {
+    return conference ? [...conference.recordings] : [];
+  },
+  recordingShown() {
+    return !$('rec').hidden;
+  },
+  chat() {
+    return [...document.querySelectorAll('#chat-log li')].map((li) => ({
+      name: li.querySelector('strong').textContent,
+      text: li.querySelector('.chat-text').textContent,
+      html: li.querySelector('.chat-text').innerHTML,
+    }));
+  },
+  shares() {
+    return [...document.querySelectorAll('#stage .screen')].map((el) => ({
+      userId: el.dataset.userId,
+      shown: !el.hidden,
+      name: el.querySelector('.name').textContent,
+    }));
+  },
   consumers() {
     return conference
       ? [...conference.consumers.values()].map((e) => ({
@@ -147,6 +256,7 @@ window.sfuctlDebug = {
           producerId: e.producerId,
           userId: e.userId,
           kind: e.kind,
+          source: e.source,
           type: e.type,
           layer: e.layer,
         }))
@@ -156,7 +266,7 @@ window.sfuctlDebug = {
     return conference
       ? Object.values(conference.producers)
           .filter(Boolean)
-          .map((p) => ({ id: p.id, kind: p.kind, paused: p.paused }))
+          .map((p) => ({ id: p.id, kind: p.kind, source: p.appData.source, paused: p.paused }))
       : [];
   },
   /** inbound-rtp from the receiving RTCPeerConnection.getStats(), one entry per consumer. */
@@ -171,6 +281,7 @@ window.sfuctlDebug = {
         producerId: e.producerId,
         userId: e.userId,
         kind: e.kind,
+        source: e.source,
         codec: s.codec ?? null,
         packetsReceived: s.packetsReceived ?? 0,
         bytesReceived: s.bytesReceived ?? 0,
@@ -191,6 +302,7 @@ window.sfuctlDebug = {
       .map((p) => ({
         producerId: p.id,
         kind: p.kind,
+        source: p.appData.source,
         streams: (byMid.get(String(p.rtpParameters.mid)) || []).map((s) => ({
           rid: s.rid ?? null,
           codec: s.codec,
@@ -226,11 +338,10 @@ function showInsecure() {
   $('insecure-origin').textContent = location.origin;
   const https = `https://${location.host}${location.pathname}`;
   $('insecure-https').textContent = https; // the link keeps ?room= or ?token=, the text stays short
-  $('insecure-https').href = https + location.search;
+  $('insecure-https').href = https + openedWith;
 }
 
 setupControls();
-const token = params.get('token');
 if (!window.isSecureContext || !navigator.mediaDevices) {
   showInsecure();
 } else if (token) {

@@ -7,7 +7,9 @@ const REQUEST_TIMEOUT_MS = 15000;
 export class RequestError extends Error {
   constructor(type, code, message) {
     super(`${type}: ${code}: ${message}`);
+    this.type = type;
     this.code = code;
+    this.detail = message; // the server's own words, for the user
   }
 }
 
@@ -40,7 +42,7 @@ export class Signaling {
       ws.onclose = (event) => {
         const wasOpen = opened;
         this.shutdown(`websocket closed (${event.code})`);
-        if (!wasOpen) reject(new Error(`websocket refused (${event.code})`));
+        if (!wasOpen) reject(Object.assign(new Error(`websocket refused (${event.code})`), { refused: true }));
         else this.onClose(event.code, event.reason);
       };
     });

@@ -1,5 +1,7 @@
 // The call view: a grid of tiles (one per participant, names, mic state, video or initials),
-// the stats overlay of each tile, the status pill, the banner and the device menus.
+// the stage (a screen share, large, with the tiles beside it), the chat panel, the stats overlay
+// of each tile, the status pill, the recording indicator, the banner and the device menus.
+// Everything a peer sends (names, chat) is put in the page as text (textContent), never as HTML.
 
 import { icons } from './icons.js';
 import { formatBitrate, inboundByMid, outboundByMid, RateMeter } from './stats.js';
@@ -27,11 +29,18 @@ const STATUS_TEXT = {
 };
 
 const LAYER_CHOICES = [null, 0, 1, 2]; // null = automatic (by tile size)
+const CHAT_KEEP = 500; // messages kept in the panel (memory stays bounded in a long call)
+
+function clock(ts) {
+  return new Date(ts).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+}
 
 export class View {
   constructor() {
     this.conference = null;
     this.tiles = new Map(); // userId ('local' for us) -> tile
+    this.shares = new Map(); // userId ('local' for us) -> {element, video}: screen shares, newest last
+    this.unread = 0;
     this.showStats = true;
     this.meter = new RateMeter();
     this.statsTimer = null;
@@ -47,6 +56,12 @@ export class View {
     this.conference = conference;
     $('grid').replaceChildren();
     this.tiles.clear();
+    for (const userId of [...this.shares.keys()]) this.hideShare(userId);
+    $('chat-log').replaceChildren();
+    $('chat-error').hidden = true;
+    this.unread = 0;
+    this.renderUnread();
+    this.setRecording(false);
     clearInterval(this.statsTimer);
     this.statsTimer = setInterval(() => this.updateStats().catch(() => {}), 1000);
   }
@@ -122,6 +137,7 @@ export class View {
   }
 
   removePeer(userId) {
+    this.hideShare(userId);
     const record = this.tiles.get(userId);
     if (!record) return;
     this.resizeObserver.unobserve(record.tile);
@@ -174,6 +190,106 @@ export class View {
     else record.tile.classList.toggle('audio-off', paused);
   }
 
+  // -- the stage: screen shares ----------------------------------------------------------------
+
+  showShare(userId, name, track) {
+    this.hideShare(userId);
+    const element = document.createElement('article');
+    element.className = 'screen' + (userId === 'local' ? ' local' : '');
+    element.dataset.userId = userId;
+    const video = document.createElement('video');
+    video.autoplay = true;
+    video.playsInline = true;
+    video.muted = true;
+    video.srcObject = new MediaStream([track]);
+    const plate = document.createElement('div');
+    plate.className = 'nameplate';
+    const label = document.createElement('span');
+    label.className = 'name';
+    label.textContent = userId === 'local' ? 'You are sharing your screen' : `${name}'s screen`;
+    plate.append(label);
+    element.append(video, plate);
+    $('stage').append(element);
+    this.shares.set(userId, { element, video });
+    video.play().catch(() => {});
+    this.renderStage();
+  }
+
+  hideShare(userId) {
+    const share = this.shares.get(userId);
+    if (!share) return;
+    share.video.srcObject = null;
+    share.element.remove();
+    this.shares.delete(userId);
+    this.renderStage();
+  }
+
+  /** The newest share is shown large; the camera tiles move into a column beside it. */
+  renderStage() {
+    const entries = [...this.shares.values()];
+    entries.forEach((share, index) => (share.element.hidden = index !== entries.length - 1));
+    $('stage').hidden = entries.length === 0;
+    $('main').classList.toggle('sharing', entries.length > 0);
+    this.setControl('share', this.shares.has('local'));
+  }
+
+  // -- chat -------------------------------------------------------------------------------------
+
+  addChat(message, own) {
+    const item = document.createElement('li');
+    item.className = own ? 'own' : '';
+    const head = document.createElement('div');
+    head.className = 'chat-meta';
+    const who = document.createElement('strong');
+    who.textContent = own ? 'You' : String(message.userName);
+    const when = document.createElement('time');
+    when.dateTime = new Date(message.ts).toISOString();
+    when.textContent = clock(message.ts);
+    head.append(who, ' ', when);
+    const text = document.createElement('div');
+    text.className = 'chat-text';
+    text.textContent = String(message.text);
+    item.append(head, text);
+    const log = $('chat-log');
+    log.append(item);
+    while (log.children.length > CHAT_KEEP) log.firstElementChild.remove();
+    log.scrollTop = log.scrollHeight;
+    if (!own && $('chat').hidden) {
+      this.unread += 1;
+      this.renderUnread();
+    }
+  }
+
+  chatError(message) {
+    const error = $('chat-error');
+    error.textContent = message || '';
+    error.hidden = !message;
+  }
+
+  toggleChat(open) {
+    $('chat').hidden = !open;
+    $('chat-toggle').setAttribute('aria-pressed', String(open));
+    if (open) {
+      this.unread = 0;
+      this.renderUnread();
+      $('chat-input').focus();
+      const log = $('chat-log');
+      log.scrollTop = log.scrollHeight;
+    }
+  }
+
+  renderUnread() {
+    const badge = $('chat-badge');
+    badge.textContent = this.unread > 99 ? '99+' : String(this.unread);
+    badge.hidden = this.unread === 0;
+  }
+
+  // -- recording --------------------------------------------------------------------------------
+
+  setRecording(active) {
+    $('rec').hidden = !active;
+  }
+
   setActiveSpeaker(userId) {
     for (const [id, record] of this.tiles) record.tile.classList.toggle('speaking', id === userId);
   }
@@ -196,6 +312,10 @@ export class View {
     } else if (id === 'cam') {
       button.innerHTML = off ? icons.camOff : icons.cam;
       button.title = off ? 'Turn camera on' : 'Turn camera off';
+    } else if (id === 'share') {
+      // "off" here means sharing: the button then stops it
+      button.innerHTML = off ? icons.shareOff : icons.share;
+      button.title = off ? 'Stop sharing your screen' : 'Share your screen';
     }
   }
 
@@ -210,8 +330,9 @@ export class View {
     $('count').textContent = `${count} in call`;
   }
 
-  banner(message, kind = 'info', dismissOnClick = false) {
+  banner(message, kind = 'info', dismissOnClick = false, hideAfterMs = 0) {
     const banner = $('banner');
+    clearTimeout(this.bannerTimer);
     if (!message) {
       banner.hidden = true;
       return;
@@ -219,6 +340,7 @@ export class View {
     banner.textContent = message;
     banner.dataset.kind = kind;
     banner.hidden = false;
+    if (hideAfterMs) this.bannerTimer = setTimeout(() => (banner.hidden = true), hideAfterMs);
     if (dismissOnClick) {
       document.addEventListener(
         'click',
@@ -301,7 +423,7 @@ export class View {
       const byMid = inboundByMid(await recv.getStats());
       for (const entry of conference.consumers.values()) {
         const stat = byMid.get(String(entry.consumer.rtpParameters.mid));
-        if (!stat) continue;
+        if (!stat || entry.source === 'screen') continue;
         keys.add(entry.consumer.id);
         const { bitrate, loss } = this.meter.rate(
           entry.consumer.id,
@@ -324,6 +446,7 @@ export class View {
     if (send) {
       const byMid = outboundByMid(await send.getStats());
       for (const [kind, producer] of Object.entries(conference.producers)) {
+        if (kind === 'screen') continue;
         const list = producer && byMid.get(String(producer.rtpParameters.mid));
         if (!list) continue;
         const bytes = list.reduce((sum, s) => sum + (s.bytesSent || 0), 0);

@@ -1,0 +1,96 @@
+"""The recorder's command line: which codecs are recorded, into which container, and how.
+
+GStreamer's ``gst-launch-1.0`` (Debian's gstreamer1.0-tools with the base and good plugins):
+``udpsrc`` with the RTP caps of the consumer -> ``rtpjitterbuffer`` (reorders, absorbs jitter,
+timestamps from RTP) -> the codec's depayloader -> ``webmmux`` -> ``filesink``. Run with ``-e``,
+SIGINT makes it send EOS down the pipeline, so the muxer writes the duration and cues and the
+file is complete. A second ``udpsrc`` takes the worker's RTCP (sender reports) on its own port
+and drops it: RTP and RTCP on separate ports keep the RTCP out of the depayloader.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+GST_LAUNCH = "gst-launch-1.0"
+JITTER_LATENCY_MS = 1000
+"""How long the jitter buffer waits for a late or reordered packet. Nobody watches a recording
+live, so it is generous: a sender, worker or recorder stalled by a busy machine for less than this
+loses nothing (a packet later than this is counted lost and dropped). It costs nothing at a
+stop (the end of stream flushes the buffer into the file), but a recorder that crashes loses
+the last second it held."""
+
+
+@dataclass(frozen=True)
+class Format:
+    mime_type: str
+    """The RTP codec, as mediasoup names it (``video/VP8``)."""
+    encoding_name: str
+    depay: str
+    """Depayloader and what follows it up to the muxer (gst-launch syntax, split on spaces)."""
+    muxer: str
+    extension: str
+    content_type: str
+
+
+FORMATS: dict[str, Format] = {
+    "video/vp8": Format("video/VP8", "VP8", "rtpvp8depay wait-for-keyframe=true", "webmmux", "webm",
+                        "video/webm"),
+    "video/vp9": Format("video/VP9", "VP9", "rtpvp9depay wait-for-keyframe=true", "webmmux", "webm",
+                        "video/webm"),
+    # rtpopusdepay leaves the rate out of its caps, which webmmux requires: Opus is always 48 kHz.
+    "audio/opus": Format("audio/opus", "OPUS", "rtpopusdepay ! capssetter caps=audio/x-opus,rate=48000",
+                         "webmmux", "webm", "audio/webm"),
+}  # fmt: skip
+"""What can be recorded. H264 is not: without h264parse (GStreamer's 'bad' plugins) the
+depayloader's output lacks the picture size that the Matroska muxer needs."""
+
+
+def content_type(file_name: str, kind: str) -> str:
+    """What a track file is served as: ``video/webm``, or ``audio/webm`` for an audio track."""
+    extension = file_name.rsplit(".", 1)[-1]
+    for fmt in FORMATS.values():
+        if fmt.extension == extension and fmt.mime_type.startswith(f"{kind}/"):
+            return fmt.content_type
+    return "application/octet-stream"
+
+
+ELEMENTS = ("udpsrc", "rtpjitterbuffer", "rtpvp8depay", "rtpvp9depay", "rtpopusdepay", "capssetter",
+            "webmmux", "filesink", "fakesink")  # fmt: skip
+"""The GStreamer elements the pipelines use (what `sfuctl doctor` checks)."""
+
+
+def format_of(mime_type: str) -> Format | None:
+    return FORMATS.get(mime_type.lower())
+
+
+def rtp_caps(codec: dict[str, Any], kind: str) -> str:
+    """The ``application/x-rtp`` caps of one consumer codec (payload type, clock rate, name)."""
+    fmt = format_of(str(codec["mimeType"]))
+    if fmt is None:
+        raise ValueError(f"cannot record {codec['mimeType']}")
+    caps = (
+        f"application/x-rtp,media={kind},clock-rate={int(codec['clockRate'])},"
+        f"encoding-name={fmt.encoding_name},payload={int(codec['payloadType'])}"
+    )
+    if kind == "audio" and codec.get("channels"):
+        caps += f",encoding-params=(string){int(codec['channels'])}"
+    return caps
+
+
+def command(
+    codec: dict[str, Any], kind: str, ip: str, rtp_port: int, rtcp_port: int, path: str, binary: str
+) -> list[str]:
+    """argv of the recorder of one track: RTP on ``rtp_port``, RTCP dropped on ``rtcp_port``."""
+    fmt = format_of(str(codec["mimeType"]))
+    if fmt is None:
+        raise ValueError(f"cannot record {codec['mimeType']}")
+    return [
+        binary, "-e",
+        "udpsrc", f"address={ip}", f"port={rtp_port}", f"caps={rtp_caps(codec, kind)}",
+        "!", "rtpjitterbuffer", f"latency={JITTER_LATENCY_MS}",
+        "!", *fmt.depay.split(), "!", fmt.muxer,
+        "!", "filesink", f"location={path}",  # one argument: gst-launch escapes its spaces itself
+        "udpsrc", f"address={ip}", f"port={rtcp_port}", "!", "fakesink", "sync=false", "async=false",
+    ]  # fmt: skip
