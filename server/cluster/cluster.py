@@ -121,6 +121,8 @@ class Cluster:
         self._attach = self.redis.register_script(ATTACH)
         self._process = psutil.Process()
         self.round_trips = 0
+        self.node_count = 0
+        """Live nodes of the cluster at the last heartbeat (this one included)."""
         """Redis commands sent (pipelines count one): for the benchmark and /metrics."""
 
     # -- life ------------------------------------------------------------------------------------
@@ -213,6 +215,7 @@ class Cluster:
             "url": self.settings.public_url,
             "redis": "up" if self.available else "down",
             "rooms": len(self.links),
+            "nodes": self.node_count,
             **self.pipe_counts(),
         }
 
@@ -499,11 +502,13 @@ class Cluster:
                 pipe.expire(keys.producers(room_id, self.member), ttl)
                 pipe.expire(keys.events(room_id), ttl * keys.STREAM_TTL_FACTOR)
             pipe.expire(keys.member_rooms(self.member), ttl)
+            pipe.zcount(keys.nodes(), now, "+inf")
             for member in watched:
                 pipe.hget(keys.node(member.rsplit(":", 1)[0]), "epoch")
             results = await pipe.execute()
         self.round_trips += 1
         epochs = results[len(results) - len(watched) :] if watched else []
+        self.node_count = int(results[len(results) - len(watched) - 1])
         settled = self.available and time.monotonic() - self.connected_since >= self.settings.ttl
         for member, epoch in zip(watched, epochs, strict=True):
             if epoch is not None and member.rsplit(":", 1)[1] == text(epoch):

@@ -120,6 +120,7 @@ class ClusterHealth(ResponseModel):
     url: str = Field(description="This node's public URL.")
     redis: Literal["up", "down"] = Field(description="Whether Redis answers; down: degraded.")
     rooms: int = Field(description="Rooms on this node linked to the cluster.")
+    nodes: int = Field(description="Live nodes of the cluster at the last heartbeat, this one included.")
     pipeTransports: int = Field(description="Pipe transports to and from other nodes.")
     pipedIn: int = Field(description="Producers of other nodes piped into this one.")
     pipedOut: int = Field(description="Producers of this node piped to other nodes.")

@@ -330,3 +330,17 @@ async def test_bench_cluster_needs_two_nodes() -> None:
         "bench", "cluster", "--single", "http://127.0.0.1:9", "--node", "http://127.0.0.1:9"
     )
     assert result.exit_code == 2 and "give two or more --node" in result.output, result.output
+
+
+async def test_top_shows_the_node_and_the_cluster(cluster: list[Node]) -> None:
+    from sfuctl.api import admin_token_source
+    from sfuctl.tui.app import Dashboard
+    from sfuctl.tui.data import ApiSource
+    from sfuctl.tui.widgets.status import StatusBar
+    from tests.tui.test_dashboard import SIZE, text_of, until
+
+    n1 = cluster[0]
+    await asyncio.sleep(NODE_TTL / 3 + 0.5)  # a heartbeat has counted the nodes
+    app = Dashboard(ApiSource(n1.url, admin_token_source(admin_token())), interval=0.2)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: "node n1 of 3, Redis up" in text_of(app.query_one(StatusBar)))
