@@ -263,6 +263,7 @@ class Cluster:
         self.links[room.id] = link
         room.link = link
         self.send(self.member, "wake", {})  # the reader follows the new stream now
+        link.follow_speakers()
         log.info("room linked", extra={"room": room.id, "nodes": len(members) // 3 + 1})
 
     def detached(self, link: ClusterRoom) -> None:

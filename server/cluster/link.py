@@ -9,6 +9,7 @@ the earlier one drops its connection (close 4001), as on one node.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -71,6 +72,10 @@ class ClusterRoom:
         self.join_ids: dict[str, str] = {}
         """Stream id of each local peer's ``peer-joined`` once written."""
         self.is_closed = False
+        self.speaking: dict[str, Callable[[], None] | None] = {}
+        """Remote audio producers piped into the main router for the speaker observer (their
+        release; None while being piped)."""
+        self._tasks: set[asyncio.Task[None]] = set()
         self.deferred: dict[str, tuple[str, dict[str, Any], str]] = {}
         """A remote ``peer-joined`` of a user whose join here is not written yet: (sender, data, id)."""
 
@@ -90,6 +95,51 @@ class ClusterRoom:
 
     def has_producer(self, producer_id: str) -> bool:
         return producer_id in self.remote_producer_map
+
+    def producer_owner(self, producer_id: str) -> str | None:
+        found = self.remote_producer_map.get(producer_id)
+        return str(found.info.get("userId")) if found is not None else None
+
+    def speaks(self) -> bool:
+        """The room's speaker node: the lowest ``node:epoch`` among those with peers in it."""
+        return all(self.node.member < peer.member for peer in self.remote_peer_map.values())
+
+    def follow_speakers(self) -> None:
+        """On the speaker node, every audio producer of the other nodes is piped into the main
+        router and observed; elsewhere (or once no longer the speaker node) those pipes go."""
+        if self.is_closed:
+            return
+        speaking = self.speaks()
+        for producer_id in list(self.speaking):
+            if not speaking or producer_id not in self.remote_producer_map:
+                release = self.speaking.pop(producer_id)
+                if release is not None:
+                    release()
+        if not speaking:
+            return
+        for producer_id, remote in self.remote_producer_map.items():
+            if remote.info.get("kind") == "audio" and producer_id not in self.speaking:
+                self.speaking[producer_id] = None
+                task = asyncio.get_running_loop().create_task(self._observe(producer_id, remote))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+
+    async def _observe(self, producer_id: str, remote: RemoteProducer) -> None:
+        try:
+            release = await self.pipes.acquire(producer_id, self.room.router, remote)
+        except Exception as error:  # the room goes on without that voice in the observer
+            log.info("remote audio not observed: %s", error, extra={"room": self.room.id})
+            self.speaking.pop(producer_id, None)
+            return
+        observer = self.room.speaker_observer
+        if producer_id not in self.speaking or observer is None or observer.closed:
+            release()
+            return
+        self.speaking[producer_id] = release
+        try:
+            await observer.add_producer(producer_id)
+        except Exception as error:
+            log.info("remote audio not observed: %s", error, extra={"room": self.room.id})
 
     async def consume(self, transport: Transport, producer_id: str, rtp_capabilities: Any) -> Consumer:
         remote = self.remote_producer_map.get(producer_id)
@@ -141,6 +191,9 @@ class ClusterRoom:
         if self.is_closed:
             return
         self.is_closed = True
+        self.speaking.clear()
+        for task in self._tasks:
+            task.cancel()
         self.pipes.close()
         self.local_peers.clear()
         self.local_producers.clear()
@@ -172,6 +225,7 @@ class ClusterRoom:
             self.member_gone(sender)
         elif kind == "sync":
             self._sync(sender, dict(data["peers"]), dict(data["producers"]), entry_id)
+        self.follow_speakers()
 
     def _event(self, sender: str, event: str, data: dict[str, Any], router: Any, entry_id: str) -> None:
         room = self.room
@@ -233,6 +287,7 @@ class ClusterRoom:
             if peer.member == member:
                 del self.remote_peer_map[user]
                 self.room.deliver("peer-left", {"userId": user})
+        self.follow_speakers()
 
     def members(self) -> set[str]:
         return {p.member for p in self.remote_peer_map.values()} | {

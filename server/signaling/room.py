@@ -52,6 +52,13 @@ class RoomLink(Protocol):
 
     def has_producer(self, producer_id: str) -> bool: ...
 
+    def producer_owner(self, producer_id: str) -> str | None:
+        """The user id of a producer on another node."""
+
+    def speaks(self) -> bool:
+        """Whether this node's observer follows the room's speakers (one node per room does,
+        with the other nodes' audio piped in)."""
+
     async def consume(self, transport: Transport, producer_id: str, rtp_capabilities: Any) -> Consumer: ...
 
     def closed(self) -> None:
@@ -177,11 +184,16 @@ class Room:
 
     def _on_dominant_speaker(self, speaker: dict[str, Any]) -> None:
         producer = speaker["producer"]
+        if self.link is not None and not self.link.speaks():
+            return  # another node of the cluster follows this room's speakers
         owner = self.owner_of_producer(producer.id)
-        if owner is None or owner.user_id == self.active_speaker:
+        user_id = owner.user_id if owner is not None else None
+        if user_id is None and self.link is not None:
+            user_id = self.link.producer_owner(producer.id)
+        if user_id is None or user_id == self.active_speaker:
             return
-        self.active_speaker = owner.user_id
-        self.broadcast("active-speaker", {"userId": owner.user_id, "producerId": producer.id})
+        self.active_speaker = user_id
+        self.broadcast("active-speaker", {"userId": user_id, "producerId": producer.id})
 
     @property
     def worker_pid(self) -> int:

@@ -344,3 +344,23 @@ async def test_top_shows_the_node_and_the_cluster(cluster: list[Node]) -> None:
     app = Dashboard(ApiSource(n1.url, admin_token_source(admin_token())), interval=0.2)
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: "node n1 of 3, Redis up" in text_of(app.query_one(StatusBar)))
+
+
+async def test_one_node_follows_the_speakers_of_the_whole_room(cluster: list[Node]) -> None:
+    """The room's speaker node (n1 here) hears audio published on n2 through a pipe, and every
+    node's peers get its active-speaker."""
+    n1, n2, n3 = cluster
+    with loopback_ice():
+        alice = await join(n1, "alice")
+        tone = ToneAudioTrack()
+        bob = await join(n2, "bob", [tone])
+        carol = await join(n3, "carol")
+        audio_id = await bob.produce(tone)
+        for peer in (alice, bob, carol):
+            spoke = await peer.signaling.wait_event("active-speaker", timeout=20)
+            assert spoke == {"userId": "bob", "producerId": audio_id}
+        # nobody consumes on n1: the one pipe into it feeds its speaker observer; n3 has none
+        assert (await asyncio.to_thread(n1.health))["cluster"]["pipedIn"] == 1
+        assert (await asyncio.to_thread(n3.health))["cluster"]["pipedIn"] == 0
+        for peer in (alice, bob, carol):
+            await peer.close()
