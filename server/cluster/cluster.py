@@ -52,7 +52,9 @@ INBOX_MAXLEN = 1000
 
 ATTACH = """
 redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+redis.call('EXPIRE', KEYS[1], ARGV[6])
 redis.call('ZADD', KEYS[3], ARGV[2], ARGV[4])
+redis.call('EXPIRE', KEYS[3], ARGV[6])
 redis.call('SADD', KEYS[4], ARGV[4])
 redis.call('EXPIRE', KEYS[4], ARGV[6])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
@@ -494,10 +496,14 @@ class Cluster:
             pipe.expire(keys.node(node_id), ttl)
             pipe.zadd(keys.nodes(), {node_id: deadline})
             pipe.zremrangebyscore(keys.nodes(), "-inf", now)
+            pipe.expire(keys.nodes(), ttl)
+            pipe.zremrangebyscore(keys.rooms(), "-inf", now)
             pipe.expire(keys.inbox(self.member), ttl)
             for room_id in self.links:
                 pipe.zadd(keys.room_nodes(room_id), {self.member: deadline})
+                pipe.expire(keys.room_nodes(room_id), ttl)
                 pipe.zadd(keys.rooms(), {room_id: deadline})
+                pipe.expire(keys.rooms(), ttl)
                 pipe.sadd(keys.member_rooms(self.member), room_id)
                 pipe.expire(keys.peers(room_id, self.member), ttl)
                 pipe.expire(keys.producers(room_id, self.member), ttl)

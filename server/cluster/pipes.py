@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sfuctl.server.media.errors import NotFoundError
-from sfuctl.server.signaling.room import Unavailable
 
 if TYPE_CHECKING:
     from sfuctl.server.media.consumer import Consumer
@@ -349,7 +348,3 @@ class RemotePipes:
             "pipedIn": len(self._in),
             "pipedOut": len(self._out),
         }
-
-
-def unavailable(message: str) -> Unavailable:
-    return Unavailable(message)

@@ -375,3 +375,32 @@ async def test_one_node_follows_the_speakers_of_the_whole_room(cluster: list[Nod
         assert (await asyncio.to_thread(n3.health))["cluster"]["pipedIn"] == 0
         for peer in (alice, bob, carol):
             await peer.close()
+
+
+async def test_every_key_expires_when_every_node_dies(cluster: list[Node], redis_server: RedisServer) -> None:
+    import redis.asyncio as aioredis
+
+    n1, n2, _ = cluster
+    a, b = SignalingClient(), SignalingClient()
+    await a.connect(n1.ws_url, n1.token("doomed", "a"))
+    await b.connect(n2.ws_url, n2.token("doomed", "b"))
+    await a.join()
+    await b.join()
+    send = await a.create_transport("send")
+    await a.produce_audio(send["id"])
+    await asyncio.sleep(NODE_TTL / 3 + 0.5)
+    for node in cluster:
+        node.kill()
+    client = aioredis.Redis.from_url(redis_server.url, decode_responses=True)
+    try:
+        keys = await client.keys("sfuctl:*")
+        assert any(":peers:" in k for k in keys) and any(":producers:" in k for k in keys), keys
+        ttls = {key: await client.ttl(key) for key in keys}
+        assert all(ttl > 0 for ttl in ttls.values()), ttls  # none is kept for ever
+        await asyncio.sleep(NODE_TTL + 2)
+        left = await client.keys("sfuctl:*")
+        assert all(key.endswith(":events") for key in left), left  # the streams go after 10 TTLs
+    finally:
+        await client.aclose()
+    for peer in (a, b):
+        await peer.close()
