@@ -18,6 +18,9 @@ packages=(
   iproute2 nftables
   # the TURN server `sfuctl serve --turn` supervises (never run as a system service, see below)
   coturn
+  # the cluster's shared state (`sfuctl serve --redis`); the tests start their own redis-server
+  # on a free loopback port, so the system one must not run either (see below)
+  redis-server
   # the recorder (gst-launch-1.0 with the RTP depayloaders and the WebM muxer), and ffmpeg's
   # ffprobe, which reads each recorded file's duration (the tests decode the files with ffmpeg)
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good ffmpeg
@@ -37,14 +40,17 @@ sudo=""
 export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -qq
 
-# coturn's package starts and enables a system turnserver on 3478 on install; sfuctl runs its own
-# as a child, so that one must neither start (a policy-rc.d that refuses, for this install only)
+# coturn's package starts and enables a system turnserver on 3478 on install, redis-server's a
+# system redis on 6379; sfuctl runs its own turnserver as a child and the tests their own
+# redis-server, so those must neither start (a policy-rc.d that refuses, for this install only)
 # nor be enabled at boot.
-installing_coturn=""
-[[ " ${missing[*]} " == *" coturn "* ]] && installing_coturn=1
+services=()
+for service in coturn redis-server; do
+  [[ " ${missing[*]} " == *" $service "* ]] && services+=("$service")
+done
 policy=/usr/sbin/policy-rc.d
 own_policy=""
-if [ -n "$installing_coturn" ] && [ ! -e "$policy" ]; then
+if [ ${#services[@]} -gt 0 ] && [ ! -e "$policy" ]; then
   printf '#!/bin/sh\n# sfuctl set-up: no service starts while packages install\nexit 101\n' | $sudo tee "$policy" >/dev/null
   $sudo chmod 0755 "$policy"
   own_policy=1
@@ -54,11 +60,11 @@ trap cleanup EXIT
 
 $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 
-if [ -n "$installing_coturn" ]; then
+for service in "${services[@]}"; do
   if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
-    $sudo systemctl disable --now coturn.service >/dev/null 2>&1 || true
+    $sudo systemctl disable --now "$service.service" >/dev/null 2>&1 || true
   else
-    command -v update-rc.d >/dev/null 2>&1 && $sudo update-rc.d coturn disable >/dev/null 2>&1 || true
-    [ -x /etc/init.d/coturn ] && $sudo /etc/init.d/coturn stop >/dev/null 2>&1 || true
+    command -v update-rc.d >/dev/null 2>&1 && $sudo update-rc.d "$service" disable >/dev/null 2>&1 || true
+    [ -x "/etc/init.d/$service" ] && $sudo "/etc/init.d/$service" stop >/dev/null 2>&1 || true
   fi
-fi
+done

@@ -63,6 +63,16 @@ class ServerConfig:
     """Endpoints that receive the signed webhook events (POST, JSON)."""
     webhook_secret: str = ""
     webhook_secret_source: str = ""
+    redis: str | None = None
+    """Redis URL of the cluster this node joins (``redis://host:6379/0``); None: a single node."""
+    node_id: str | None = None
+    """This node's id in the cluster; default: generated once into the state dir."""
+    public_url: str | None = None
+    """Where clients reach this node (``POST /login`` hands it out); default: from host and port."""
+    node_address: str | None = None
+    """IP address of this node for media between nodes (pipe transports); default: the RTC one."""
+    node_ttl_seconds: float = 6.0
+    """A node silent this long is dead for the others (bounds how soon its peers are gone)."""
     recordings_dir: str | None = None
     """Where recordings are written; default: ``recordings`` in the state dir (see recording.store)."""
 

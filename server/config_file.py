@@ -280,6 +280,37 @@ def is_webhook_url(url: str) -> bool:
         return False
 
 
+REDIS_SCHEMES = ("redis", "rediss", "unix")
+NODE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+def check_cluster(config: ServerConfig, problem: Callable[[str, str], None]) -> None:
+    """--redis and the node's own settings (only looked at with --redis)."""
+    if config.redis is None:
+        return
+    try:
+        scheme = urlsplit(config.redis).scheme
+    except ValueError:
+        scheme = ""
+    if scheme not in REDIS_SCHEMES:
+        problem(f"redis {config.redis!r} is not a redis://, rediss:// or unix:// URL",
+                "--redis takes e.g. redis://10.0.0.5:6379/0")  # fmt: skip
+    if config.node_id is not None and not NODE_ID.fullmatch(config.node_id):
+        problem(f"node_id {config.node_id!r}: letters, digits, '.', '_', '-' (1-64, no ':')",
+                "--node-id takes e.g. sfu-1")  # fmt: skip
+    if config.node_address is not None and (not is_ip(config.node_address) or config.node_address in (
+        "0.0.0.0", "::"
+    )):  # fmt: skip
+        problem(f"node_address {config.node_address!r} is not an IP address of this machine",
+                "--node-address takes the IP other nodes reach this one at (e.g. 10.0.0.11)")  # fmt: skip
+    if config.public_url is not None and not is_webhook_url(config.public_url):
+        problem(f"public_url {config.public_url!r} is not an http:// or https:// URL",
+                "--public-url takes e.g. https://sfu1.example.com")  # fmt: skip
+    if not 2 <= config.node_ttl_seconds <= 60:
+        problem(f"node_ttl_seconds {config.node_ttl_seconds} is not in 2-60",
+                "--node-ttl takes 2-60 seconds")  # fmt: skip
+
+
 def check_config(config: ServerConfig) -> None:
     """Cross-field, range and address checks the types alone do not express.
 
@@ -367,6 +398,7 @@ def check_config(config: ServerConfig) -> None:
         if not is_webhook_url(url):
             problem(f"webhook url {url!r} is not an http:// or https:// URL with a host",
                     "--webhook-url takes e.g. https://hooks.example.com/sfuctl")  # fmt: skip
+    check_cluster(config, problem)
     if config.login_mode == "apikey" and not config.api_key:
         problem("login_mode 'apikey' needs an api_key", "give --api-key (or SFUCTL_API_KEY)")
     if problems:

@@ -13,6 +13,9 @@ import logging
 import time
 from typing import Any
 
+from sfuctl.server.cluster.cluster import Cluster
+from sfuctl.server.cluster.metrics import ClusterCollector
+from sfuctl.server.cluster.settings import cluster_settings
 from sfuctl.server.config import ServerConfig
 from sfuctl.server.drain import drain
 from sfuctl.server.health import health_report
@@ -20,7 +23,7 @@ from sfuctl.server.media.pool import WorkerPool
 from sfuctl.server.metrics import Metrics
 from sfuctl.server.recording.manager import RecordingManager
 from sfuctl.server.recording.store import recordings_dir
-from sfuctl.server.signaling.connection import SignalingService
+from sfuctl.server.signaling.connection import CLOSE_REPLACED, SignalingService
 from sfuctl.server.signaling.moderation import Moderation
 from sfuctl.server.signaling.registry import LocalRoomRegistry, RoomRegistry
 from sfuctl.server.single_port import SinglePort
@@ -47,7 +50,7 @@ class Sfu:
             else None
         )
         self.events: EventSink = self.webhooks or NoEvents()
-        self.registry: RoomRegistry = LocalRoomRegistry(
+        local = LocalRoomRegistry(
             self.pool,
             grace_seconds=config.limits.room_grace_seconds,
             max_rooms=config.limits.max_rooms,
@@ -55,12 +58,19 @@ class Sfu:
             consumers_per_router=config.limits.consumers_per_router,
             spread_cpu_percent=config.limits.spread_cpu_percent,
         )
+        self.registry: RoomRegistry = local
+        self.cluster = Cluster(cluster_settings(config), self.pool) if config.redis else None
+        """This node's part in a cluster (``--redis``); None: a single node."""
         self.turn = TurnSupervisor(turn_server_config(config)) if config.turn.enabled else None
         self.ice_servers = peer_ice_servers(config, self.turn)
         self.recordings = RecordingManager(
             self.registry, config.limits, recordings_dir(config.recordings_dir), events=self.events
         )
         self.metrics = Metrics(self.pool, self.registry, self.turn, self.webhooks, self.recordings)
+        if self.cluster is not None:
+            local.on_room = self.cluster.attach
+            self.cluster.on_replace = self._replaced_elsewhere
+            self.metrics.registry.register(ClusterCollector(self.cluster))
         self.signaling = SignalingService(
             secret=config.secret,
             registry=self.registry,
@@ -96,7 +106,15 @@ class Sfu:
             await self.single_port.attach_all()
         if self.turn is not None:
             await self.turn.start()
+        if self.cluster is not None:
+            await self.cluster.start()
         self.started_at = time.monotonic()
+
+    def _replaced_elsewhere(self, room_id: str, user_id: str) -> None:
+        """The user joined the room again through another node: this connection goes (4001)."""
+        connection = self.signaling.connections.get((room_id, user_id))
+        if connection is not None:
+            connection.drop(CLOSE_REPLACED, b"replaced")
 
     async def health(self) -> dict[str, Any]:
         rooms = [room for room in self.registry.all() if not room.closed]
@@ -105,6 +123,10 @@ class Sfu:
         if self.turn is not None:
             report["turn"] = self.turn.status()
             if not self.turn.running and report["status"] == "ok":
+                report["status"] = "degraded"
+        if self.cluster is not None:
+            report["cluster"] = self.cluster.status()
+            if not self.cluster.available and report["status"] == "ok":
                 report["status"] = "degraded"
         if self.draining:
             report["status"] = "draining"
@@ -124,6 +146,8 @@ class Sfu:
         await self.recordings.close()  # bounded; first, so each file is finalised with its media
         self.registry.close_all("shutdown")
         try:
+            if self.cluster is not None:
+                await self.cluster.close()
             await self.pool.close()
         finally:
             if self.turn is not None:

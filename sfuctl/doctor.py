@@ -76,6 +76,8 @@ class DoctorOptions:
     config: ServerConfig = field(default_factory=ServerConfig)
     """What `sfuctl serve` would run with; run_checks settles it from the file, flags and defaults."""
     config_check: Check | None = None
+    redis: str | None = None
+    """--redis: the cluster's Redis to check; None: from the config file, else no cluster."""
 
 
 def settle_config(options: DoctorOptions) -> tuple[ServerConfig, Check]:
@@ -88,6 +90,8 @@ def settle_config(options: DoctorOptions) -> tuple[ServerConfig, Check]:
              "turn.relay_min_port": options.turn_min_port,
              "turn.relay_max_port": options.turn_max_port}  # fmt: skip
     flags = {key: value for key, value in given.items() if value is not None}
+    if options.redis is not None:
+        flags["redis"] = options.redis
     try:
         path = find_config_file(options.config_file)
         file_values = load_file(path) if path else {}
@@ -317,6 +321,34 @@ def check_recorder(options: DoctorOptions) -> Check:
     return Check(name, "ok", detail)
 
 
+REDIS_MIN_VERSION = (6, 2)
+"""Oldest Redis the cluster supports (streams, Lua, XADD with MAXLEN ~); tested with 7.0."""
+
+
+def check_redis(options: DoctorOptions) -> Check:
+    """--redis: the server answers, and is a version the cluster supports."""
+    url = options.config.redis
+    if not url:
+        return Check("Redis (cluster)", "ok", "not used (no --redis: a single node)")
+    import redis
+
+    try:
+        client = redis.Redis.from_url(url, socket_timeout=2.0, socket_connect_timeout=2.0)
+        try:
+            info = client.info("server")
+        finally:
+            client.close()
+    except (redis.RedisError, OSError, ValueError) as error:
+        return Check("Redis (cluster)", "fail", f"{url}: {error}",
+                     "start redis-server (Debian: apt-get install redis-server), or fix --redis")  # fmt: skip
+    version = str(info.get("redis_version", "0"))
+    parts = tuple(int(p) for p in version.split(".")[:2] if p.isdigit())
+    if parts < REDIS_MIN_VERSION:
+        return Check("Redis (cluster)", "fail", f"{url}: Redis {version}",
+                     "the cluster needs Redis 6.2 or later")  # fmt: skip
+    return Check("Redis (cluster)", "ok", f"{url}: Redis {version}")
+
+
 def check_config_file(options: DoctorOptions) -> Check:
     return options.config_check or Check("config file", "warn", "not checked")
 
@@ -332,6 +364,7 @@ CHECKS: list[Callable[[DoctorOptions], Check]] = [
     check_secret,
     check_tls,
     check_turn,
+    check_redis,
     check_recorder,
     check_config_file,
 ]

@@ -77,6 +77,12 @@ class LoginResponse(ResponseModel):
     token: str = Field(description="HS256 JWT for the WebSocket: connect to `/?token=<token>`.")
     userId: str = Field(description="Generated, URL-safe id of this user in the room.")
     expiresAt: int = Field(description="When the token expires, in unix seconds.")
+    url: str | None = Field(
+        default=None,
+        description="In a cluster (`--redis`): the least-loaded node's URL, where to connect the "
+        "WebSocket (`ws(s)://…/?token=`); any node accepts any room, so this is advice. Absent "
+        "on a single node.",
+    )
 
 
 # -- health ------------------------------------------------------------------------------------
@@ -108,6 +114,18 @@ class TurnHealth(ResponseModel):
     relayPorts: str = Field(description="Relay port range, `min-max`.")
 
 
+class ClusterHealth(ResponseModel):
+    node: str = Field(description="This node's id.")
+    epoch: str = Field(description="This process's incarnation (new at each start).")
+    url: str = Field(description="This node's public URL.")
+    redis: Literal["up", "down"] = Field(description="Whether Redis answers; down: degraded.")
+    rooms: int = Field(description="Rooms on this node linked to the cluster.")
+    nodes: int = Field(description="Live nodes of the cluster at the last heartbeat, this one included.")
+    pipeTransports: int = Field(description="Pipe transports to and from other nodes.")
+    pipedIn: int = Field(description="Producers of other nodes piped into this one.")
+    pipedOut: int = Field(description="Producers of this node piped to other nodes.")
+
+
 class Health(ResponseModel):
     status: Literal["ok", "degraded", "draining"]
     version: str
@@ -119,9 +137,17 @@ class Health(ResponseModel):
         default=None,
         description="The managed TURN server (`--turn`); absent without it. Not running: degraded.",
     )
+    cluster: ClusterHealth | None = Field(
+        default=None, description="This node in its cluster (`--redis`); absent on a single node."
+    )
 
 
 # -- rooms -------------------------------------------------------------------------------------
+
+
+class RoomNode(ResponseModel):
+    node: str
+    peers: int
 
 
 class RoomSummary(ResponseModel):
@@ -132,10 +158,22 @@ class RoomSummary(ResponseModel):
     workerPid: int
     createdAt: float = Field(description="Unix seconds.")
     routers: int = Field(default=1, description="Routers of the room, one per worker it spreads to.")
+    nodes: list[RoomNode] | None = Field(
+        default=None, description="In a cluster: every node the room is on, with its peers there."
+    )
+
+
+class ClusterRoomSummary(ResponseModel):
+    roomId: str
+    peers: int = Field(description="Peers on all its nodes.")
+    nodes: list[RoomNode]
 
 
 class RoomList(ResponseModel):
-    rooms: list[RoomSummary]
+    rooms: list[RoomSummary] = Field(description="The rooms on this node.")
+    elsewhere: list[ClusterRoomSummary] | None = Field(
+        default=None, description="In a cluster: its rooms that are not on this node."
+    )
 
 
 class ProducerScore(ResponseModel):

@@ -17,10 +17,12 @@ from typing import TYPE_CHECKING, TypeVar
 
 from aiohttp import web
 from pydantic import BaseModel, TypeAdapter, ValidationError
+from redis.exceptions import RedisError
 
 from sfuctl.server.auth import AuthError, Grants, mint_token, verify_token
 from sfuctl.server.http.app import error_response, json_response
 from sfuctl.server.http.models import (
+    ClusterRoomSummary,
     ConsumerDetail,
     ErrorCode,
     LoginRequest,
@@ -32,6 +34,7 @@ from sfuctl.server.http.models import (
     RoomDetail,
     RoomId,
     RoomList,
+    RoomNode,
     RoomSummary,
     RouterDetail,
     TransportDetail,
@@ -39,6 +42,7 @@ from sfuctl.server.http.models import (
 from sfuctl.server.media.errors import MediaError
 from sfuctl.server.rate import KeyedBuckets
 from sfuctl.server.signaling.moderation import ModerationNotFound, ProducerTarget
+from sfuctl.server.signaling.room import Unavailable
 from sfuctl.server.signaling.spread import consumer_count
 
 if TYPE_CHECKING:
@@ -194,8 +198,9 @@ class RestApi:
         token, claims = mint_token(
             config.secret, body.roomId, user_id, body.userName, ttl=config.login_ttl_seconds, grants=grants
         )
-        response = LoginResponse(token=token, userId=user_id, expiresAt=claims["exp"])
-        return json_response(response.model_dump())
+        url = await self.sfu.cluster.place() if self.sfu.cluster is not None else None
+        response = LoginResponse(token=token, userId=user_id, expiresAt=claims["exp"], url=url)
+        return json_response(response.model_dump(exclude_none=True))
 
     def require_admin(self, handler: Handler) -> Handler:
         """401 without a valid token, 403 with a valid token that lacks the admin grant."""
@@ -220,7 +225,23 @@ class RestApi:
     async def list_rooms(self, _request: web.Request) -> web.Response:
         rooms = sorted(self.sfu.registry.all(), key=lambda room: room.created_at)
         summaries = [room_summary(room) for room in rooms if not room.closed]
-        return json_response(RoomList(rooms=summaries).model_dump())
+        if self.sfu.cluster is None:
+            return json_response(RoomList(rooms=summaries).model_dump(exclude_none=True))
+        try:
+            spread = await self.sfu.cluster.rooms()
+        except (Unavailable, RedisError, OSError) as error:  # this node's rooms still show
+            log.warning("cluster rooms not listed: %s", error)
+            return json_response(RoomList(rooms=summaries).model_dump(exclude_none=True))
+        for summary in summaries:
+            found = spread.pop(summary.roomId, None)
+            if found is not None:
+                summary.nodes = [RoomNode(**node) for node in found["nodes"]]
+        elsewhere = [
+            ClusterRoomSummary(roomId=room_id, peers=found["peers"],
+                               nodes=[RoomNode(**node) for node in found["nodes"]])
+            for room_id, found in sorted(spread.items())
+        ]  # fmt: skip
+        return json_response(RoomList(rooms=summaries, elsewhere=elsewhere).model_dump(exclude_none=True))
 
     async def get_room(self, request: web.Request) -> web.Response:
         room = self.live_room(room_id_param(request))

@@ -41,6 +41,8 @@ class ErrorCode(StrEnum):
     """The media worker serving the room stopped; the room is closed (``room-closed``)."""
     INTERNAL = "internal"
     UNAUTHORIZED = "unauthorized"
+    UNAVAILABLE = "unavailable"
+    """A cluster node cannot reach Redis or the node the request needs; what exists goes on (retry)."""
 
 
 class Model(BaseModel):

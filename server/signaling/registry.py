@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Collection
+from collections.abc import Awaitable, Callable, Collection
 from typing import TYPE_CHECKING, Any, Protocol
 
 from sfuctl.server.media.pool import WorkerPlacement
@@ -83,6 +83,8 @@ class LocalRoomRegistry:
         self.rooms: dict[str, Room] = {}
         self._creating: dict[str, asyncio.Future[Room]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self.on_room: Callable[[Room], Awaitable[None]] | None = None
+        """Called with each new room before its first peer sees it (the cluster links it)."""
 
     async def get_or_create(self, room_id: str) -> Room:
         room = self.rooms.get(room_id)
@@ -109,6 +111,12 @@ class LocalRoomRegistry:
             room.media.new_router = lambda exclude: self._open_router(room, exclude)
             router.on("workerclose", lambda: self._on_router_lost(room, router))
             await room.observe_speakers()
+            if self.on_room is not None:
+                try:
+                    await self.on_room(room)
+                except BaseException:
+                    room.close("unavailable")
+                    raise
             self.rooms[room_id] = room
             log.info("room created", extra={"room": room_id, "worker": worker.pid})
             self.events.emit("room-started", room=room_object(room.id, room.created_at))

@@ -27,6 +27,43 @@ log = logging.getLogger("sfuctl.signaling")
 
 DEFAULT_CONSUMERS_PER_ROUTER = 500
 
+SHARED_EVENTS = frozenset({"peer-joined", "peer-left", "new-producer", "producer-closed", "active-speaker"})
+"""Room events that reach the room's peers on other nodes of a cluster."""
+
+
+class Unavailable(Exception):
+    """What the request needs from the cluster cannot be had now (Redis or a node unreachable)."""
+
+
+class RoomLink(Protocol):
+    """A room's part in a cluster (``server/cluster``): what the room's peers on other nodes
+    publish, and how their media reaches this node. None on a single node."""
+
+    def admit(self, user_id: str) -> None:
+        """Before a peer of this node joins: raise Unavailable when it may not now (the cluster is
+        unreachable); the same user on another node is replaced (left, for the peers here)."""
+
+    def publish(self, event_type: str, data: dict[str, Any]) -> None:
+        """A room event of this node's peers, for the other nodes (ordered, never blocks)."""
+
+    def remote_peers(self) -> list[dict[str, Any]]: ...
+
+    def remote_producers(self) -> list[dict[str, Any]]: ...
+
+    def has_producer(self, producer_id: str) -> bool: ...
+
+    def producer_owner(self, producer_id: str) -> str | None:
+        """The user id of a producer on another node."""
+
+    def speaks(self) -> bool:
+        """Whether this node's observer follows the room's speakers (one node per room does,
+        with the other nodes' audio piped in)."""
+
+    async def consume(self, transport: Transport, producer_id: str, rtp_capabilities: Any) -> Consumer: ...
+
+    def closed(self) -> None:
+        """The room closed on this node."""
+
 
 class RoomListener(Protocol):
     """What a subsystem that follows a room (the recorder) is told; called synchronously."""
@@ -55,6 +92,8 @@ class Room:
         """userId of the dominant speaker, from the room's ActiveSpeakerObserver."""
         self.speaker_observer: ActiveSpeakerObserver | None = None
         self._grace: asyncio.TimerHandle | None = None
+        self.link: RoomLink | None = None
+        """The room on the other nodes of a cluster; None on a single node."""
         self.listeners: list[RoomListener] = []
         self.recordings: list[str] = []
         """Ids of the recordings running in this room (told to a peer at join-room)."""
@@ -106,8 +145,26 @@ class Room:
         return self.media.assigned.get(peer.user_id)
 
     async def consume(self, transport: Transport, producer_id: str, rtp_capabilities: Any) -> Consumer:
-        """A paused consumer of any producer of the room, piped into the transport's router if needed."""
+        """A paused consumer of any producer of the room, piped into the transport's router if needed
+        (from another node of the cluster if it lives there)."""
+        if self.link is not None and self.owner_of_producer(producer_id) is None:
+            return await self.link.consume(transport, producer_id, rtp_capabilities)
         return await self.media.consume(transport, producer_id, rtp_capabilities)
+
+    def has_producer(self, producer_id: str) -> bool:
+        """Whether a peer of the room, on this node or another, publishes it."""
+        if self.owner_of_producer(producer_id) is not None:
+            return True
+        return self.link is not None and self.link.has_producer(producer_id)
+
+    def peer_count(self) -> int:
+        """Peers of the room on every node."""
+        return len(self.peers) + (len(self.link.remote_peers()) if self.link is not None else 0)
+
+    def peers_info(self) -> list[dict[str, Any]]:
+        """Every peer of the room (this node's, then the other nodes')."""
+        local = [{"userId": o.user_id, "userName": o.user_name} for o in self.peers.values()]
+        return local + (self.link.remote_peers() if self.link is not None else [])
 
     async def consume_data(self, transport: Transport, data_producer_id: str) -> DataConsumer:
         return await self.media.consume_data(transport, data_producer_id)
@@ -127,11 +184,16 @@ class Room:
 
     def _on_dominant_speaker(self, speaker: dict[str, Any]) -> None:
         producer = speaker["producer"]
+        if self.link is not None and not self.link.speaks():
+            return  # another node of the cluster follows this room's speakers
         owner = self.owner_of_producer(producer.id)
-        if owner is None or owner.user_id == self.active_speaker:
+        user_id = owner.user_id if owner is not None else None
+        if user_id is None and self.link is not None:
+            user_id = self.link.producer_owner(producer.id)
+        if user_id is None or user_id == self.active_speaker:
             return
-        self.active_speaker = owner.user_id
-        self.broadcast("active-speaker", {"userId": owner.user_id, "producerId": producer.id})
+        self.active_speaker = user_id
+        self.broadcast("active-speaker", {"userId": user_id, "producerId": producer.id})
 
     @property
     def worker_pid(self) -> int:
@@ -159,18 +221,26 @@ class Room:
         }
 
     def producers_info(self, exclude: Peer | None = None) -> list[dict[str, Any]]:
-        return [
+        local = [
             self.producer_info(producer, peer)
             for peer in self.peers.values()
             if peer is not exclude
             for producer in peer.producers.values()
         ]
+        return local + (self.link.remote_producers() if self.link is not None else [])
 
     def producer_added(self, producer: Producer, owner: Peer) -> None:
         for listener in list(self.listeners):
             listener.producer_added(self, producer, owner)
 
     def broadcast(self, event_type: str, data: dict[str, Any], exclude: Peer | None = None) -> None:
+        """To the room's peers here and, for the shared events, on the other nodes."""
+        self.deliver(event_type, data, exclude)
+        if self.link is not None and event_type in SHARED_EVENTS:
+            self.link.publish(event_type, data)
+
+    def deliver(self, event_type: str, data: dict[str, Any], exclude: Peer | None = None) -> None:
+        """To the room's peers on this node only."""
         for peer in list(self.peers.values()):
             if peer is not exclude:
                 peer.event(event_type, data)
@@ -200,5 +270,7 @@ class Room:
             peer.room = None  # detached first: no per-producer events in a room that is going away
             peer.close_media()
         self.peers.clear()
+        if self.link is not None:
+            self.link.closed()
         for router in list(self.media.routers):
             router.close()

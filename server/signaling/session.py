@@ -28,7 +28,7 @@ from sfuctl.server.rate import TokenBucket
 from sfuctl.server.signaling import protocol as p
 from sfuctl.server.signaling.peer import Peer
 from sfuctl.server.signaling.registry import RoomLimitError, RoomRegistry
-from sfuctl.server.signaling.room import Room
+from sfuctl.server.signaling.room import Room, Unavailable
 from sfuctl.server.turn.credentials import NO_ICE_SERVERS, IceServers
 from sfuctl.server.webhooks.events import EventSink, NoEvents, participant_object, room_object, track_object
 
@@ -134,6 +134,8 @@ class Session:
             raise fail(p.ErrorCode.WORKER_DIED, "the media server of this room stopped") from None
         except NotFoundError as error:
             raise fail(p.ErrorCode.NOT_FOUND, str(error)) from None
+        except Unavailable as error:  # another node of the cluster, or Redis, did not answer
+            raise fail(p.ErrorCode.UNAVAILABLE, str(error)) from None
         except UnsupportedError as error:
             code = p.ErrorCode.CANNOT_CONSUME if request_type == "consume" else p.ErrorCode.BAD_REQUEST
             raise fail(code, str(error)) from None
@@ -209,15 +211,23 @@ class Session:
             room = await self.registry.get_or_create(self.room_id)
         except RoomLimitError as error:
             raise fail(p.ErrorCode.LIMIT_EXCEEDED, str(error)) from None
+        except Unavailable as error:
+            raise fail(p.ErrorCode.UNAVAILABLE, str(error)) from None
         if peer.closed:  # the connection went away while the router was being created
             self.registry.release(room)
             raise fail(p.ErrorCode.NOT_JOINED, "connection closed")
-        if len(room.peers) >= self.limits.max_peers_per_room:
+        if room.peer_count() >= self.limits.max_peers_per_room:
             self.registry.release(room)
             raise fail(
                 p.ErrorCode.LIMIT_EXCEEDED, f"room {room.id} is full ({self.limits.max_peers_per_room} peers)"
             )
-        others = [{"userId": o.user_id, "userName": o.user_name} for o in room.peers.values()]
+        if room.link is not None:
+            try:
+                room.link.admit(peer.user_id)
+            except Unavailable as error:
+                self.registry.release(room)
+                raise fail(p.ErrorCode.UNAVAILABLE, str(error)) from None
+        others = [other for other in room.peers_info() if other["userId"] != peer.user_id]
         producers = room.producers_info()
         room.peers[peer.user_id] = peer
         peer.room = room
@@ -340,8 +350,7 @@ class Session:
         if transport.app_data.get("direction") != "recv":
             raise fail(p.ErrorCode.BAD_REQUEST, "consume needs a recv transport")
         room = self.room
-        owner = room.owner_of_producer(req.producerId)
-        if owner is None:
+        if not room.has_producer(req.producerId):
             raise fail(p.ErrorCode.NOT_FOUND, f"producer {req.producerId} not found in this room")
         self._check_limit(len(self.peer.consumers), self.limits.max_consumers_per_peer, "consumers")
         # Incompatible capabilities raise UnsupportedError, answered as cannot_consume by handle().

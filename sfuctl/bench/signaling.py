@@ -36,7 +36,11 @@ class SignalingOptions:
     room_prefix: str = "bench"
 
 
-async def run_signaling(target: Target, options: SignalingOptions, progress: Progress) -> dict[str, Any]:
+async def run_signaling(
+    target: Target, options: SignalingOptions, progress: Progress, spread: list[Target] | None = None
+) -> dict[str, Any]:
+    """``spread``: nodes of a cluster; peer i connects to node i mod n, so rooms span nodes."""
+    nodes = spread or [target]
     latencies: dict[str, list[float]] = defaultdict(list)
     errors: Counter[str] = Counter()
     gate = asyncio.Semaphore(options.concurrency)
@@ -72,7 +76,8 @@ async def run_signaling(target: Target, options: SignalingOptions, progress: Pro
 
         async def connect(i: int) -> None:
             started = time.perf_counter()
-            await peers[i].connect(target.ws_url, target.token(room_of[i], f"bench-{i}"))
+            node = nodes[i % len(nodes)]
+            await peers[i].connect(node.ws_url, node.token(room_of[i], f"bench-{i}"))
             latencies["(websocket open)"].append(time.perf_counter() - started)
             await peers[i].join()
 

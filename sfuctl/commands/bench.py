@@ -259,3 +259,52 @@ def join(
         ("max", f"{s['max']} ms"),
         ("failures", ", ".join(f"{k} x{v}" for k, v in result["failures"].items()) or "none"),
     ])  # fmt: skip
+
+
+@app.command()
+def cluster(
+    single: str = typer.Option(..., "--single", help="A node without --redis (the peer measured against)."),
+    node: list[str] = typer.Option(  # noqa: B008
+        ..., "--node", help="A node of the cluster, repeatable (two or more)."
+    ),
+    peers: int = typer.Option(60, "--peers", help="Peers of the signaling load (each run)."),
+    room_size: int = typer.Option(6, "--room-size", help="Peers per room."),
+    joins: int = typer.Option(3, "--joins", help="First-frame trials per placement (same node, cross node)."),
+    secret: str | None = SECRET,
+    as_json: bool = JSON,
+) -> None:
+    """The cluster's cost against one node, in one run: controller CPU per request, Redis round
+    trips per join, join → first frame on the publisher's node and on another one.
+
+    [b]Example[/b]: sfuctl bench cluster --single http://127.0.0.1:3001 --node http://127.0.0.1:3002 --node http://127.0.0.1:3003
+    """
+    if len(node) < 2:
+        fail(CliError("give two or more --node", "e.g. --node http://10.0.0.11:3001 --node http://10.0.0.12:3001",
+                      ExitCode.USAGE))  # fmt: skip
+    try:
+        from sfuctl.bench.cluster import run_cluster
+        from sfuctl.bench.signaling import SignalingOptions
+    except ImportError as error:
+        fail(CliError(f"cluster needs the media client: {error}", "pip install pymediasoup aiortc",
+                      ExitCode.USAGE))  # fmt: skip
+    options = SignalingOptions(peers, room_size, consume_cap=room_size - 1, concurrency=50, hold=0.5)
+    result = run(
+        lambda progress: run_cluster(
+            target(single, secret), [target(url, secret) for url in node], options, joins, progress
+        ),
+        as_json,
+    )
+    if as_json:
+        return
+    first = result["firstFrame"]
+    table(f"cluster of {len(node)} nodes against one node ({peers} peers, rooms of {room_size})", [
+        ("CPU/request, one node", f"{result['singleNode']['controllerCpuMsPerRequest']} ms"),
+        ("CPU/request, cluster", f"{result['cluster']['controllerCpuMsPerRequest']} ms (all nodes)"),
+        ("ratio (goal <= 1.2)", str(result["cpuPerRequestRatio"])),
+        ("Redis round trips/join", str(result["redis"]["roundTripsPerJoin"])),
+        ("first frame, same node", f"p50 {first['sameNodeMs']['p50']} ms"),
+        ("first frame, cross node", f"p50 {first['crossNodeMs']['p50']} ms"),
+        ("errors", ", ".join(f"{k} x{v}" for k, v in
+                             {**result["singleNode"]["errors"], **result["cluster"]["errors"],
+                              **first["failures"]}.items()) or "none"),
+    ])  # fmt: skip

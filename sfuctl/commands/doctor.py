@@ -76,6 +76,9 @@ def doctor(
     tls_dir: str = typer.Option(
         None, envvar="SFUCTL_TLS_DIR", help="Dir of the generated certificate.", show_default=False
     ),
+    redis: str = typer.Option(
+        None, envvar="SFUCTL_REDIS_URL", help="The cluster's Redis to check.", show_default=False
+    ),
     turn: bool = typer.Option(
         None,
         "--turn/--no-turn",
@@ -101,6 +104,7 @@ def doctor(
     options = DoctorOptions(port, rtc_min_port, rtc_max_port, secret_file, config_file, start, tls,
                             tls_cert, tls_key, tls_dir, turn, turn_port, turn_tls_port, turn_ip,
                             turn_min_port, turn_max_port)  # fmt: skip
+    options.redis = redis
     results = run_checks(options)
     if as_json:
         print_json({"ok": all(r.ok for r in results), "checks": [asdict(r) for r in results]})

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from sfuctl.api import CACERT, DEFAULT_URL, FINGERPRINT, ApiClient, admin_token_source, run_or_fail, tls_trust
 from sfuctl.common import EXIT_CODES_HELP, CliError, ExitCode, console, fail, human_bitrate, print_json
-from sfuctl.server.http.models import ProducerModeration, RoomDetail, RoomList
+from sfuctl.server.http.models import ProducerModeration, RoomDetail, RoomList, RoomNode
 
 NAME = "rooms"
 
@@ -94,20 +94,40 @@ def list_rooms(
 ) -> None:
     rooms = run_or_fail(fetch_rooms(client(url, token, secret_file, cacert, fingerprint)))
     if as_json:
-        print_json(rooms.model_dump())
+        print_json(rooms.model_dump(exclude_none=True))
         return
-    if not rooms.rooms:
+    if not rooms.rooms and not rooms.elsewhere:
         console.print("no rooms")
         return
+    clustered = rooms.elsewhere is not None
     table = Table(show_edge=False, pad_edge=False)
     table.add_column("room")
     for column in ("peers", "producers", "consumers", "worker pid", "routers"):
         table.add_column(column, justify="right")
     table.add_column("created")
+    if clustered:
+        table.add_column("nodes (peers)")
     for room in rooms.rooms:
-        table.add_row(room.roomId, str(room.peers), str(room.producers), str(room.consumers),
-                      str(room.workerPid), str(room.routers), since(room.createdAt))  # fmt: skip
-    Console(emoji=False).print(table)
+        row = [room.roomId, str(room.peers), str(room.producers), str(room.consumers),
+               str(room.workerPid), str(room.routers), since(room.createdAt)]  # fmt: skip
+        if clustered:
+            row.append(node_list(room.nodes or []))
+        table.add_row(*row)
+    out = Console(emoji=False)
+    if rooms.rooms:
+        out.print(table)
+    if rooms.elsewhere:
+        others = Table(show_edge=False, pad_edge=False, title="on other nodes", title_justify="left")
+        others.add_column("room")
+        others.add_column("peers", justify="right")
+        others.add_column("nodes (peers)")
+        for other in rooms.elsewhere:
+            others.add_row(other.roomId, str(other.peers), node_list(other.nodes))
+        out.print(others)
+
+
+def node_list(nodes: list[RoomNode]) -> str:
+    return ", ".join(f"{node.node} ({node.peers})" for node in nodes)
 
 
 @app.callback()

@@ -15,6 +15,7 @@ from sfuctl.logs import setup_logging
 from sfuctl.preflight import bind_problem, preflight, where
 from sfuctl.server import __version__
 from sfuctl.server.auth import TURN_SECRET, WEBHOOK_SECRET, AuthError, SecretError, resolve_secret
+from sfuctl.server.cluster.cluster import ClusterStartError
 from sfuctl.server.config import ServerConfig
 from sfuctl.server.config_file import (
     LOG_LEVELS,
@@ -82,6 +83,11 @@ PARAMETER_KEYS = {
     "max_consumers_per_peer": "limits.max_consumers_per_peer",
     "requests_per_second": "limits.requests_per_second",
     "max_message_bytes": "limits.max_message_bytes",
+    "redis": "redis",
+    "node_id": "node_id",
+    "public_url": "public_url",
+    "node_address": "node_address",
+    "node_ttl": "node_ttl_seconds",
 }
 """CLI parameter → dotted config key (see server.config_file)."""
 
@@ -104,6 +110,8 @@ EPILOG = f"""[b]Examples[/b]
   sfuctl serve --turn --announced-address 203.0.113.7
 
   sfuctl serve --ice-server turn:turn.example.com:3478 --turn-secret-file /etc/sfuctl/turn-secret
+
+  sfuctl serve --redis redis://10.0.0.5:6379/0 --node-address 10.0.0.11 --public-url https://sfu1.example.com
 
 Precedence: flag > SFUCTL_* env > config file > default. The config file is --config / SFUCTL_CONFIG,
 else {default_config_path()} when it exists; its keys are the option names with underscores,
@@ -329,6 +337,36 @@ def serve(
         help=limit_help("max_message_bytes", "Limit: largest WebSocket message (bytes)."),
         show_default=False,
     ),
+    redis: str = typer.Option(
+        None,
+        envvar="SFUCTL_REDIS_URL",
+        metavar="URL",
+        help="Join the cluster whose state is in this Redis (redis://HOST:6379/0).  \\[default: single node]",
+        show_default=False,
+    ),
+    node_id: str = typer.Option(
+        None,
+        envvar="SFUCTL_NODE_ID",
+        help="This node's id in the cluster.  \\[default: generated once into the state dir]",
+        show_default=False,
+    ),
+    public_url: str = typer.Option(
+        None,
+        envvar="SFUCTL_PUBLIC_URL",
+        help="URL clients reach this node at (POST /login hands it out).  \\[default: from --host/--port]",
+        show_default=False,
+    ),
+    node_address: str = typer.Option(
+        None,
+        envvar="SFUCTL_NODE_ADDRESS",
+        help="IP other nodes send this node's media to (pipe transports).  \\[default: --rtc-ip]",
+        show_default=False,
+    ),
+    node_ttl: float = typer.Option(
+        SERVER.node_ttl_seconds,
+        envvar="SFUCTL_NODE_TTL",
+        help="Seconds after which a silent node is dead for the others (its peers leave).",
+    ),
     limit: list[str] = typer.Option(  # noqa: B008
         None,
         "--limit",
@@ -444,7 +482,7 @@ def worker_binary(config: ServerConfig) -> str | None:
 def start_error(config: ServerConfig, error: Exception) -> CliError | None:
     """What start-up failed on, in the words of its cause; None when it is none of the known ones."""
     usage = ExitCode.USAGE
-    if isinstance(error, TurnStartError):
+    if isinstance(error, TurnStartError | ClusterStartError):
         return CliError(str(error), error.hint, usage)
     override = os.environ.get("SFUCTL_WORKER_BIN")
     other_bin = f"point SFUCTL_WORKER_BIN at a mediasoup-worker {MEDIASOUP_VERSION} binary"
@@ -533,6 +571,11 @@ def banner(config: ServerConfig, urls: list[str], config_path: Path | None) -> l
         )
     if turn.ice_servers:
         lines.append(f"  ICE servers: {', '.join(turn.ice_servers)}")
+    if config.redis:
+        lines.append(
+            f"  cluster: {config.redis}   node id: {config.node_id or 'from the state dir'}   "
+            f"node address: {config.node_address or config.rtc_listen_ip}"
+        )
     if config.tls:
         lines.extend(tls_banner(config))
     return lines

@@ -52,6 +52,10 @@ def test_serve_option_defaults_are_the_dataclass_defaults(param: str) -> None:
         "tls_cert",
         "tls_key",
         "tls_dir",
+        "redis",
+        "node_id",
+        "public_url",
+        "node_address",
         "recordings_dir",
     )  # fmt: skip; TLS files: none (generated)
     if key in no_fixed_default:

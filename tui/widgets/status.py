@@ -16,9 +16,13 @@ class StatusBar(Static):
     def show(self, url: str, health: Health, taken_at: float) -> None:
         style = STATUS_STYLE.get(health.status, "bold red")
         updated = datetime.fromtimestamp(taken_at).strftime("%H:%M:%S")
+        cluster = ""
+        if health.cluster is not None:
+            redis = "Redis up" if health.cluster.redis == "up" else "[bold yellow]Redis down[/]"
+            cluster = f"node {health.cluster.node} of {health.cluster.nodes}, {redis}   "
         self.update(
             f"[b]sfuctl {health.version}[/b] {url}   [{style}]● {health.status}[/]   "
-            f"up {human_duration(health.uptime)}   rooms {health.rooms}   peers {health.peers}   "
+            f"up {human_duration(health.uptime)}   {cluster}rooms {health.rooms}   peers {health.peers}   "
             f"[dim]updated {updated}[/dim]"
         )
 

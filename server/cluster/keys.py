@@ -1,0 +1,60 @@
+"""Every Redis key of the cluster (one prefix, ``sfuctl:``). A member is ``node:epoch``.
+
+Each key a node writes is refreshed by its heartbeat and expires after the node TTL when it stops
+(the room streams after ``STREAM_TTL_FACTOR`` TTLs), so a dead node's state goes by itself.
+"""
+
+from __future__ import annotations
+
+PREFIX = "sfuctl:"
+STREAM_TTL_FACTOR = 10
+STREAM_MAXLEN = 10000
+
+
+def node(node_id: str) -> str:
+    """Hash: epoch, url, address, load (JSON). Expires with the heartbeat."""
+    return f"{PREFIX}node:{node_id}"
+
+
+def nodes() -> str:
+    """Sorted set: node id → expiry time of its last heartbeat (for listing)."""
+    return f"{PREFIX}nodes"
+
+
+def rooms() -> str:
+    """Sorted set: room id → expiry time (refreshed by every node hosting it)."""
+    return f"{PREFIX}rooms"
+
+
+def room_nodes(room_id: str) -> str:
+    """Sorted set: member → expiry time, the members hosting the room."""
+    return f"{PREFIX}room:{room_id}:nodes"
+
+
+def room_prefix(room_id: str) -> str:
+    return f"{PREFIX}room:{room_id}:"
+
+
+def peers(room_id: str, member: str) -> str:
+    """Hash: user id → peer-joined data, a member's peers of the room."""
+    return f"{room_prefix(room_id)}peers:{member}"
+
+
+def producers(room_id: str, member: str) -> str:
+    """Hash: producer id → new-producer data (plus its router), a member's producers of the room."""
+    return f"{room_prefix(room_id)}producers:{member}"
+
+
+def events(room_id: str) -> str:
+    """Stream: the room's events and node messages, in the room's order."""
+    return f"{room_prefix(room_id)}events"
+
+
+def member_rooms(member: str) -> str:
+    """Set: the rooms a member hosts (what its next incarnation removes)."""
+    return f"{PREFIX}member:{member}:rooms"
+
+
+def inbox(member: str) -> str:
+    """Stream: messages to one member (pipe requests and answers)."""
+    return f"{PREFIX}member:{member}:inbox"
