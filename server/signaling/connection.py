@@ -63,6 +63,8 @@ class SignalingService:
     """STUN/TURN servers each peer is told in its join-room answer (with its own credential)."""
     events: EventSink = field(default_factory=NoEvents)
     """Where join/leave/publish events go (the webhooks); never blocks."""
+    requests_received: int = 0
+    """Frames received from clients so far: how busy signaling is (see gc_pacing)."""
 
     async def drop_all(self, code: int, message: bytes) -> None:
         """Drop every connection; return once their handlers have ended (bounded)."""
@@ -238,6 +240,7 @@ class Connection:
                 log.debug("websocket error: %s", self.ws.exception(), extra=self.fields)
 
     async def _on_text(self, text: str) -> None:
+        self.service.requests_received += 1
         try:
             raw = orjson.loads(text)
             frame = p.RequestFrame.model_validate(raw)
