@@ -7,6 +7,8 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 if TYPE_CHECKING:
     from sfuctl.server.media.active_speaker_observer import ActiveSpeakerObserver
     from sfuctl.server.media.producer import Producer
@@ -76,9 +78,15 @@ class Room:
         ]
 
     def broadcast(self, event_type: str, data: dict[str, Any], exclude: Peer | None = None) -> None:
+        """The event to every peer but ``exclude``, serialised once for all of them."""
+        try:
+            frame = orjson.dumps({"type": event_type, "data": data})
+        except TypeError as error:  # input is checked at the edge; this is a bug, not a client's doing
+            log.error("event not sent, cannot serialise it: %s", error, extra={"room": self.id})
+            return
         for peer in list(self.peers.values()):
             if peer is not exclude:
-                peer.event(event_type, data)
+                peer.send_encoded(frame)
 
     # -- grace period of an empty room ----------------------------------------------------------
 
