@@ -18,6 +18,7 @@ import asyncio
 import gc
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 
 log = logging.getLogger("sfuctl.server")
@@ -61,8 +62,8 @@ class IdleCollector:
         self.activity = activity
         self.cpu = cpu
         self.tick_seconds = tick
-        self.collected: list[int] = []
-        """Generations collected here, in order (for tests and logs)."""
+        self.collected: deque[int] = deque(maxlen=64)
+        """Generations of the latest collections run here, in order (for tests and logs)."""
         self._last_cpu = cpu()
         self._last_activity = activity()
         self._idle_ticks = 0

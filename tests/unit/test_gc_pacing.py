@@ -102,4 +102,4 @@ def test_idle_collection_waits_for_quiet_and_for_something_to_collect() -> None:
     for _ in range(gc_pacing.IDLE_TICKS - 1):
         collector.tick()
     assert collector.tick() == 2  # then all of them: garbage promoted earlier is there
-    assert collector.collected == [1, 2]
+    assert list(collector.collected) == [1, 2]
