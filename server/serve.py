@@ -6,7 +6,6 @@ SIGHUP reloads the TLS certificate files (when serving TLS).
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import signal
 from collections.abc import Callable
@@ -14,6 +13,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from sfuctl.server import gc_pacing
 from sfuctl.server.config import ServerConfig
 from sfuctl.server.http.app import create_app
 from sfuctl.server.sfu import Sfu
@@ -24,18 +24,10 @@ HTTP_SHUTDOWN_SECONDS = 2.0
 """What aiohttp gives handlers still running after the drain (every peer is gone by then)."""
 
 
-GC_THRESHOLDS = (50_000, 20, 10)
-"""Young-generation collections every 50,000 allocations instead of 700: each consume allocates
-and keeps dozens of dicts (parameters, the consumer), and collections scanning them were half of
-the controller's CPU in ``make bench-control``; one young collection stays around a millisecond."""
-
-
 def tune_gc() -> None:
-    """Fewer, cheaper collections: every request allocates many short-lived objects, and full
-    collections of a heap holding the whole start-up state were the latency tail."""
-    gc.collect()
-    gc.freeze()  # start-up objects (modules, schemas) are never scanned again
-    gc.set_threshold(*GC_THRESHOLDS)
+    """Short young collections, start-up state frozen, older generations collected when idle
+    (see gc_pacing: with CPython's thresholds they were the latency tail)."""
+    gc_pacing.configure()
 
 
 def install_event_loop_policy() -> None:
@@ -94,6 +86,8 @@ def reload_tls(sfu: Sfu) -> None:
 
 async def serve(config: ServerConfig, on_ready: Callable[[list[str]], None] | None = None) -> None:
     running = await start(config)
+    collector = gc_pacing.IdleCollector(lambda: running.sfu.signaling.requests_received)
+    collecting = asyncio.get_running_loop().create_task(collector.run())
     try:
         tune_gc()
         workers = running.sfu.pool.workers
@@ -111,6 +105,7 @@ async def serve(config: ServerConfig, on_ready: Callable[[list[str]], None] | No
         await running.sfu.drain(skip=hurry)
         log.info("shutting down")
     finally:
+        collecting.cancel()
         await running.stop()
 
 

@@ -59,6 +59,11 @@ def audio_rtp_parameters(ssrc: int | None = None, cname: str = "bench") -> dict[
 EventFilter = Callable[[dict[str, Any]], bool]
 
 
+def _expire(future: asyncio.Future[dict[str, Any]], request_id: str) -> None:
+    if not future.done():
+        future.set_exception(TimeoutError(f"no answer in {REQUEST_TIMEOUT} s to request {request_id}"))
+
+
 class SignalingClient:
     """One connection. Pass an ``aiohttp.ClientSession`` to share it (thousands of peers), or
     let the client open and close its own. ``latencies`` collects seconds per request type."""
@@ -78,6 +83,7 @@ class SignalingClient:
         self._pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._waiters: list[tuple[EventFilter, asyncio.Future[dict[str, Any]]]] = []
         self._reader: asyncio.Task[None] | None = None
+        self._caps_json: orjson.Fragment | None = None
 
     async def connect(self, ws_url: str, token: str, ssl: TlsTrust = True) -> None:
         """``ssl`` for a ``wss://`` server: an SSLContext trusting its CA, or an ``aiohttp.Fingerprint``."""
@@ -133,12 +139,17 @@ class SignalingClient:
     async def request_text(self, text: str, request_id: str) -> dict[str, Any]:
         """Send a request already encoded (any JSON text) and return the answer to ``request_id``."""
         assert self.ws is not None
-        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[dict[str, Any]] = loop.create_future()
         self._pending[request_id] = future
         await self.ws.send_str(text)
+        # A plain timer rather than wait_for (a task and callbacks per request): the load tool
+        # shares the cores with the server it measures.
+        timer = loop.call_later(REQUEST_TIMEOUT, _expire, future, request_id)
         try:
-            return await asyncio.wait_for(future, REQUEST_TIMEOUT)
+            return await future
         finally:
+            timer.cancel()
             self._pending.pop(request_id, None)
 
     async def request(self, request_type: str, data: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -178,6 +189,7 @@ class SignalingClient:
 
     async def join(self) -> dict[str, Any]:
         self.joined = await self.request("join-room")
+        self._caps_json = None
         return self.joined
 
     @property
@@ -196,13 +208,11 @@ class SignalingClient:
         return str((await self.request("produce", data))["id"])
 
     async def consume(self, transport_id: str, producer_id: str) -> dict[str, Any]:
+        if self._caps_json is None:  # the same capabilities in every consume: encoded once
+            self._caps_json = orjson.Fragment(orjson.dumps(self.rtp_capabilities))
         return await self.request(
             "consume",
-            {
-                "transportId": transport_id,
-                "producerId": producer_id,
-                "rtpCapabilities": self.rtp_capabilities,
-            },
+            {"transportId": transport_id, "producerId": producer_id, "rtpCapabilities": self._caps_json},
         )
 
     async def close(self) -> None:

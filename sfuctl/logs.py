@@ -56,6 +56,9 @@ class JsonFormatter(logging.Formatter):
 
 
 def setup_logging(level: str = "info", fmt: str = "text") -> None:
+    # Neither format shows the source file and line of a call: finding them walks the stack at
+    # every line (the logging HOWTO's "Optimization"), a visible share of a busy server's CPU.
+    logging._srcfile = None
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     root = logging.getLogger()

@@ -44,6 +44,8 @@ CLOSE_KICKED = 4003
 """An admin removed the peer (after ``room-closed {reason: "kicked"}``)."""
 CLOSE_TIMEOUT = 2.0
 """How long a dropped client has to take its close frame before its socket is aborted."""
+FRAME_HEADER_MAX = 14
+"""Largest WebSocket frame header (RFC 6455: 2 + 8 length bytes + 4 mask bytes)."""
 
 
 @dataclass
@@ -63,6 +65,8 @@ class SignalingService:
     """STUN/TURN servers each peer is told in its join-room answer (with its own credential)."""
     events: EventSink = field(default_factory=NoEvents)
     """Where join/leave/publish events go (the webhooks); never blocks."""
+    requests_received: int = 0
+    """Frames received from clients so far: how busy signaling is (see gc_pacing)."""
 
     async def drop_all(self, code: int, message: bytes) -> None:
         """Drop every connection; return once their handlers have ended (bounded)."""
@@ -211,9 +215,23 @@ class Connection:
         if self.transport is not None:
             self.transport.abort()  # what is still buffered for a client that does not read is discarded
 
+    def _takes_at_once(self, frame: bytes) -> bool:
+        """Whether sending ``frame`` cannot wait: writing is not paused (the buffer is at most its
+        low-water mark) and this frame does not pause it (stays within the high-water mark). Such a
+        send needs no timer; one per frame was a sizeable part of the cost of every event."""
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return False
+        low, high = transport.get_write_buffer_limits()
+        size = transport.get_write_buffer_size()
+        return size <= low and size + len(frame) + FRAME_HEADER_MAX <= high
+
     async def _write(self) -> None:
         while (frame := await self.outbox.get()) is not None:
             try:
+                if self._takes_at_once(frame):
+                    await self.ws.send_frame(frame, WSMsgType.TEXT)
+                    continue
                 await asyncio.wait_for(self.ws.send_frame(frame, WSMsgType.TEXT), self.write_timeout)
             except TimeoutError:
                 log.warning("peer's socket took nothing for %ss; dropping it", self.write_timeout,
@@ -238,6 +256,7 @@ class Connection:
                 log.debug("websocket error: %s", self.ws.exception(), extra=self.fields)
 
     async def _on_text(self, text: str) -> None:
+        self.service.requests_received += 1
         try:
             raw = orjson.loads(text)
             frame = p.RequestFrame.model_validate(raw)

@@ -60,6 +60,12 @@ class Peer:
         except TypeError as error:  # input is checked at the edge; this is a bug, not a client's doing
             log.error("event not sent, cannot serialise it: %s", error, extra=self.fields)
             return
+        self.send_encoded(data)
+
+    def send_encoded(self, data: bytes) -> None:
+        """:meth:`send` for a frame already serialised (one event to a whole room is encoded once)."""
+        if self.closed:
+            return
         if not self.outbox.put(data):
             log.warning(
                 "peer is not reading its events (%s frames, %s bytes queued); dropping it",

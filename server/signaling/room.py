@@ -9,6 +9,8 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
+import orjson
+
 from sfuctl.server.media.errors import MediaError
 from sfuctl.server.signaling.spread import RoomRouters, RouterFactory
 
@@ -240,10 +242,15 @@ class Room:
             self.link.publish(event_type, data)
 
     def deliver(self, event_type: str, data: dict[str, Any], exclude: Peer | None = None) -> None:
-        """To the room's peers on this node only."""
+        """To the room's peers on this node only, serialised once for all of them."""
+        try:
+            frame = orjson.dumps({"type": event_type, "data": data})
+        except TypeError as error:  # input is checked at the edge; this is a bug, not a client's doing
+            log.error("event not sent, cannot serialise it: %s", error, extra={"room": self.id})
+            return
         for peer in list(self.peers.values()):
             if peer is not exclude:
-                peer.event(event_type, data)
+                peer.send_encoded(frame)
 
     # -- grace period of an empty room ----------------------------------------------------------
 

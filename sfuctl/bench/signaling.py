@@ -3,6 +3,9 @@
 Peers are lightweight (``SignalingClient``): no media stack, valid client-side RTP parameters.
 Phases run one after the other for every peer (a barrier between them), so the consume phase
 sees every producer and each request type's latency is measured under the same load.
+
+The tool shares the host with the server: it runs on uvloop, mints its tokens before the clock
+starts, and reports its own CPU (``toolCpuPercent``), so its cost is visible next to the server's.
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ async def run_signaling(
         before = await sample_server(http, target.url)
         peers = [SignalingClient(http, latencies) for _ in range(options.peers)]
         room_of = [f"{options.room_prefix}-{i // options.room_size}" for i in range(options.peers)]
+        tokens = [nodes[i % len(nodes)].token(room_of[i], f"bench-{i}") for i in range(options.peers)]
         alive = [True] * options.peers
         sends: list[dict[str, Any]] = [{}] * options.peers
         recvs: list[dict[str, Any]] = [{}] * options.peers
@@ -76,8 +80,7 @@ async def run_signaling(
 
         async def connect(i: int) -> None:
             started = time.perf_counter()
-            node = nodes[i % len(nodes)]
-            await peers[i].connect(node.ws_url, node.token(room_of[i], f"bench-{i}"))
+            await peers[i].connect(nodes[i % len(nodes)].ws_url, tokens[i])
             latencies["(websocket open)"].append(time.perf_counter() - started)
             await peers[i].join()
 
@@ -98,14 +101,17 @@ async def run_signaling(
         async def leave(i: int) -> None:
             await peers[i].request("leave-room")
 
-        started = time.monotonic()
+        started, tool_cpu = time.monotonic(), time.process_time()
         for name, step in (("join", connect), ("transports", transports), ("produce", produce),
                            ("consume", consume)):  # fmt: skip
             await phase(name, step)
         active = time.monotonic() - started
+        tool_cpu = time.process_time() - tool_cpu
         await asyncio.sleep(options.hold)
         loaded = await sample_server(http, target.url)
+        leave_cpu = time.process_time()
         await phase("leave", leave)
+        tool_cpu += time.process_time() - leave_cpu
         elapsed = time.monotonic() - started - options.hold
         await asyncio.gather(*(peer.close() for peer in peers))
     total = sum(len(v) for k, v in latencies.items() if not k.startswith("("))
@@ -122,4 +128,6 @@ async def run_signaling(
         | {k: latency_summary(v) for k, v in sorted(latencies.items())},
         "errors": dict(errors),
         "server": server_usage(before, loaded),
+        "toolCpuPercent": round(tool_cpu / max(elapsed, 1e-6) * 100, 1),
+        "toolCpuMicrosecondsPerRequest": round(tool_cpu / max(total, 1) * 1e6),
     }

@@ -45,9 +45,16 @@ def target(url: str, secret: str | None, cacert: str | None = None, fingerprint:
 
 
 def run(
-    work: Callable[[Callable[[str, int, int], None]], Coroutine[Any, Any, dict[str, Any]]], as_json: bool
+    work: Callable[[Callable[[str, int, int], None]], Coroutine[Any, Any, dict[str, Any]]],
+    as_json: bool,
+    uvloop: bool = False,
 ) -> dict[str, Any]:
-    """Run one mode under a progress display (on stderr)."""
+    """Run one mode under a progress display (on stderr); with ``uvloop``, on it when installed
+    (the load tool shares the host's cores with the server: a cheaper loop is CPU for the server)."""
+    if uvloop:
+        from sfuctl.server.serve import install_event_loop_policy
+
+        install_event_loop_policy()
     columns = (TextColumn("{task.description:>10}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=True, disable=as_json) as bar:
         tasks: dict[str, Any] = {}
@@ -118,7 +125,9 @@ def signaling(
 
     options = SignalingOptions(peers, room_size, consume_cap, concurrency, hold)
     result = run(
-        lambda progress: run_signaling(target(url, secret, cacert, fingerprint), options, progress), as_json
+        lambda progress: run_signaling(target(url, secret, cacert, fingerprint), options, progress),
+        as_json,
+        uvloop=True,
     )
     if as_json:
         return
@@ -127,6 +136,8 @@ def signaling(
         ("requests/s", str(result["requestsPerSecond"])),
         ("errors", ", ".join(f"{k} x{v}" for k, v in result["errors"].items()) or "none"),
         *server_rows(result["server"]),
+        ("bench tool CPU", f"{result['toolCpuPercent']} % of a core "
+                           f"({result['toolCpuMicrosecondsPerRequest']} µs per request)"),
     ])  # fmt: skip
     latency = Table(title="latency (ms)", title_justify="left")
     for column in ("request", "count", "p50", "p95", "p99", "max"):
