@@ -23,6 +23,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from sfuctl.server.media import shared
 from sfuctl.server.media.errors import NotFoundError
 
 if TYPE_CHECKING:
@@ -99,13 +100,7 @@ class RemotePipes:
     async def acquire(self, producer_id: str, router: Router, remote: RemoteProducer) -> Callable[[], None]:
         key = (producer_id, router.id)
         self._users[key] = self._users.get(key, 0) + 1
-        released = False
-
-        def release() -> None:
-            nonlocal released
-            if not released:
-                released = True
-                self._release(key)
+        release = shared.once(lambda: self._release(key))
 
         try:
             await self._ensure(key, router, remote)
@@ -126,16 +121,11 @@ class RemotePipes:
                 if self._in.get(key) is pending:
                     del self._in[key]
                     self._in_from.pop(key, None)
-                if isinstance(error, asyncio.CancelledError):
-                    pending.cancel()
-                else:
-                    pending.set_exception(error)
-                    pending.exception()
+                shared.fail(pending, error)
                 raise
             if self._in.get(key) is not pending:  # closed meanwhile (producer or node gone)
                 producer.close()
-                pending.set_exception(NotFoundError(f"producer {key[0]} closed"))
-                pending.exception()
+                shared.fail(pending, NotFoundError(f"producer {key[0]} closed"))
             else:
                 producer.observer.on("close", lambda: self._in_closed(key, pending))
                 pending.set_result(producer)
@@ -192,11 +182,7 @@ class RemotePipes:
                     end.close()
                 if self._pairs.get(key) is pending:
                     del self._pairs[key]
-                if isinstance(error, asyncio.CancelledError):
-                    pending.cancel()
-                else:
-                    pending.set_exception(error)
-                    pending.exception()
+                shared.fail(pending, error)
                 raise
             connected = end
             connected.observer.on("close", lambda: self._pair_closed(key, pending))
@@ -223,7 +209,7 @@ class RemotePipes:
         self._users.pop(key, None)
         if pending is None:
             return
-        if pending.done() and not pending.cancelled() and pending.exception() is None:
+        if shared.succeeded(pending):
             pending.result().close()  # its consumers here get producerclose
         if tell and member is not None:
             message = {"room": self.room.id, "producerId": key[0], "peerRouter": key[1]}
@@ -242,7 +228,7 @@ class RemotePipes:
 
     def paused(self, producer_id: str, router_id: str, paused: bool) -> None:
         pending = self._in.get((producer_id, router_id))
-        if pending is None or not pending.done() or pending.cancelled() or pending.exception() is not None:
+        if pending is None or not shared.succeeded(pending):
             return
         producer = pending.result()
 
@@ -327,7 +313,7 @@ class RemotePipes:
             self._drop_in(key, tell=False)
         for pair_key in [k for k in self._pairs if k[1] == member]:
             pending = self._pairs.pop(pair_key)
-            if pending.done() and not pending.cancelled() and pending.exception() is None:
+            if shared.succeeded(pending):
                 pending.result().close()
         for out_key in [k for k in self._out_transports if k[0] == member]:
             self._out_transports.pop(out_key).close()

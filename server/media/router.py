@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from sfuctl.server.media import ortc
+from sfuctl.server.media import ortc, shared
 from sfuctl.server.media.channel import Channel, LateAnswerHandler
 from sfuctl.server.media.entity import Entity
 from sfuctl.server.media.errors import InvalidInputError, InvalidStateError, NotFoundError
@@ -477,11 +477,7 @@ class Router(Entity):
                 pending.set_result(await self._create_pipe_pair(router, options))
             except BaseException as error:
                 self._pipe_pairs.pop(router.id, None)
-                if isinstance(error, asyncio.CancelledError):
-                    pending.cancel()
-                else:
-                    pending.set_exception(error)
-                    pending.exception()  # retrieved: concurrent callers re-raise it themselves
+                shared.fail(pending, error)
                 raise
         pair = await asyncio.shield(pending)
         return pair[self.id], pair[router.id]

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import psutil
 
+from sfuctl.server.media import shared
 from sfuctl.server.media.errors import InvalidStateError, NotFoundError
 
 if TYPE_CHECKING:
@@ -193,13 +194,7 @@ class RoomRouters:
         function says the caller no longer needs it (the pipe closes with its last user)."""
         key = (object_id, router.id)
         self._users[key] = self._users.get(key, 0) + 1
-        released = False
-
-        def release() -> None:
-            nonlocal released
-            if not released:
-                released = True
-                self._release(key)
+        release = shared.once(lambda: self._release(key))
 
         try:
             piped = await self._ensure(key, router, data)
@@ -231,19 +226,14 @@ class RoomRouters:
             except BaseException as error:
                 if self._pipes.get(key) is pending:
                     del self._pipes[key]
-                if isinstance(error, asyncio.CancelledError):
-                    pending.cancel()
-                else:
-                    pending.set_exception(error)
-                    pending.exception()  # retrieved: concurrent callers re-raise it themselves
+                shared.fail(pending, error)
                 raise
             near = result.pipe_data_consumer if data else result.pipe_consumer
             far = result.pipe_data_producer if data else result.pipe_producer
             assert near is not None and far is not None
             if self._pipes.get(key) is not pending:  # its router went away meanwhile
                 near.close()
-                pending.set_exception(NotFoundError("the router closed"))
-                pending.exception()
+                shared.fail(pending, NotFoundError("the router closed"))
             else:
                 self._pipe_consumers[key] = near
                 far.observer.on("close", lambda: self._closed(key, pending))
