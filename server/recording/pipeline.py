@@ -6,6 +6,12 @@ timestamps from RTP) -> the codec's depayloader -> ``webmmux`` -> ``filesink``. 
 SIGINT makes it send EOS down the pipeline, so the muxer writes the duration and cues and the
 file is complete. A second ``udpsrc`` takes the worker's RTCP (sender reports) on its own port
 and drops it: RTP and RTCP on separate ports keep the RTCP out of the depayloader.
+
+The jitter buffer runs in mode ``none``: a frame's time in the file is its RTP timestamp (the
+sender's clock), counted from the first packet. Its default mode (``slave``) follows the arrival
+times instead, so frames a busy sender or machine delivered in a burst were written 26-32 ms apart
+for 33 ms of picture; a file that states 30 frames/s (H264) then has two frames in one frame slot
+for ffmpeg ("non monotonically increasing dts").
 """
 
 from __future__ import annotations
@@ -89,7 +95,7 @@ def command(
     return [
         binary, "-e",
         "udpsrc", f"address={ip}", f"port={rtp_port}", f"caps={rtp_caps(codec, kind)}",
-        "!", "rtpjitterbuffer", f"latency={JITTER_LATENCY_MS}",
+        "!", "rtpjitterbuffer", f"latency={JITTER_LATENCY_MS}", "mode=none",
         "!", *fmt.depay.split(), "!", fmt.muxer,
         "!", "filesink", f"location={path}",  # one argument: gst-launch escapes its spaces itself
         "udpsrc", f"address={ip}", f"port={rtcp_port}", "!", "fakesink", "sync=false", "async=false",
