@@ -112,7 +112,8 @@ class RecordingManager:
             raise RecordingError(
                 "unavailable",
                 f"the recorder ({pipeline.GST_LAUNCH}) is not installed: "
-                "apt-get install gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good",
+                "apt-get install gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good "
+                "gstreamer1.0-plugins-bad",
             )
         return binary
 
@@ -131,7 +132,7 @@ class RecordingManager:
             if pipeline.format_of(codec) is None:
                 raise RecordingError(
                     "bad_request",
-                    f"producer {producer_id!r} sends {codec}: only VP8, VP9 and Opus are recorded",
+                    f"producer {producer_id!r} sends {codec}: only {pipeline.RECORDED} are recorded",
                 )
             targets.append((producer, owner))
         running = sum(1 for r in self.recordings.values() if r.active)

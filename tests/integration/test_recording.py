@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -65,7 +66,8 @@ async def admin(
 
 def ffprobe(path: Path) -> dict[str, Any]:
     result = subprocess.run(
-        ["ffprobe", "-v", "error", "-show_entries", "format=duration,format_name:stream=codec_name",
+        ["ffprobe", "-v", "error", "-show_entries",
+         "format=duration,format_name:stream=codec_name,width,height",
          "-of", "json", str(path)],
         capture_output=True, text=True, timeout=30, check=True,
     )  # fmt: skip
@@ -88,11 +90,14 @@ def decode_errors(path: Path) -> str:
     return result.stdout + result.stderr
 
 
-async def publisher(server: RunningServer, room: str, user: str) -> tuple[Peer, str, str]:
+async def publisher(
+    server: RunningServer, room: str, user: str, video_codec: str | None = None
+) -> tuple[Peer, str, str]:
+    """A peer sending a moving picture (VP8, or ``video_codec``) and a tone (Opus)."""
     video, tone = MovingVideoTrack(), ToneAudioTrack()
     peer = Peer([video, tone])
     await peer.join(server.ws_url, server.token(room, user))
-    return peer, await peer.produce(video), await peer.produce(tone)
+    return peer, await peer.produce(video, video_codec), await peer.produce(tone)
 
 
 async def test_a_recording_of_vp8_and_opus_gives_webm_files_that_play(
@@ -151,6 +156,138 @@ async def test_a_recording_of_vp8_and_opus_gives_webm_files_that_play(
         finally:
             for peer in (alice, bob, carol):
                 await peer.close()
+
+
+async def test_a_room_with_h264_and_vp8_publishers_records_both(
+    recording_server: RunningServer, http: aiohttp.ClientSession
+) -> None:
+    """H264 goes into Matroska (.mkv), VP8 and Opus into WebM, in one whole-room recording; a
+    recording of the H264 producer alone is taken too."""
+    server = recording_server
+    with loopback_ice():
+        alice, vp8_id, _ = await publisher(server, "mixed", "alice")
+        bob, h264_id, _ = await publisher(server, "mixed", "bob", "video/H264")
+        try:
+            status, started = await admin(http, server, "POST", "/rooms/mixed/recordings")
+            began = time.monotonic()
+            assert status == 201, started
+            await asyncio.sleep(RECORD_SECONDS)
+            recorded = time.monotonic() - began
+            status, stopped = await admin(
+                http, server, "POST", f"/rooms/mixed/recordings/{started['id']}/stop"
+            )
+            assert status == 200 and stopped["state"] == "stopped", stopped
+            assert stopped["skipped"] == []
+            files = {f["producerId"]: f for f in stopped["files"]}
+            assert len(files) == 4  # two videos, two tones
+            assert files[h264_id]["mimeType"] == "video/H264" and files[h264_id]["userId"] == "bob"
+            assert files[h264_id]["name"].endswith(".mkv") and files[vp8_id]["name"].endswith(".webm")
+            directory = Path(server.config.recordings_dir or "") / started["id"]
+            for entry in files.values():
+                path = directory / entry["name"]
+                probe = ffprobe(path)
+                (stream,) = probe["streams"]
+                expected = {"video/H264": "h264", "video/VP8": "vp8", "audio/opus": "opus"}
+                assert stream["codec_name"] == expected[entry["mimeType"]], entry
+                if entry["kind"] == "video":
+                    assert (stream["width"], stream["height"]) == (320, 240), entry
+                container = "matroska" if entry["name"].endswith(".mkv") else "webm"
+                assert container in probe["format"]["format_name"], entry
+                duration = float(probe["format"]["duration"])
+                assert abs(duration - recorded) <= 0.1 * recorded, (entry, duration, recorded)
+                assert decode_errors(path) == "", entry
+
+            url = f"/recordings/{started['id']}/files/{files[h264_id]['name']}"
+            auth = {"Authorization": f"Bearer {server.token('*', 'admin', admin=True)}"}
+            async with http.get(server.url + url, headers=auth) as resp:
+                assert resp.status == 200 and resp.content_type == "video/x-matroska"
+                assert len(await resp.read()) == files[h264_id]["bytes"]
+
+            # Named alone, the H264 producer is recorded too.
+            status, alone = await admin(
+                http, server, "POST", "/rooms/mixed/recordings", {"producerIds": [h264_id]}
+            )
+            assert status == 201, alone
+            await asyncio.sleep(2)
+            status, stopped = await admin(http, server, "POST", f"/rooms/mixed/recordings/{alone['id']}/stop")
+            (entry,) = stopped["files"]
+            assert entry["producerId"] == h264_id and entry["name"].endswith(".mkv")
+            path = Path(server.config.recordings_dir or "") / alone["id"] / entry["name"]
+            assert complete(path) and decode_errors(path) == ""
+        finally:
+            await alice.close()
+            await bob.close()
+
+
+def picture_sizes(path: Path) -> list[str]:
+    """The size of every decoded frame, in order (ffmpeg's showinfo)."""
+    result = subprocess.run(
+        ["ffmpeg", "-i", str(path), "-vf", "showinfo", "-f", "null", "-"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    return re.findall(r" s:(\d+x\d+) ", result.stderr)
+
+
+async def test_an_h264_sender_that_changes_its_picture_size_gives_one_valid_file(
+    recording_server: RunningServer, http: aiohttp.ClientSession
+) -> None:
+    """The new parameter sets travel in the stream (avc3): the recorder goes on, the file plays."""
+    server = recording_server
+    with loopback_ice():
+        video = MovingVideoTrack()
+        bob = Peer([video])
+        try:
+            await bob.join(server.ws_url, server.token("resize", "bob"))
+            h264_id = await bob.produce(video, "video/H264")
+            status, started = await admin(
+                http, server, "POST", "/rooms/resize/recordings", {"producerIds": [h264_id]}
+            )
+            assert status == 201, started
+            await asyncio.sleep(2.5)
+            video.size = (640, 480)
+            await asyncio.sleep(2.5)
+            status, stopped = await admin(
+                http, server, "POST", f"/rooms/resize/recordings/{started['id']}/stop"
+            )
+            assert status == 200 and stopped["state"] == "stopped", stopped
+            (entry,) = stopped["files"]
+            path = Path(server.config.recordings_dir or "") / started["id"] / entry["name"]
+            assert complete(path) and decode_errors(path) == ""
+            sizes = picture_sizes(path)
+            assert sizes[0] == "320x240" and sizes[-1] == "640x480", sorted(set(sizes))
+        finally:
+            await bob.close()
+
+
+async def test_a_killed_h264_recorder_leaves_a_file_that_plays(
+    recording_server: RunningServer, http: aiohttp.ClientSession
+) -> None:
+    """Why Matroska rather than MP4: cut short, without its duration, the file still plays."""
+    server = recording_server
+    with loopback_ice():
+        video = MovingVideoTrack()
+        bob = Peer([video])
+        try:
+            await bob.join(server.ws_url, server.token("cut", "bob"))
+            h264_id = await bob.produce(video, "video/H264")
+            status, started = await admin(
+                http, server, "POST", "/rooms/cut/recordings", {"producerIds": [h264_id]}
+            )
+            assert status == 201, started
+            recording = server.sfu.recordings.recordings[started["id"]]
+            await asyncio.sleep(3)  # more than the jitter buffer holds: something is in the file
+            pid = recording.tracks[h264_id].pid
+            assert pid is not None
+            os.kill(pid, signal.SIGKILL)
+            await wait_for(lambda: recording.state == "failed")
+            (entry,) = recording.files
+            path = Path(server.config.recordings_dir or "") / started["id"] / entry.name
+            assert not complete(path)  # no duration: cut short
+            (stream,) = ffprobe(path)["streams"]
+            assert (stream["codec_name"], stream["width"], stream["height"]) == ("h264", 320, 240)
+            assert picture_sizes(path) and decode_errors(path) == ""
+        finally:
+            await bob.close()
 
 
 async def wait_for(predicate: Any, timeout: float = 15.0) -> None:
