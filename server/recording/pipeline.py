@@ -8,11 +8,14 @@ duration and cues and the file is complete. A second ``udpsrc`` takes the worker
 reports) on its own port and drops it: RTP and RTCP on separate ports keep the RTCP out of the
 depayloader.
 
-The jitter buffer runs in mode ``none``: a frame's time in the file is its RTP timestamp (the
-sender's clock), counted from the first packet. Its default mode (``slave``) follows the arrival
-times instead, so frames a busy sender or machine delivered in a burst were written 26-32 ms apart
-for 33 ms of picture; a file that states 30 frames/s (H264) then has two frames in one frame slot
-for ffmpeg ("non monotonically increasing dts").
+The jitter buffer runs in mode ``synced``: a frame's time in the file is its RTP timestamp (the
+sender's clock), counted from the first packet's arrival. Its default mode (``slave``) follows the
+arrival times instead, so frames a busy sender or machine delivered in a burst were written
+26-32 ms apart for 33 ms of picture; a file that states 30 frames/s (H264) then has two frames in
+one frame slot for ffmpeg ("non monotonically increasing dts"). Not ``none``: after an RTP
+timestamp jump of over 3 s (a paused producer resumed) it starts again from 0, back in time,
+where ``synced`` takes the arrival time again. Without skew correction, a sender clock slower
+than ours shortens the wait for a late packet by the drift (0.2 s after an hour at 50 ppm).
 """
 
 from __future__ import annotations
@@ -109,7 +112,7 @@ def command(
     return [
         binary, "-e",
         "udpsrc", f"address={ip}", f"port={rtp_port}", f"caps={rtp_caps(codec, kind)}",
-        "!", "rtpjitterbuffer", f"latency={JITTER_LATENCY_MS}", "mode=none",
+        "!", "rtpjitterbuffer", f"latency={JITTER_LATENCY_MS}", "mode=synced",
         "!", *fmt.depay.split(), "!", fmt.muxer,
         "!", "filesink", f"location={path}",  # one argument: gst-launch escapes its spaces itself
         "udpsrc", f"address={ip}", f"port={rtcp_port}", "!", "fakesink", "sync=false", "async=false",

@@ -4,6 +4,7 @@ files checked with ffprobe and decoded with ffmpeg."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
 import re
@@ -286,6 +287,49 @@ async def test_a_killed_h264_recorder_leaves_a_file_that_plays(
             (stream,) = ffprobe(path)["streams"]
             assert (stream["codec_name"], stream["width"], stream["height"]) == ("h264", 320, 240)
             assert picture_sizes(path) and decode_errors(path) == ""
+        finally:
+            await bob.close()
+
+
+def packet_times(path: Path) -> list[float]:
+    result = subprocess.run(
+        ["ffprobe", "-v", "error", "-show_entries", "packet=pts_time", "-of", "csv=p=0", str(path)],
+        capture_output=True, text=True, timeout=30, check=True,
+    )  # fmt: skip
+    return [float(line) for line in result.stdout.split()]
+
+
+async def test_a_paused_producer_leaves_a_gap_in_its_file_not_a_jump_back(
+    recording_server: RunningServer, http: aiohttp.ClientSession
+) -> None:
+    """A pause longer than the jitter buffer's 3 s resync threshold: the frames after it are
+    stamped from their arrival on, so the file's time goes on (a jump back to 0 before)."""
+    server = recording_server
+    with loopback_ice():
+        bob, video_id, audio_id = await publisher(server, "pause", "bob", "video/H264")
+        try:
+            status, started = await admin(http, server, "POST", "/rooms/pause/recordings")
+            began = time.monotonic()
+            assert status == 201, started
+            await asyncio.sleep(1.5)
+            for producer_id in (video_id, audio_id):
+                await bob.signaling.request("pause-producer", {"producerId": producer_id})
+            await asyncio.sleep(4)
+            for producer_id in (video_id, audio_id):
+                await bob.signaling.request("resume-producer", {"producerId": producer_id})
+            await asyncio.sleep(1.5)
+            recorded = time.monotonic() - began
+            status, stopped = await admin(
+                http, server, "POST", f"/rooms/pause/recordings/{started['id']}/stop"
+            )
+            assert status == 200 and len(stopped["files"]) == 2, stopped
+            for entry in stopped["files"]:
+                path = Path(server.config.recordings_dir or "") / started["id"] / entry["name"]
+                steps = [b - a for a, b in itertools.pairwise(packet_times(path))]
+                assert min(steps) > 0 and max(steps) > 3, entry  # forwards only, over the pause
+                duration = float(ffprobe(path)["format"]["duration"])
+                assert abs(duration - recorded) <= 0.1 * recorded, (entry, duration, recorded)
+                assert decode_errors(path) == "", entry
         finally:
             await bob.close()
 

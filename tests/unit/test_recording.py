@@ -26,8 +26,8 @@ def test_the_vp8_pipeline_takes_rtp_and_rtcp_apart_and_writes_webm() -> None:
     text = " ".join(argv)
     assert "udpsrc address=127.0.0.1 port=5000 caps=application/x-rtp,media=video,clock-rate=90000," in text
     assert "encoding-name=VP8,payload=101" in text
-    # mode=none: frames keep the sender's RTP timestamps, not their arrival times
-    assert "! rtpjitterbuffer latency=1000 mode=none !" in text
+    # mode=synced: frames keep the sender's RTP timestamps, not their arrival times
+    assert "! rtpjitterbuffer latency=1000 mode=synced !" in text
     assert "! rtpvp8depay wait-for-keyframe=true ! webmmux" in text
     assert "location=/rec/dir with space/v.webm" in argv  # one argument, spaces and all
     assert "udpsrc address=127.0.0.1 port=5001 ! fakesink" in text
