@@ -84,6 +84,12 @@ ELEMENTS = ("udpsrc", "rtpjitterbuffer", "rtpvp8depay", "rtpvp9depay", "rtph264d
 """The GStreamer elements the pipelines use (what `sfuctl doctor` checks)."""
 
 
+def elements(fmt: Format) -> list[str]:
+    """The elements of a format's own part of the pipeline, depayloader to muxer (no caps)."""
+    parts = [part.split()[0] for part in f"{fmt.depay} ! {fmt.muxer}".split("!")]
+    return [name for name in parts if "/" not in name]
+
+
 def format_of(mime_type: str) -> Format | None:
     return FORMATS.get(mime_type.lower())
 

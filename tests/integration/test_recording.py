@@ -334,6 +334,54 @@ async def test_a_paused_producer_leaves_a_gap_in_its_file_not_a_jump_back(
             await bob.close()
 
 
+def plugins_without(element: str, directory: Path) -> Path:
+    """A plugin directory with every GStreamer plugin of this host but the one holding ``element``."""
+    found = subprocess.run(["gst-inspect-1.0", element], capture_output=True, text=True, timeout=30)
+    holder = Path(re.search(r"Filename\s+(\S+)", found.stdout)[1])  # type: ignore[index]
+    directory.mkdir()
+    for plugin in holder.parent.glob("*.so"):
+        if plugin != holder:
+            (directory / plugin.name).symlink_to(plugin)
+    return directory
+
+
+async def test_without_h264parse_h264_is_skipped_and_the_rest_recorded(
+    recording_server: RunningServer,
+    http: aiohttp.ClientSession,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A host with GStreamer's base and good plugins only: its real GStreamer, made to see every
+    plugin but the one holding h264parse."""
+    some = plugins_without("h264parse", tmp_path / "plugins")
+    monkeypatch.setenv("GST_PLUGIN_SYSTEM_PATH_1_0", str(some))
+    monkeypatch.setenv("GST_REGISTRY_1_0", str(tmp_path / "registry.bin"))
+    server = recording_server
+    with loopback_ice():
+        alice, vp8_id, _ = await publisher(server, "noparse", "alice")
+        bob, h264_id, bob_audio_id = await publisher(server, "noparse", "bob", "video/H264")
+        try:
+            status, body = await admin(
+                http, server, "POST", "/rooms/noparse/recordings", {"producerIds": [h264_id]}
+            )
+            assert status == 503 and "h264parse" in body["error"]["message"], body
+            assert "gstreamer1.0-plugins-bad" in body["error"]["message"]
+            status, started = await admin(http, server, "POST", "/rooms/noparse/recordings")
+            assert status == 201, started
+            await asyncio.sleep(1.5)
+            status, stopped = await admin(
+                http, server, "POST", f"/rooms/noparse/recordings/{started['id']}/stop"
+            )
+            assert status == 200 and stopped["state"] == "stopped", stopped
+            (skipped,) = stopped["skipped"]
+            assert skipped["producerId"] == h264_id and "h264parse" in skipped["reason"]
+            recorded = {f["producerId"] for f in stopped["files"]}
+            assert vp8_id in recorded and bob_audio_id in recorded and len(recorded) == 3
+        finally:
+            await alice.close()
+            await bob.close()
+
+
 async def wait_for(predicate: Any, timeout: float = 15.0) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():

@@ -51,6 +51,15 @@ def test_h264_goes_into_matroska_with_its_parameter_sets_in_the_stream() -> None
     )
 
 
+def test_each_format_names_its_elements_for_the_plugin_check() -> None:
+    h264 = pipeline.FORMATS["video/h264"]
+    assert pipeline.elements(h264) == ["rtph264depay", "h264parse", "matroskamux"]
+    opus = pipeline.FORMATS["audio/opus"]
+    assert pipeline.elements(opus) == ["rtpopusdepay", "capssetter", "webmmux"]
+    every = {e for fmt in pipeline.FORMATS.values() for e in pipeline.elements(fmt)}
+    assert every <= set(pipeline.ELEMENTS)  # what sfuctl doctor checks
+
+
 def test_a_codec_without_a_pipeline_is_refused() -> None:
     av1 = {"mimeType": "video/AV1", "clockRate": 90000, "payloadType": 109}
     assert pipeline.format_of("video/AV1") is None
