@@ -65,7 +65,11 @@ ERROR_RESPONSES: dict[str, tuple[str, str]] = {
         "Too many logins from this client address (see the Retry-After header), "
         "or as many recordings running as the server allows (`max_recordings`).",
     ),
-    "Unavailable": ("503", "The recorder (gst-launch-1.0) is not installed, or did not start."),
+    "Unavailable": (
+        "503",
+        "The recorder (gst-launch-1.0) is not installed, did not start, or lacks the "
+        "GStreamer plugin for a named producer's codec (h264parse for H264).",
+    ),
     "InsufficientStorage": ("507", "Less free space than `recording_min_free_bytes` where recordings go."),
 }
 
