@@ -21,9 +21,10 @@ packages=(
   # the cluster's shared state (`sfuctl serve --redis`); the tests start their own redis-server
   # on a free loopback port, so the system one must not run either (see below)
   redis-server
-  # the recorder (gst-launch-1.0 with the RTP depayloaders and the WebM muxer), and ffmpeg's
-  # ffprobe, which reads each recorded file's duration (the tests decode the files with ffmpeg)
-  gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good ffmpeg
+  # the recorder (gst-launch-1.0 with the RTP depayloaders, the WebM and Matroska muxers, and the
+  # 'bad' plugins' h264parse for H264), and ffmpeg's ffprobe, which reads each recorded file's
+  # duration (the tests decode the files with ffmpeg)
+  gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad ffmpeg
 )
 command -v npm >/dev/null 2>&1 || packages+=(npm)
 [ -n "${SFUCTL_EXTRA_APT:-}" ] && read -r -a extra <<<"$SFUCTL_EXTRA_APT" && packages+=("${extra[@]}")

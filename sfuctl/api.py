@@ -313,7 +313,7 @@ REFUSAL_HINTS = {
     409: "stop it first: `sfuctl record stop ROOM ID`",
     429: "wait for a recording to end, or raise the server's limit (`--limit max_recordings=N`)",
     503: "`sfuctl doctor` on the server checks the recorder (apt-get install gstreamer1.0-tools "
-    "gstreamer1.0-plugins-good)",
+    "gstreamer1.0-plugins-good gstreamer1.0-plugins-bad)",
     507: "free space where the server keeps recordings, or lower `--limit recording_min_free_bytes=N`",
 }
 """What to do about the recording API's refusals."""

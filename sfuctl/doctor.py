@@ -37,7 +37,8 @@ Status = Literal["ok", "warn", "fail"]
 SEE_KEYS = "fix the file; `sfuctl serve --help` lists the keys"
 LIBRARY_PACKAGES = "apt-get install libuv1 libsrtp2-1 libssl3 libabsl20220623"
 RECORDER_PACKAGES = (
-    "apt-get install gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good ffmpeg"
+    "apt-get install gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good "
+    "gstreamer1.0-plugins-bad ffmpeg"
 )
 
 

@@ -49,18 +49,23 @@ def loopback_ice() -> Iterator[None]:
 
 
 class MovingVideoTrack(VideoStreamTrack):  # type: ignore[misc]
-    """A synthetic 320x240 picture that changes every frame (so encoders send real data)."""
+    """A synthetic 320x240 picture that changes every frame (so encoders send real data).
+
+    Set ``size`` (width, height) to change the picture size from the next frame on, as a
+    browser does under load."""
 
     def __init__(self) -> None:
         super().__init__()
         self._n = 0
+        self.size = (320, 240)
 
     async def recv(self) -> VideoFrame:
         pts, time_base = await self.next_timestamp()
         self._n += 1
-        image = np.zeros((240, 320, 3), dtype=np.uint8)
+        width, height = self.size
+        image = np.zeros((height, width, 3), dtype=np.uint8)
         image[:, :, 1] = (self._n * 4) % 256
-        image[(self._n * 3) % 240 :, :, 0] = 200
+        image[(self._n * 3) % height :, :, 0] = 200
         frame = VideoFrame.from_ndarray(image, format="bgr24")
         frame.pts, frame.time_base = pts, time_base
         return frame

@@ -91,10 +91,15 @@ class Peer:
 
         return transport
 
-    async def produce(self, track: MediaStreamTrack) -> str:
+    async def produce(self, track: MediaStreamTrack, mime_type: str | None = None) -> str:
+        """Publish ``track``; with ``mime_type`` (``video/H264``), in that codec rather than the first."""
         if self.send_transport is None:
             self.send_transport = await self._transport("send")
-        producer = await self.send_transport.produce(track=track, stopTracks=False)
+        codec = None
+        if mime_type is not None:
+            codecs = self.device.rtpCapabilities.codecs
+            codec = next(c for c in codecs if c.mimeType.lower() == mime_type.lower())
+        producer = await self.send_transport.produce(track=track, stopTracks=False, codec=codec)
         return str(producer.id)
 
     async def consume(self, producer_id: str) -> tuple[dict[str, Any], Any]:

@@ -65,7 +65,11 @@ ERROR_RESPONSES: dict[str, tuple[str, str]] = {
         "Too many logins from this client address (see the Retry-After header), "
         "or as many recordings running as the server allows (`max_recordings`).",
     ),
-    "Unavailable": ("503", "The recorder (gst-launch-1.0) is not installed, or did not start."),
+    "Unavailable": (
+        "503",
+        "The recorder (gst-launch-1.0) is not installed, did not start, or lacks the "
+        "GStreamer plugin for a named producer's codec (h264parse for H264).",
+    ),
     "InsufficientStorage": ("507", "Less free space than `recording_min_free_bytes` where recordings go."),
 }
 
@@ -147,15 +151,17 @@ def recording_paths(admin: list[dict[str, list[str]]], room_id: dict[str, Any]) 
     recording_id = {"name": "recordingId", "in": "path", "required": True,
                     "schema": TypeAdapter(m.RecordingId).json_schema()}  # fmt: skip
     name = {"name": "name", "in": "path", "required": True, "schema": TypeAdapter(m.FileName).json_schema()}
-    media = {"description": "The file (WebM). `Range` requests are answered with 206 and `Content-Range`.",
+    media = {"description": "The file (WebM, or Matroska for H264). `Range` requests are answered with "
+                            "206 and `Content-Range`.",
              "content": {kind: {"schema": {"type": "string", "format": "binary"}}
-                         for kind in ("video/webm", "audio/webm")}}  # fmt: skip
+                         for kind in ("video/webm", "audio/webm", "video/x-matroska")}}  # fmt: skip
     return {
         "/rooms/{roomId}/recordings": {
             "parameters": [room_id],
             "post": {
                 "operationId": "startRecording",
-                "summary": "Start recording a room: one WebM file per track (VP8, VP9, Opus); its peers "
+                "summary": "Start recording a room: one file per track (WebM: VP8, VP9, Opus; Matroska: "
+                "H264); its peers "
                 "get `recording-started` (admin). Without `producerIds`, producers that start later "
                 "are recorded too.",
                 "security": admin,

@@ -296,12 +296,12 @@ class StartRecording(RequestModel):
         default=None,
         min_length=1,
         max_length=64,
-        description="Only these producers of the room (each must exist and be VP8, VP9 or Opus).",
+        description="Only these producers of the room (each must exist and be VP8, VP9, H264 or Opus).",
     )
 
 
 class RecordingFile(ResponseModel):
-    name: str = Field(description="`<kind>-<producerId>.webm`: one file per track.")
+    name: str = Field(description="`<kind>-<producerId>.webm` (`.mkv` for H264): one file per track.")
     producerId: str
     userId: str = Field(description="The producer's owner.")
     kind: Literal["audio", "video"]

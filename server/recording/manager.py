@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from sfuctl.server.limits import Limits
 from sfuctl.server.media.errors import MediaError
-from sfuctl.server.recording import pipeline
+from sfuctl.server.recording import pipeline, plugins
 from sfuctl.server.recording.disk import DiskFloor
 from sfuctl.server.recording.errors import RecordingError, not_found
 from sfuctl.server.recording.session import Recording
@@ -57,6 +57,8 @@ class RecordingManager:
         self.recordings: dict[str, Recording] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self.disk = DiskFloor(self.store, limits)
+        self._missing: tuple[str, asyncio.Future[dict[str, list[str]]]] | None = None
+        """(recorder binary, what its GStreamer lacks per MIME type), asked once, at the first start."""
 
     # -- life cycle ----------------------------------------------------------------------------
 
@@ -112,7 +114,8 @@ class RecordingManager:
             raise RecordingError(
                 "unavailable",
                 f"the recorder ({pipeline.GST_LAUNCH}) is not installed: "
-                "apt-get install gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good",
+                "apt-get install gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good "
+                "gstreamer1.0-plugins-bad",
             )
         return binary
 
@@ -131,7 +134,7 @@ class RecordingManager:
             if pipeline.format_of(codec) is None:
                 raise RecordingError(
                     "bad_request",
-                    f"producer {producer_id!r} sends {codec}: only VP8, VP9 and Opus are recorded",
+                    f"producer {producer_id!r} sends {codec}: only {pipeline.RECORDED} are recorded",
                 )
             targets.append((producer, owner))
         running = sum(1 for r in self.recordings.values() if r.active)
@@ -147,6 +150,9 @@ class RecordingManager:
                 f"{tracks} tracks are recorded already; at most {most} (max_recording_tracks)",
             )
         binary = self._recorder_binary()
+        for producer, _owner in targets:
+            if why := await self._cannot_record(binary, producer):
+                raise RecordingError("unavailable", f"producer {producer.id!r}: {why}")
         self.disk.refuse_below_floor()
         if producer_ids is None:
             targets = [(p, peer) for peer in room.peers.values() for p in peer.producers.values()]
@@ -187,6 +193,14 @@ class RecordingManager:
         self.disk.watch(self._active, self._disk_full)
         return recording
 
+    async def _cannot_record(self, binary: str, producer: Producer) -> str | None:
+        """Why this host's GStreamer cannot record the producer's codec (a plugin set missing)."""
+        if self._missing is None or self._missing[0] != binary:  # tracks starting together share it
+            self._missing = (binary, asyncio.ensure_future(plugins.missing_elements(binary)))
+        mime_type = str(producer.rtp_parameters["codecs"][0]["mimeType"])
+        missing = (await asyncio.shield(self._missing[1])).get(mime_type.lower())
+        return plugins.unavailable_reason(mime_type, missing) if missing else None
+
     def running_tracks(self) -> int:
         return sum(len(r.tracks) for r in self.recordings.values() if r.active)
 
@@ -198,9 +212,15 @@ class RecordingManager:
             recording.skipped[producer.id] = why
             log.warning("track not recorded: %s (max_recording_tracks)", why, extra={"room": room.id})
             raise TrackError(why)
+        binary = self.binary or self._recorder_binary()
+        if unavailable := await self._cannot_record(binary, producer):
+            why = f"producer {producer.id}: {unavailable}"
+            recording.skipped[producer.id] = why
+            log.warning("track not recorded: %s", why, extra={"room": room.id, "recording": recording.id})
+            raise TrackError(why)
         track = TrackRecorder(
             room.router_of(owner) or room.router, producer, owner.user_id, self.store.directory(recording.id),
-            self.binary or self._recorder_binary(),
+            binary,
             {"room": room.id, "recording": recording.id},
             on_failure=lambda t, why: self._spawn(self._track_failed(recording, t, why)),
             on_ended=lambda t: self._spawn(self._track_ended(recording, t)),

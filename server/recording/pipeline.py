@@ -1,11 +1,21 @@
 """The recorder's command line: which codecs are recorded, into which container, and how.
 
-GStreamer's ``gst-launch-1.0`` (Debian's gstreamer1.0-tools with the base and good plugins):
-``udpsrc`` with the RTP caps of the consumer -> ``rtpjitterbuffer`` (reorders, absorbs jitter,
-timestamps from RTP) -> the codec's depayloader -> ``webmmux`` -> ``filesink``. Run with ``-e``,
-SIGINT makes it send EOS down the pipeline, so the muxer writes the duration and cues and the
-file is complete. A second ``udpsrc`` takes the worker's RTCP (sender reports) on its own port
-and drops it: RTP and RTCP on separate ports keep the RTCP out of the depayloader.
+GStreamer's ``gst-launch-1.0`` (Debian's gstreamer1.0-tools with the base, good and bad plugins):
+``udpsrc`` with the RTP caps of the consumer -> ``rtpjitterbuffer`` (reorders, absorbs jitter)
+-> the codec's depayloader -> ``webmmux`` (VP8, VP9, Opus) or ``matroskamux`` (H264) ->
+``filesink``. Run with ``-e``, SIGINT makes it send EOS down the pipeline, so the muxer writes the
+duration and cues and the file is complete. A second ``udpsrc`` takes the worker's RTCP (sender
+reports) on its own port and drops it: RTP and RTCP on separate ports keep the RTCP out of the
+depayloader.
+
+The jitter buffer runs in mode ``synced``: a frame's time in the file is its RTP timestamp (the
+sender's clock), counted from the first packet's arrival. Its default mode (``slave``) follows the
+arrival times instead, so frames a busy sender or machine delivered in a burst were written
+26-32 ms apart for 33 ms of picture; a file that states 30 frames/s (H264) then has two frames in
+one frame slot for ffmpeg ("non monotonically increasing dts"). Not ``none``: after an RTP
+timestamp jump of over 3 s (a paused producer resumed) it starts again from 0, back in time,
+where ``synced`` takes the arrival time again. Without skew correction, a sender clock slower
+than ours shortens the wait for a late packet by the drift (0.2 s after an hour at 50 ppm).
 """
 
 from __future__ import annotations
@@ -39,16 +49,29 @@ FORMATS: dict[str, Format] = {
                         "video/webm"),
     "video/vp9": Format("video/VP9", "VP9", "rtpvp9depay wait-for-keyframe=true", "webmmux", "webm",
                         "video/webm"),
+    # h264parse (the 'bad' plugins) gives the muxer the picture size and the parameter sets.
+    # avc3 keeps SPS/PPS in the stream (before every key frame: config-interval=-1), so a sender
+    # that changes its picture size mid-stream, as browsers do under load, is followed; with avc
+    # (SPS/PPS only in the header) matroskamux refuses the new caps and the recorder stops.
+    "video/h264": Format("video/H264", "H264",
+                         "rtph264depay ! h264parse config-interval=-1 ! "
+                         "video/x-h264,stream-format=avc3,alignment=au", "matroskamux", "mkv",
+                         "video/x-matroska"),
     # rtpopusdepay leaves the rate out of its caps, which webmmux requires: Opus is always 48 kHz.
     "audio/opus": Format("audio/opus", "OPUS", "rtpopusdepay ! capssetter caps=audio/x-opus,rate=48000",
                          "webmmux", "webm", "audio/webm"),
 }  # fmt: skip
-"""What can be recorded. H264 is not: without h264parse (GStreamer's 'bad' plugins) the
-depayloader's output lacks the picture size that the Matroska muxer needs."""
+"""What can be recorded: VP8, VP9 and Opus into WebM; H264, which WebM does not take, into
+Matroska (readable up to its last complete cluster when the recorder is killed, unlike a
+non-fragmented MP4)."""
+
+
+RECORDED = "VP8, VP9, H264 and Opus"
+"""The codecs :data:`FORMATS` records, as error messages name them."""
 
 
 def content_type(file_name: str, kind: str) -> str:
-    """What a track file is served as: ``video/webm``, or ``audio/webm`` for an audio track."""
+    """What a track file is served as: ``video/webm``, ``audio/webm`` or ``video/x-matroska``."""
     extension = file_name.rsplit(".", 1)[-1]
     for fmt in FORMATS.values():
         if fmt.extension == extension and fmt.mime_type.startswith(f"{kind}/"):
@@ -56,9 +79,15 @@ def content_type(file_name: str, kind: str) -> str:
     return "application/octet-stream"
 
 
-ELEMENTS = ("udpsrc", "rtpjitterbuffer", "rtpvp8depay", "rtpvp9depay", "rtpopusdepay", "capssetter",
-            "webmmux", "filesink", "fakesink")  # fmt: skip
+ELEMENTS = ("udpsrc", "rtpjitterbuffer", "rtpvp8depay", "rtpvp9depay", "rtph264depay", "h264parse",
+            "rtpopusdepay", "capssetter", "webmmux", "matroskamux", "filesink", "fakesink")  # fmt: skip
 """The GStreamer elements the pipelines use (what `sfuctl doctor` checks)."""
+
+
+def elements(fmt: Format) -> list[str]:
+    """The elements of a format's own part of the pipeline, depayloader to muxer (no caps)."""
+    parts = [part.split()[0] for part in f"{fmt.depay} ! {fmt.muxer}".split("!")]
+    return [name for name in parts if "/" not in name]
 
 
 def format_of(mime_type: str) -> Format | None:
@@ -89,7 +118,7 @@ def command(
     return [
         binary, "-e",
         "udpsrc", f"address={ip}", f"port={rtp_port}", f"caps={rtp_caps(codec, kind)}",
-        "!", "rtpjitterbuffer", f"latency={JITTER_LATENCY_MS}",
+        "!", "rtpjitterbuffer", f"latency={JITTER_LATENCY_MS}", "mode=synced",
         "!", *fmt.depay.split(), "!", fmt.muxer,
         "!", "filesink", f"location={path}",  # one argument: gst-launch escapes its spaces itself
         "udpsrc", f"address={ip}", f"port={rtcp_port}", "!", "fakesink", "sync=false", "async=false",

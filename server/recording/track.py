@@ -161,7 +161,7 @@ class TrackRecorder:
         fmt = pipeline.format_of(str(codec["mimeType"]))
         if fmt is None:
             raise TrackError(
-                f"producer {self.producer.id}: {codec['mimeType']} cannot be recorded (VP8, VP9, Opus)"
+                f"producer {self.producer.id}: {codec['mimeType']} cannot be recorded ({pipeline.RECORDED})"
             )
         try:
             await self._start(fmt)

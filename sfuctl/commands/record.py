@@ -13,7 +13,7 @@ from sfuctl.server.http.models import RecordingDetail, RecordingStartResult
 NAME = "record"
 
 app = typer.Typer(
-    help="Start and stop recording a room: one WebM file per track, on the server.",
+    help="Start and stop recording a room: one file per track (WebM, or Matroska for H264), on the server.",
     epilog="""[b]Examples[/b]
 
   sfuctl record start lobby

@@ -118,6 +118,18 @@ def test_doctor_checks_the_recorder(monkeypatch: pytest.MonkeyPatch, tmp_path: P
     assert found.status == "ok" and "gst-launch-1.0" in found.detail and str(tmp_path) in found.detail
     options.config.limits.recording_min_free_bytes = shutil.disk_usage(tmp_path).free + 10**15
     assert check_recorder(options).status == "warn" and "floor" in check_recorder(options).detail
+    # GStreamer without its 'bad' plugins: no h264parse, so no H264 recording
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    inspect = bin_dir / "gst-inspect-1.0"
+    real_inspect = shutil.which("gst-inspect-1.0")
+    inspect.write_text(f'#!/bin/sh\n[ "$2" = h264parse ] && exit 1\nexec {real_inspect} "$@"\n')
+    inspect.chmod(0o755)
+    (bin_dir / "gst-launch-1.0").symlink_to(shutil.which("gst-launch-1.0") or "")
+    monkeypatch.setenv("PATH", str(bin_dir))
+    options.config.limits.recording_min_free_bytes = 0
+    bad = check_recorder(options)
+    assert bad.status == "warn" and "h264parse" in bad.detail and "plugins-bad" in bad.fix, bad
     monkeypatch.setenv("PATH", str(tmp_path))  # no GStreamer on it
     missing = check_recorder(options)
     assert missing.status == "warn" and "not found" in missing.detail and "gstreamer1.0-tools" in missing.fix

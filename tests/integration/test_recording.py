@@ -4,8 +4,10 @@ files checked with ffprobe and decoded with ffmpeg."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -66,7 +68,8 @@ async def admin(
 
 def ffprobe(path: Path) -> dict[str, Any]:
     result = subprocess.run(
-        ["ffprobe", "-v", "error", "-show_entries", "format=duration,format_name:stream=codec_name",
+        ["ffprobe", "-v", "error", "-show_entries",
+         "format=duration,format_name:stream=codec_name,width,height",
          "-of", "json", str(path)],
         capture_output=True, text=True, timeout=30, check=True,
     )  # fmt: skip
@@ -89,11 +92,14 @@ def decode_errors(path: Path) -> str:
     return result.stdout + result.stderr
 
 
-async def publisher(server: RunningServer, room: str, user: str) -> tuple[Peer, str, str]:
+async def publisher(
+    server: RunningServer, room: str, user: str, video_codec: str | None = None
+) -> tuple[Peer, str, str]:
+    """A peer sending a moving picture (VP8, or ``video_codec``) and a tone (Opus)."""
     video, tone = MovingVideoTrack(), ToneAudioTrack()
     peer = Peer([video, tone])
     await peer.join(server.ws_url, server.token(room, user))
-    return peer, await peer.produce(video), await peer.produce(tone)
+    return peer, await peer.produce(video, video_codec), await peer.produce(tone)
 
 
 async def test_a_recording_of_vp8_and_opus_gives_webm_files_that_play(
@@ -152,6 +158,229 @@ async def test_a_recording_of_vp8_and_opus_gives_webm_files_that_play(
         finally:
             for peer in (alice, bob, carol):
                 await peer.close()
+
+
+async def test_a_room_with_h264_and_vp8_publishers_records_both(
+    recording_server: RunningServer, http: aiohttp.ClientSession
+) -> None:
+    """H264 goes into Matroska (.mkv), VP8 and Opus into WebM, in one whole-room recording; a
+    recording of the H264 producer alone is taken too."""
+    server = recording_server
+    with loopback_ice():
+        alice, vp8_id, _ = await publisher(server, "mixed", "alice")
+        bob, h264_id, _ = await publisher(server, "mixed", "bob", "video/H264")
+        try:
+            status, started = await admin(http, server, "POST", "/rooms/mixed/recordings")
+            began = time.monotonic()
+            assert status == 201, started
+            await asyncio.sleep(RECORD_SECONDS)
+            recorded = time.monotonic() - began
+            status, stopped = await admin(
+                http, server, "POST", f"/rooms/mixed/recordings/{started['id']}/stop"
+            )
+            assert status == 200 and stopped["state"] == "stopped", stopped
+            assert stopped["skipped"] == []
+            files = {f["producerId"]: f for f in stopped["files"]}
+            assert len(files) == 4  # two videos, two tones
+            assert files[h264_id]["mimeType"] == "video/H264" and files[h264_id]["userId"] == "bob"
+            assert files[h264_id]["name"].endswith(".mkv") and files[vp8_id]["name"].endswith(".webm")
+            directory = Path(server.config.recordings_dir or "") / started["id"]
+            for entry in files.values():
+                path = directory / entry["name"]
+                probe = ffprobe(path)
+                (stream,) = probe["streams"]
+                expected = {"video/H264": "h264", "video/VP8": "vp8", "audio/opus": "opus"}
+                assert stream["codec_name"] == expected[entry["mimeType"]], entry
+                if entry["kind"] == "video":
+                    assert (stream["width"], stream["height"]) == (320, 240), entry
+                container = "matroska" if entry["name"].endswith(".mkv") else "webm"
+                assert container in probe["format"]["format_name"], entry
+                duration = float(probe["format"]["duration"])
+                assert abs(duration - recorded) <= 0.1 * recorded, (entry, duration, recorded)
+                assert decode_errors(path) == "", entry
+
+            url = f"/recordings/{started['id']}/files/{files[h264_id]['name']}"
+            auth = {"Authorization": f"Bearer {server.token('*', 'admin', admin=True)}"}
+            async with http.get(server.url + url, headers=auth) as resp:
+                assert resp.status == 200 and resp.content_type == "video/x-matroska"
+                assert len(await resp.read()) == files[h264_id]["bytes"]
+
+            # Named alone, the H264 producer is recorded too.
+            status, alone = await admin(
+                http, server, "POST", "/rooms/mixed/recordings", {"producerIds": [h264_id]}
+            )
+            assert status == 201, alone
+            await asyncio.sleep(2)
+            status, stopped = await admin(http, server, "POST", f"/rooms/mixed/recordings/{alone['id']}/stop")
+            (entry,) = stopped["files"]
+            assert entry["producerId"] == h264_id and entry["name"].endswith(".mkv")
+            path = Path(server.config.recordings_dir or "") / alone["id"] / entry["name"]
+            assert complete(path) and decode_errors(path) == ""
+        finally:
+            await alice.close()
+            await bob.close()
+
+
+def picture_sizes(path: Path) -> list[str]:
+    """The size of every decoded frame, in order (ffmpeg's showinfo)."""
+    result = subprocess.run(
+        ["ffmpeg", "-i", str(path), "-vf", "showinfo", "-f", "null", "-"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    return re.findall(r" s:(\d+x\d+) ", result.stderr)
+
+
+async def test_an_h264_sender_that_changes_its_picture_size_gives_one_valid_file(
+    recording_server: RunningServer, http: aiohttp.ClientSession
+) -> None:
+    """The new parameter sets travel in the stream (avc3): the recorder goes on, the file plays."""
+    server = recording_server
+    with loopback_ice():
+        video = MovingVideoTrack()
+        bob = Peer([video])
+        try:
+            await bob.join(server.ws_url, server.token("resize", "bob"))
+            h264_id = await bob.produce(video, "video/H264")
+            status, started = await admin(
+                http, server, "POST", "/rooms/resize/recordings", {"producerIds": [h264_id]}
+            )
+            assert status == 201, started
+            await asyncio.sleep(2.5)
+            video.size = (640, 480)
+            await asyncio.sleep(2.5)
+            status, stopped = await admin(
+                http, server, "POST", f"/rooms/resize/recordings/{started['id']}/stop"
+            )
+            assert status == 200 and stopped["state"] == "stopped", stopped
+            (entry,) = stopped["files"]
+            path = Path(server.config.recordings_dir or "") / started["id"] / entry["name"]
+            assert complete(path) and decode_errors(path) == ""
+            sizes = picture_sizes(path)
+            assert sizes[0] == "320x240" and sizes[-1] == "640x480", sorted(set(sizes))
+        finally:
+            await bob.close()
+
+
+async def test_a_killed_h264_recorder_leaves_a_file_that_plays(
+    recording_server: RunningServer, http: aiohttp.ClientSession
+) -> None:
+    """Why Matroska rather than MP4: cut short, without its duration, the file still plays."""
+    server = recording_server
+    with loopback_ice():
+        video = MovingVideoTrack()
+        bob = Peer([video])
+        try:
+            await bob.join(server.ws_url, server.token("cut", "bob"))
+            h264_id = await bob.produce(video, "video/H264")
+            status, started = await admin(
+                http, server, "POST", "/rooms/cut/recordings", {"producerIds": [h264_id]}
+            )
+            assert status == 201, started
+            recording = server.sfu.recordings.recordings[started["id"]]
+            await asyncio.sleep(3)  # more than the jitter buffer holds: something is in the file
+            pid = recording.tracks[h264_id].pid
+            assert pid is not None
+            os.kill(pid, signal.SIGKILL)
+            await wait_for(lambda: recording.state == "failed")
+            (entry,) = recording.files
+            path = Path(server.config.recordings_dir or "") / started["id"] / entry.name
+            assert not complete(path)  # no duration: cut short
+            (stream,) = ffprobe(path)["streams"]
+            assert (stream["codec_name"], stream["width"], stream["height"]) == ("h264", 320, 240)
+            assert picture_sizes(path) and decode_errors(path) == ""
+        finally:
+            await bob.close()
+
+
+def packet_times(path: Path) -> list[float]:
+    result = subprocess.run(
+        ["ffprobe", "-v", "error", "-show_entries", "packet=pts_time", "-of", "csv=p=0", str(path)],
+        capture_output=True, text=True, timeout=30, check=True,
+    )  # fmt: skip
+    return [float(line) for line in result.stdout.split()]
+
+
+async def test_a_paused_producer_leaves_a_gap_in_its_file_not_a_jump_back(
+    recording_server: RunningServer, http: aiohttp.ClientSession
+) -> None:
+    """A pause longer than the jitter buffer's 3 s resync threshold: the frames after it are
+    stamped from their arrival on, so the file's time goes on (a jump back to 0 before)."""
+    server = recording_server
+    with loopback_ice():
+        bob, video_id, audio_id = await publisher(server, "pause", "bob", "video/H264")
+        try:
+            status, started = await admin(http, server, "POST", "/rooms/pause/recordings")
+            began = time.monotonic()
+            assert status == 201, started
+            await asyncio.sleep(1.5)
+            for producer_id in (video_id, audio_id):
+                await bob.signaling.request("pause-producer", {"producerId": producer_id})
+            await asyncio.sleep(4)
+            for producer_id in (video_id, audio_id):
+                await bob.signaling.request("resume-producer", {"producerId": producer_id})
+            await asyncio.sleep(1.5)
+            recorded = time.monotonic() - began
+            status, stopped = await admin(
+                http, server, "POST", f"/rooms/pause/recordings/{started['id']}/stop"
+            )
+            assert status == 200 and len(stopped["files"]) == 2, stopped
+            for entry in stopped["files"]:
+                path = Path(server.config.recordings_dir or "") / started["id"] / entry["name"]
+                steps = [b - a for a, b in itertools.pairwise(packet_times(path))]
+                assert min(steps) > 0 and max(steps) > 3, entry  # forwards only, over the pause
+                duration = float(ffprobe(path)["format"]["duration"])
+                assert abs(duration - recorded) <= 0.1 * recorded, (entry, duration, recorded)
+                assert decode_errors(path) == "", entry
+        finally:
+            await bob.close()
+
+
+def plugins_without(element: str, directory: Path) -> Path:
+    """A plugin directory with every GStreamer plugin of this host but the one holding ``element``."""
+    found = subprocess.run(["gst-inspect-1.0", element], capture_output=True, text=True, timeout=30)
+    holder = Path(re.search(r"Filename\s+(\S+)", found.stdout)[1])  # type: ignore[index]
+    directory.mkdir()
+    for plugin in holder.parent.glob("*.so"):
+        if plugin != holder:
+            (directory / plugin.name).symlink_to(plugin)
+    return directory
+
+
+async def test_without_h264parse_h264_is_skipped_and_the_rest_recorded(
+    recording_server: RunningServer,
+    http: aiohttp.ClientSession,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A host with GStreamer's base and good plugins only: its real GStreamer, made to see every
+    plugin but the one holding h264parse."""
+    some = plugins_without("h264parse", tmp_path / "plugins")
+    monkeypatch.setenv("GST_PLUGIN_SYSTEM_PATH_1_0", str(some))
+    monkeypatch.setenv("GST_REGISTRY_1_0", str(tmp_path / "registry.bin"))
+    server = recording_server
+    with loopback_ice():
+        alice, vp8_id, _ = await publisher(server, "noparse", "alice")
+        bob, h264_id, bob_audio_id = await publisher(server, "noparse", "bob", "video/H264")
+        try:
+            status, body = await admin(
+                http, server, "POST", "/rooms/noparse/recordings", {"producerIds": [h264_id]}
+            )
+            assert status == 503 and "h264parse" in body["error"]["message"], body
+            assert "gstreamer1.0-plugins-bad" in body["error"]["message"]
+            status, started = await admin(http, server, "POST", "/rooms/noparse/recordings")
+            assert status == 201, started
+            await asyncio.sleep(1.5)
+            status, stopped = await admin(
+                http, server, "POST", f"/rooms/noparse/recordings/{started['id']}/stop"
+            )
+            assert status == 200 and stopped["state"] == "stopped", stopped
+            (skipped,) = stopped["skipped"]
+            assert skipped["producerId"] == h264_id and "h264parse" in skipped["reason"]
+            recorded = {f["producerId"] for f in stopped["files"]}
+            assert vp8_id in recorded and bob_audio_id in recorded and len(recorded) == 3
+        finally:
+            await alice.close()
+            await bob.close()
 
 
 async def wait_for(predicate: Any, timeout: float = 15.0) -> None:

@@ -26,7 +26,9 @@ def test_the_vp8_pipeline_takes_rtp_and_rtcp_apart_and_writes_webm() -> None:
     text = " ".join(argv)
     assert "udpsrc address=127.0.0.1 port=5000 caps=application/x-rtp,media=video,clock-rate=90000," in text
     assert "encoding-name=VP8,payload=101" in text
-    assert "! rtpjitterbuffer" in text and "! rtpvp8depay wait-for-keyframe=true ! webmmux" in text
+    # mode=synced: frames keep the sender's RTP timestamps, not their arrival times
+    assert "! rtpjitterbuffer latency=1000 mode=synced !" in text
+    assert "! rtpvp8depay wait-for-keyframe=true ! webmmux" in text
     assert "location=/rec/dir with space/v.webm" in argv  # one argument, spaces and all
     assert "udpsrc address=127.0.0.1 port=5001 ! fakesink" in text
 
@@ -37,16 +39,38 @@ def test_opus_gets_its_rate_for_the_muxer() -> None:
     assert "rtpopusdepay ! capssetter caps=audio/x-opus,rate=48000 ! webmmux" in text
 
 
-def test_h264_is_not_recorded() -> None:
+def test_h264_goes_into_matroska_with_its_parameter_sets_in_the_stream() -> None:
     h264 = {"mimeType": "video/H264", "clockRate": 90000, "payloadType": 107}
-    assert pipeline.format_of("video/H264") is None
-    with pytest.raises(ValueError, match="H264"):
-        pipeline.command(h264, "video", "127.0.0.1", 1, 2, "/x", "gst")
+    fmt = pipeline.format_of("video/H264")
+    assert fmt is not None and (fmt.extension, fmt.muxer) == ("mkv", "matroskamux")
+    text = " ".join(pipeline.command(h264, "video", "127.0.0.1", 1, 2, "/v.mkv", "gst"))
+    assert "encoding-name=H264,payload=107" in text
+    assert (
+        "! rtph264depay ! h264parse config-interval=-1 ! video/x-h264,stream-format=avc3,alignment=au"
+        " ! matroskamux ! filesink location=/v.mkv" in text
+    )
+
+
+def test_each_format_names_its_elements_for_the_plugin_check() -> None:
+    h264 = pipeline.FORMATS["video/h264"]
+    assert pipeline.elements(h264) == ["rtph264depay", "h264parse", "matroskamux"]
+    opus = pipeline.FORMATS["audio/opus"]
+    assert pipeline.elements(opus) == ["rtpopusdepay", "capssetter", "webmmux"]
+    every = {e for fmt in pipeline.FORMATS.values() for e in pipeline.elements(fmt)}
+    assert every <= set(pipeline.ELEMENTS)  # what sfuctl doctor checks
+
+
+def test_a_codec_without_a_pipeline_is_refused() -> None:
+    av1 = {"mimeType": "video/AV1", "clockRate": 90000, "payloadType": 109}
+    assert pipeline.format_of("video/AV1") is None
+    with pytest.raises(ValueError, match="AV1"):
+        pipeline.command(av1, "video", "127.0.0.1", 1, 2, "/x", "gst")
 
 
 def test_content_types() -> None:
     assert pipeline.content_type("video-x.webm", "video") == "video/webm"
     assert pipeline.content_type("audio-x.webm", "audio") == "audio/webm"
+    assert pipeline.content_type("video-x.mkv", "video") == "video/x-matroska"
     assert pipeline.content_type("x.bin", "video") == "application/octet-stream"
 
 
@@ -67,7 +91,8 @@ def test_the_recorder_consumer_capabilities_leave_out_what_it_cannot_answer() ->
         ],
     }  # fmt: skip
     caps = recorder_capabilities(router_caps)
-    assert [c["mimeType"] for c in caps["codecs"]] == ["audio/opus", "video/VP8", "video/VP9"]
+    mime_types = [c["mimeType"] for c in caps["codecs"]]
+    assert mime_types == ["audio/opus", "video/VP8", "video/VP9", "video/H264", "video/H264"]
     for codec in caps["codecs"]:
         kept = {(fb["type"], fb.get("parameter", "")) for fb in codec["rtcpFeedback"]}
         assert kept == {("nack", ""), ("nack", "pli"), ("ccm", "fir")}
