@@ -333,7 +333,7 @@ class Session:
 
         producer.on("@close", closed)
         producer.on("transportclose", closed)
-        await room.observe_producer(producer)
+        room.observe_in_background(producer)
         room.broadcast("new-producer", room.producer_info(producer, peer), exclude=peer)
         room.producer_added(producer, peer)
         self.events.emit("track-published", room=room_object(room.id, room.created_at),
