@@ -261,11 +261,16 @@ class Metrics:
         if recordings is not None:
             self.registry.register(RecordingCollector(recordings))
         ProcessCollector(registry=self.registry)  # the controller's own CPU and memory
+        self._per_label: dict[str, tuple[Counter, Histogram]] = {}
+        """Label of a request type → its children of ``requests`` and ``latency``."""
 
     def observe_request(self, request_type: str, seconds: float, error: p.ErrorCode | None) -> None:
         label = request_label(request_type)
-        self.requests.labels(label).inc()
-        self.latency.labels(label).observe(seconds)
+        children = self._per_label.get(label)
+        if children is None:  # labels() takes a lock and builds a key each call: looked up once per type
+            children = self._per_label[label] = (self.requests.labels(label), self.latency.labels(label))
+        children[0].inc()
+        children[1].observe(seconds)
         if error is not None:
             self.errors.labels(label, error.value).inc()
 

@@ -22,7 +22,7 @@ from sfuctl.server.auth import AuthError, Claims, verify_token
 from sfuctl.server.limits import Limits
 from sfuctl.server.rate import TokenBucket
 from sfuctl.server.signaling import protocol as p
-from sfuctl.server.signaling.json_shape import too_deep
+from sfuctl.server.signaling.json_shape import DepthGuard
 from sfuctl.server.signaling.outbox import Outbox
 from sfuctl.server.signaling.peer import Peer
 from sfuctl.server.signaling.registry import RoomRegistry
@@ -144,6 +144,7 @@ class Connection:
             service.events,
         )
         self.bucket = TokenBucket(limits.requests_per_second, limits.request_burst)
+        self.depth = DepthGuard(limits.max_json_depth)
         self.dropped = False
         self.finished = asyncio.Event()
         self._closing: asyncio.Task[None] | None = None
@@ -280,7 +281,7 @@ class Connection:
         elif type(data) is not dict:
             code = p.ErrorCode.BAD_REQUEST
             self.peer.send(response_error(frame.requestId, code, "data must be an object"))
-        elif too_deep(data, self.service.limits.max_json_depth):
+        elif self.depth.too_deep(data):
             code = p.ErrorCode.BAD_REQUEST
             depth = self.service.limits.max_json_depth
             self.peer.send(response_error(frame.requestId, code, f"data nests deeper than {depth} levels"))

@@ -99,6 +99,8 @@ class Room:
         self.listeners: list[RoomListener] = []
         self.recordings: list[str] = []
         """Ids of the recordings running in this room (told to a peer at join-room)."""
+        self._observing: set[asyncio.Task[None]] = set()
+        """``observe_producer`` calls under way (see ``observe_in_background``)."""
 
     @property
     def router(self) -> Router:
@@ -126,6 +128,28 @@ class Room:
             log.warning("audio not piped to the speaker observer: %s", error, extra={"room": self.id})
             return
         await observer.add_producer(producer.id)
+
+    def observe_in_background(self, producer: Producer) -> None:
+        """``observe_producer`` without making the producing client wait for it: a second worker
+        round trip (two with a pipe) on every produce. Its requests go to the worker after the
+        produce, so the worker sees them in order; if the producer or the observer closes
+        meanwhile, the observer simply misses that producer (logged), nothing else changes."""
+        if producer.kind != "audio" or self.speaker_observer is None:
+            return
+        task = asyncio.get_running_loop().create_task(self._observe_logged(producer))
+        self._observing.add(task)
+        task.add_done_callback(self._observing.discard)
+
+    async def _observe_logged(self, producer: Producer) -> None:
+        try:
+            await self.observe_producer(producer)
+        except MediaError as error:
+            if producer.closed or self.closed:
+                log.debug("producer closed before it was observed: %s", error, extra={"room": self.id})
+            else:
+                log.warning("audio not added to the speaker observer: %s", error, extra={"room": self.id})
+        except Exception:
+            log.exception("audio not added to the speaker observer", extra={"room": self.id})
 
     async def main_router_changed(self) -> None:
         """The main router's worker died: observe speakers again in the new main router."""
@@ -269,6 +293,8 @@ class Room:
             return
         self.closed = True
         self.cancel_close()
+        for task in list(self._observing):
+            task.cancel()
         log.info("room closed", extra={"room": self.id, "reason": reason, "peers": len(self.peers)})
         for listener in list(self.listeners):
             listener.room_closed(self, reason)
