@@ -179,7 +179,7 @@ async def run_join(
     endpoints: list[Any] = []
     routers: list[dict[str, Any]] = []
     with loopback_ice(host in ("127.0.0.1", "localhost")):
-        async with aiohttp.ClientSession(connector=target.connector()) as http:
+        async with aiohttp.ClientSession(connector=target.connector(limit=0)) as http:
             track = moving_video_track()
             publisher = MediaPeer(http, [track])
             await publisher.join(target, room, "publisher")

@@ -66,6 +66,9 @@ def run(
 
         try:
             result: dict[str, Any] = asyncio.run(work(progress))
+        except TimeoutError:
+            fail(CliError("the server stopped answering in time", "see its log; is it overloaded?",
+                          ExitCode.UNREACHABLE))  # fmt: skip
         except (OSError, ConnectionError) as error:
             fail(CliError(f"cannot load the server: {error}", "is `sfuctl serve` running at --url?",
                           ExitCode.UNREACHABLE))  # fmt: skip

@@ -385,6 +385,23 @@ async def test_bench_join_times_a_viewer_of_a_room_already_spread(spread_server:
     assert len({r["workerPid"] for r in result["roomRouters"]}) == 2
 
 
+async def test_bench_join_fills_a_room_past_a_hundred_viewers() -> None:
+    """Each viewer holds a WebSocket: the tool's HTTP pool must not stop at aiohttp's 100."""
+    from sfuctl.bench.common import Target
+    from sfuctl.bench.join import run_join
+
+    server = await start_server(
+        workers=2, limits=Limits(consumers_per_router=60, max_peers_per_room=110, room_grace_seconds=0.2)
+    )
+    try:
+        run = run_join(Target(server.url, TEST_SECRET), 1, ROOM, lambda *_: None, viewers=101)
+        result = await asyncio.wait_for(run, 90)
+        assert result["firstFrameMs"]["count"] == 1 and result["failures"] == {}
+        assert sum(r["peers"] for r in result["roomRouters"]) == 102  # the publisher, 101 viewers
+    finally:
+        await server.stop()
+
+
 async def test_webhooks_tell_who_left_with_a_dead_worker_and_the_room_goes_on() -> None:
     from tests.integration.test_webhooks import SECRET, Receiver
 
