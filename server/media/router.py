@@ -136,6 +136,8 @@ class Router(Entity):
         self.worker = worker
         self._rtp_capabilities = rtp_capabilities
         self.transports: dict[str, Transport] = {}
+        self._pipe_ids: set[str] = set()
+        """Which of ``transports`` are pipes to other routers (counted apart without a walk)."""
         self.producers: dict[str, Producer] = {}
         self.data_producers: dict[str, DataProducer] = {}
         self.rtp_observers: dict[str, RtpObserver] = {}
@@ -201,6 +203,7 @@ class Router(Entity):
         for transport in list(self.transports.values()):
             transport.router_closed()
         self.transports.clear()
+        self._pipe_ids.clear()
         self.producers.clear()
         for observer in list(self.rtp_observers.values()):
             observer.router_closed()
@@ -254,10 +257,23 @@ class Router(Entity):
 
     # -- transports ------------------------------------------------------------------------------
 
+    @property
+    def non_pipe_transport_count(self) -> int:
+        """Transports other than pipes to other routers (peers', recorders'), in O(1): the
+        transport limit is checked on every create-transport, across every room."""
+        return len(self.transports) - len(self._pipe_ids)
+
     def _adopt(self, transport: Transport) -> None:
         self.transports[transport.id] = transport
-        transport.on("@close", lambda: self.transports.pop(transport.id, None))
-        transport.on("@listenserverclose", lambda: self.transports.pop(transport.id, None))
+        if transport.transport_type == "pipe":
+            self._pipe_ids.add(transport.id)
+
+        def forget() -> None:
+            self.transports.pop(transport.id, None)
+            self._pipe_ids.discard(transport.id)
+
+        transport.on("@close", forget)
+        transport.on("@listenserverclose", forget)
         self.observer.emit("newtransport", transport)
 
     async def create_webrtc_transport(

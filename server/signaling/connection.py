@@ -34,6 +34,7 @@ from sfuctl.server.signaling.session import (
     response_ok,
     validation_message,
 )
+from sfuctl.server.signaling.ws_frames import text_frames
 from sfuctl.server.turn.credentials import NO_ICE_SERVERS, IceServers
 from sfuctl.server.webhooks.events import EventSink, NoEvents
 
@@ -46,6 +47,8 @@ CLOSE_TIMEOUT = 2.0
 """How long a dropped client has to take its close frame before its socket is aborted."""
 FRAME_HEADER_MAX = 14
 """Largest WebSocket frame header (RFC 6455: 2 + 8 length bytes + 4 mask bytes)."""
+BATCH_BYTES = 64 * 1024
+"""At most this many bytes of queued frames are joined into one write."""
 
 
 @dataclass
@@ -216,24 +219,32 @@ class Connection:
         if self.transport is not None:
             self.transport.abort()  # what is still buffered for a client that does not read is discarded
 
-    def _takes_at_once(self, frame: bytes) -> bool:
-        """Whether sending ``frame`` cannot wait: writing is not paused (the buffer is at most its
-        low-water mark) and this frame does not pause it (stays within the high-water mark). Such a
+    def _takes_at_once(self, size: int) -> bool:
+        """Whether writing ``size`` bytes cannot wait: writing is not paused (the buffer is at most its
+        low-water mark) and these bytes do not pause it (stay within the high-water mark). Such a
         send needs no timer; one per frame was a sizeable part of the cost of every event."""
         transport = self.transport
         if transport is None or transport.is_closing():
             return False
         low, high = transport.get_write_buffer_limits()
-        size = transport.get_write_buffer_size()
-        return size <= low and size + len(frame) + FRAME_HEADER_MAX <= high
+        buffered = transport.get_write_buffer_size()
+        return buffered <= low and buffered + size <= high
 
     async def _write(self) -> None:
         while (frame := await self.outbox.get()) is not None:
             try:
-                if self._takes_at_once(frame):
-                    await self.ws.send_frame(frame, WSMsgType.TEXT)
+                # Frames queued together (the events of one leave) go out in one write, unless
+                # the client asked for compression (aiohttp compresses each frame).
+                more = [] if self.ws.compress else self.outbox.take_queued(BATCH_BYTES - len(frame))
+                if not more:
+                    await self._send(frame)
                     continue
-                await asyncio.wait_for(self.ws.send_frame(frame, WSMsgType.TEXT), self.write_timeout)
+                batch = text_frames([frame, *more])
+                if self.transport is not None and not self.ws.closed and self._takes_at_once(len(batch)):
+                    self.transport.write(batch)
+                    continue
+                for each in (frame, *more):
+                    await self._send(each)
             except TimeoutError:
                 log.warning("peer's socket took nothing for %ss; dropping it", self.write_timeout,
                             extra=self.fields)  # fmt: skip
@@ -241,6 +252,13 @@ class Connection:
                 return
             except ConnectionError:
                 return  # the reader sees the connection end
+
+    async def _send(self, frame: bytes) -> None:
+        """One frame through aiohttp, bounded by the write timeout unless the socket takes it now."""
+        if self._takes_at_once(len(frame) + FRAME_HEADER_MAX):
+            await self.ws.send_frame(frame, WSMsgType.TEXT)
+        else:
+            await asyncio.wait_for(self.ws.send_frame(frame, WSMsgType.TEXT), self.write_timeout)
 
     async def _read(self) -> None:
         async for message in self.ws:

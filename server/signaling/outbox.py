@@ -49,6 +49,22 @@ class Outbox:
             self._below_half.set()
         return frame
 
+    def take_queued(self, max_bytes: int) -> list[bytes]:
+        """Frames already queued, in order, while their total stays within ``max_bytes``; no wait
+        (the writer joins them to the frame it just got, to write them at once)."""
+        frames = self._frames
+        taken: list[bytes] = []
+        total = 0
+        while frames and total + len(frames[0]) <= max_bytes:
+            frame = frames.popleft()
+            total += len(frame)
+            taken.append(frame)
+        if taken:
+            self.bytes -= total
+            if self._is_below_half():
+                self._below_half.set()
+        return taken
+
     async def wait_below_half(self) -> None:
         """Back-pressure for a client's own requests: answer the next one when the answers so far
         are half written, so a burst is slowed down rather than mistaken for a stalled reader."""

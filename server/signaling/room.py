@@ -197,12 +197,7 @@ class Room:
 
     def transport_count(self) -> int:
         """Peers' transports (pipes between the room's routers not counted)."""
-        return sum(
-            1
-            for router in self.media.routers
-            for transport in router.transports.values()
-            if transport.transport_type != "pipe"
-        )
+        return sum(router.non_pipe_transport_count for router in self.media.routers)
 
     def prune(self) -> None:
         """Close the routers that no peer of the room uses any longer (not the main one)."""

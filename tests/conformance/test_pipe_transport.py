@@ -242,6 +242,22 @@ async def test_pipe_to_router_succeeds_with_audio(ctx: Ctx) -> None:
     assert pipe_producer.paused is False
 
 
+async def test_non_pipe_transport_count_leaves_out_pipes_as_they_come_and_go(ctx: Ctx) -> None:
+    # sfuctl's own: the transport limit counts peers' transports without walking them.
+    assert ctx.router1.non_pipe_transport_count == 1
+    await ctx.router1.pipe_to_router(producer_id=ctx.audio_producer.id, router=ctx.router2)
+    assert len(ctx.router1.transports) == 2
+    assert ctx.router1.non_pipe_transport_count == 1
+    assert ctx.router2.non_pipe_transport_count == 1
+
+    pipe = next(t for t in ctx.router1.transports.values() if isinstance(t, PipeTransport))
+    pipe.close()
+    assert len(ctx.router1.transports) == 1
+    assert ctx.router1.non_pipe_transport_count == 1
+    ctx.transport1.close()
+    assert ctx.router1.non_pipe_transport_count == 0
+
+
 async def test_pipe_to_router_succeeds_with_video(ctx: Ctx) -> None:
     await ctx.router1.pipe_to_router(producer_id=ctx.audio_producer.id, router=ctx.router2)
     await ctx.video_producer.pause()
