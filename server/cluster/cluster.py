@@ -499,12 +499,13 @@ class Cluster:
             pipe.expire(keys.nodes(), ttl)
             pipe.zremrangebyscore(keys.rooms(), "-inf", now)
             pipe.expire(keys.inbox(self.member), ttl)
+            if self.links:  # the room-wide sets once for all rooms, not once per room
+                pipe.zadd(keys.rooms(), dict.fromkeys(self.links, deadline))
+                pipe.expire(keys.rooms(), ttl)
+                pipe.sadd(keys.member_rooms(self.member), *self.links)
             for room_id in self.links:
                 pipe.zadd(keys.room_nodes(room_id), {self.member: deadline})
                 pipe.expire(keys.room_nodes(room_id), ttl)
-                pipe.zadd(keys.rooms(), {room_id: deadline})
-                pipe.expire(keys.rooms(), ttl)
-                pipe.sadd(keys.member_rooms(self.member), room_id)
                 pipe.expire(keys.peers(room_id, self.member), ttl)
                 pipe.expire(keys.producers(room_id, self.member), ttl)
                 pipe.expire(keys.events(room_id), ttl * keys.STREAM_TTL_FACTOR)
