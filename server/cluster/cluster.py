@@ -49,6 +49,8 @@ REQUEST_TIMEOUT = 5.0
 READ_BLOCK_MS = 1000
 PUBLISH_TIMEOUT = 2.0
 INBOX_MAXLEN = 1000
+POOL_SIZE = 100
+"""Redis connections of the writing client (the reader has its own)."""
 
 ATTACH = """
 redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
@@ -102,9 +104,14 @@ class Cluster:
         self.settings = settings
         self.pool = pool
         self.member = settings.member
-        self.redis = aioredis.Redis.from_url(
-            settings.redis_url, socket_timeout=2.0, socket_connect_timeout=2.0
-        )
+        # a burst of messages (every peer consuming at once) waits, bounded, for one of the pool's
+        # connections: a full pool is no reason to call Redis unreachable
+        self.redis = aioredis.Redis.from_pool(
+            aioredis.BlockingConnectionPool.from_url(
+                settings.redis_url, max_connections=POOL_SIZE, timeout=REQUEST_TIMEOUT,
+                socket_timeout=2.0, socket_connect_timeout=2.0,
+            )
+        )  # fmt: skip
         self.reader = aioredis.Redis.from_url(
             settings.redis_url, socket_timeout=READ_BLOCK_MS / 1000 + 3.0, socket_connect_timeout=2.0
         )
