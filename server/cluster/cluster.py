@@ -49,6 +49,8 @@ REQUEST_TIMEOUT = 5.0
 READ_BLOCK_MS = 1000
 PUBLISH_TIMEOUT = 2.0
 INBOX_MAXLEN = 1000
+POOL_SIZE = 100
+"""Redis connections of the writing client (the reader has its own)."""
 
 ATTACH = """
 redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
@@ -102,9 +104,14 @@ class Cluster:
         self.settings = settings
         self.pool = pool
         self.member = settings.member
-        self.redis = aioredis.Redis.from_url(
-            settings.redis_url, socket_timeout=2.0, socket_connect_timeout=2.0
-        )
+        # a burst of messages (every peer consuming at once) waits, bounded, for one of the pool's
+        # connections: a full pool is no reason to call Redis unreachable
+        self.redis = aioredis.Redis.from_pool(
+            aioredis.BlockingConnectionPool.from_url(
+                settings.redis_url, max_connections=POOL_SIZE, timeout=REQUEST_TIMEOUT,
+                socket_timeout=2.0, socket_connect_timeout=2.0,
+            )
+        )  # fmt: skip
         self.reader = aioredis.Redis.from_url(
             settings.redis_url, socket_timeout=READ_BLOCK_MS / 1000 + 3.0, socket_connect_timeout=2.0
         )
@@ -499,12 +506,13 @@ class Cluster:
             pipe.expire(keys.nodes(), ttl)
             pipe.zremrangebyscore(keys.rooms(), "-inf", now)
             pipe.expire(keys.inbox(self.member), ttl)
+            if self.links:  # the room-wide sets once for all rooms, not once per room
+                pipe.zadd(keys.rooms(), dict.fromkeys(self.links, deadline))
+                pipe.expire(keys.rooms(), ttl)
+                pipe.sadd(keys.member_rooms(self.member), *self.links)
             for room_id in self.links:
                 pipe.zadd(keys.room_nodes(room_id), {self.member: deadline})
                 pipe.expire(keys.room_nodes(room_id), ttl)
-                pipe.zadd(keys.rooms(), {room_id: deadline})
-                pipe.expire(keys.rooms(), ttl)
-                pipe.sadd(keys.member_rooms(self.member), room_id)
                 pipe.expire(keys.peers(room_id, self.member), ttl)
                 pipe.expire(keys.producers(room_id, self.member), ttl)
                 pipe.expire(keys.events(room_id), ttl * keys.STREAM_TTL_FACTOR)
