@@ -1,10 +1,15 @@
 """This node in the cluster: its registration and heartbeat, the rooms it hosts (linked to their
 Redis streams), the reader of those streams and of its inbox, and the ordered publisher.
 
-Why Redis Streams, not pub/sub: a stream keeps its entries, so a node reads each room's events in
-one order (the stream's), from the id it had, and a short disconnect loses nothing; pub/sub drops
-what is published while a subscriber is away and gives no id to resume from. Writes of one node
-go out in one MULTI per batch, in the order its peers acted; a room's stream orders all nodes'.
+Why Redis Streams, not pub/sub: a stream keeps its entries, so a node reads its messages in one
+order from the id it had, and a short disconnect loses nothing; pub/sub drops what is published
+while a subscriber is away and gives no id to resume from. Each node reads one stream, its inbox:
+a room message is appended, by one script run (``FANOUT``), to the inbox of every node in the
+room, with the id the room's order stream gives it, so every node sees a room's messages in that
+order, and a node reads one key however many rooms it hosts (one XREAD over a stream per room
+cost more to build than the messages it brought). Everything a node writes (room messages, the
+state that goes with them, messages to one node) goes out through one queue, a pipeline per
+batch, in the order its peers acted.
 
 Failures: a node that stops heart-beating for ``ttl`` seconds is dead to the others (its keys
 expire, and each node drops its peers and producers and closes the pipes to it: that bounds how
@@ -32,7 +37,7 @@ from redis.exceptions import RedisError
 
 from sfuctl.server.cluster import keys
 from sfuctl.server.cluster.envelope import BadMessage, open_sealed, seal
-from sfuctl.server.cluster.link import ClusterRoom
+from sfuctl.server.cluster.link import ClusterRoom, stream_id
 from sfuctl.server.cluster.pipes import RemotePipes
 from sfuctl.server.cluster.settings import ClusterSettings
 from sfuctl.server.media.errors import NotFoundError
@@ -47,10 +52,13 @@ log = logging.getLogger("sfuctl.cluster")
 REQUEST_TIMEOUT = 5.0
 """How long a node waits for another's answer to a pipe request."""
 READ_BLOCK_MS = 1000
+READ_COUNT = 1000
 PUBLISH_TIMEOUT = 2.0
-INBOX_MAXLEN = 1000
-POOL_SIZE = 100
-"""Redis connections of the writing client (the reader has its own)."""
+CLOSE_TIMEOUT = 2.0
+INBOX_MAXLEN = keys.STREAM_MAXLEN
+"""Entries an inbox keeps (about): a reader that far behind loses the oldest (memory is bounded)."""
+POOL_SIZE = 20
+"""Redis connections for the REST views and start-up (the writer and the reader use one each)."""
 
 ATTACH = """
 redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
@@ -75,6 +83,21 @@ return {id, out}
 """
 """Join a room's members and read, in one step, the others' state and the stream position it is at."""
 
+FANOUT = """
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', '1', '*', 'o', '')
+redis.call('EXPIRE', KEYS[1], ARGV[8])
+for _, m in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], ARGV[2], '+inf')) do
+  if m ~= ARGV[3] then
+    local inbox = ARGV[4] .. m .. ARGV[5]
+    redis.call('XADD', inbox, 'MAXLEN', '~', ARGV[6], '*', 'm', ARGV[1], 'i', id)
+    redis.call('EXPIRE', inbox, ARGV[7])
+  end
+end
+return id
+"""
+"""A room message: its place in the room's order (an id of the room's order stream, which keeps
+only its last entry), then a copy, with that id, in the inbox of every other live member."""
+
 
 class ClusterStartError(Exception):
     """The node cannot join the cluster (Redis unreachable at start)."""
@@ -84,11 +107,14 @@ class ClusterStartError(Exception):
 
 @dataclass
 class Outgoing:
-    room_id: str
+    """A message to write: to a room (``room_id``) or to one member's inbox (``member``)."""
+
     kind: str
     data: dict[str, Any]
-    ops: list[tuple[Any, ...]]
-    on_id: Callable[[str], None] | None
+    room_id: str | None = None
+    member: str | None = None
+    ops: list[tuple[Any, ...]] | None = None
+    on_id: Callable[[str], None] | None = None
 
 
 def text(value: Any) -> str:
@@ -127,6 +153,7 @@ class Cluster:
         self._pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._loops: list[asyncio.Task[None]] = []
+        self._closing = False
         self._attach = self.redis.register_script(ATTACH)
         self._process = psutil.Process()
         self.round_trips = 0
@@ -158,12 +185,12 @@ class Cluster:
         """Flush what is queued (bounded), leave the cluster, stop. Rooms are closed before."""
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._drain_queue(), PUBLISH_TIMEOUT)
-        for task in self._loops:
+        self._closing = True
+        tasks = [*self._loops, *self._tasks]
+        for task in tasks:
             task.cancel()
-        for task in [*self._loops, *self._tasks]:
-            task.cancel()
-            with contextlib.suppress(BaseException):
-                await task
+        if tasks:  # bounded: the Redis client can turn a cancellation into an error it raises
+            await asyncio.wait(tasks, timeout=CLOSE_TIMEOUT)
         with contextlib.suppress(RedisError, OSError, TimeoutError):
             await asyncio.wait_for(self._unregister(), PUBLISH_TIMEOUT)
         await self.redis.aclose()
@@ -195,8 +222,7 @@ class Cluster:
             for room_id in rooms:
                 pipe.zrem(keys.room_nodes(room_id), member)
                 pipe.delete(keys.peers(room_id, member), keys.producers(room_id, member))
-                pipe.xadd(keys.events(room_id), {"m": seal(self.settings.key, member, "gone", {})},
-                          maxlen=keys.STREAM_MAXLEN, approximate=True)  # fmt: skip
+                self._fanout(pipe, room_id, seal(self.settings.key, member, "gone", {"room": room_id}))
             pipe.delete(keys.member_rooms(member), keys.inbox(member))
             await pipe.execute()
         log.info("removed the state of this node's previous run", extra={"node": member, "rooms": len(rooms)})
@@ -271,7 +297,6 @@ class Cluster:
         link.last_id = last_id
         self.links[room.id] = link
         room.link = link
-        self.send(self.member, "wake", {})  # the reader follows the new stream now
         link.follow_speakers()
         log.info("room linked", extra={"room": room.id, "nodes": len(members) // 3 + 1})
 
@@ -296,11 +321,16 @@ class Cluster:
         self, room_id: str, kind: str, data: dict[str, Any], ops: list[tuple[Any, ...]],
         on_id: Callable[[str], None] | None = None,
     ) -> None:  # fmt: skip
-        """Queue a room message (and the state writes that go with it) for the room's stream."""
-        self._queue.put_nowait(Outgoing(room_id, kind, data, ops, on_id))
+        """Queue a room message (and the state writes that go with it) for the room's members."""
+        self._queue.put_nowait(Outgoing(kind, data, room_id=room_id, ops=ops, on_id=on_id))
+
+    def send(self, member: str, kind: str, data: dict[str, Any]) -> None:
+        """Queue a message to one member's inbox, no answer expected (lost if Redis is down)."""
+        if self.available:
+            self._queue.put_nowait(Outgoing(kind, data, member=member))
 
     async def _publish_loop(self) -> None:
-        while True:
+        while not self._closing:
             batch = [await self._queue.get()]
             while not self._queue.empty():
                 batch.append(self._queue.get_nowait())
@@ -313,46 +343,46 @@ class Cluster:
                 for _ in batch:
                     self._queue.task_done()
 
-    async def _write(self, batch: list[Outgoing]) -> None:
+    def _fanout(self, pipe: Any, room_id: str, sealed: bytes) -> None:
         ttl = int(self.settings.ttl) + 1
+        pipe.eval(FANOUT, 2, keys.events(room_id), keys.room_nodes(room_id), sealed, time.time(),
+                  self.member, keys.INBOX_PREFIX, keys.INBOX_SUFFIX, INBOX_MAXLEN, ttl,
+                  ttl * keys.STREAM_TTL_FACTOR)  # fmt: skip
+
+    async def _write(self, batch: list[Outgoing]) -> None:
+        """One pipeline (MULTI) for the batch; the keys it touches get their TTL once each."""
+        ttl = int(self.settings.ttl) + 1
+        key = self.settings.key
+        slots: list[tuple[int, Outgoing]] = []
+        rooms: set[str] = set()
+        inboxes: set[str] = set()
+        count = 0
         async with self.redis.pipeline(transaction=True) as pipe:
-            slots: list[tuple[int, Outgoing]] = []
-            count = 0
             for item in batch:
-                for op in item.ops:
+                for op in item.ops or ():
                     getattr(pipe, op[0])(*op[1:])
                     count += 1
-                for key in (keys.peers(item.room_id, self.member), keys.producers(item.room_id, self.member)):
-                    pipe.expire(key, ttl)
-                    count += 1
-                sealed = seal(self.settings.key, self.member, item.kind, item.data)
-                pipe.xadd(keys.events(item.room_id), {"m": sealed},
-                          maxlen=keys.STREAM_MAXLEN, approximate=True)  # fmt: skip
-                slots.append((count, item))
+                if item.room_id is not None:
+                    data = {**item.data, "room": item.room_id}
+                    self._fanout(pipe, item.room_id, seal(key, self.member, item.kind, data))
+                    slots.append((count, item))
+                    rooms.add(item.room_id)
+                elif item.member is not None:
+                    inbox = keys.inbox(item.member)
+                    pipe.xadd(inbox, {"m": seal(key, self.member, item.kind, item.data)}, maxlen=INBOX_MAXLEN,
+                              approximate=True)  # fmt: skip
+                    inboxes.add(inbox)
                 count += 1
-                pipe.expire(keys.events(item.room_id), ttl * keys.STREAM_TTL_FACTOR)
-                count += 1
+            for room_id in rooms:
+                pipe.expire(keys.peers(room_id, self.member), ttl)
+                pipe.expire(keys.producers(room_id, self.member), ttl)
+            for inbox in inboxes:
+                pipe.expire(inbox, ttl)
             results = await pipe.execute()
         self.round_trips += 1
         for index, item in slots:
             if item.on_id is not None:
                 item.on_id(text(results[index]))
-
-    def send(self, member: str, kind: str, data: dict[str, Any]) -> None:
-        """A message to one member's inbox, no answer expected (lost if Redis is down)."""
-        if self.available:
-            self._spawn(self._send(member, kind, data))
-
-    async def _send(self, member: str, kind: str, data: dict[str, Any]) -> None:
-        try:
-            async with self.redis.pipeline(transaction=False) as pipe:
-                pipe.xadd(keys.inbox(member), {"m": seal(self.settings.key, self.member, kind, data)},
-                          maxlen=INBOX_MAXLEN, approximate=True)  # fmt: skip
-                pipe.expire(keys.inbox(member), int(self.settings.ttl) + 1)
-                await pipe.execute()
-            self.round_trips += 1
-        except (RedisError, OSError) as error:
-            self._down(error)
 
     async def request(self, member: str, kind: str, data: dict[str, Any]) -> dict[str, Any]:
         """Ask another member and wait (bounded) for its answer."""
@@ -364,7 +394,7 @@ class Cluster:
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._pending[rid] = future
         try:
-            await self._send(member, kind, {**data, "rid": rid})
+            self.send(member, kind, {**data, "rid": rid})
             answer = await asyncio.wait_for(future, REQUEST_TIMEOUT)
         except TimeoutError:
             raise Unavailable(f"node {member} did not answer in {REQUEST_TIMEOUT:g} s") from None
@@ -381,50 +411,46 @@ class Cluster:
     # -- reading ---------------------------------------------------------------------------------
 
     async def _read_loop(self) -> None:
-        while True:
-            streams: dict[Any, Any] = {keys.inbox(self.member): self._inbox_id}
-            for room_id, link in self.links.items():
-                streams[keys.events(room_id)] = link.last_id
+        inbox = keys.inbox(self.member)
+        while not self._closing:
             try:
-                result: Any = await self.reader.xread(streams, count=500, block=READ_BLOCK_MS)
+                result: Any = await self.reader.xread({inbox: self._inbox_id}, count=READ_COUNT,
+                                                      block=READ_BLOCK_MS)  # fmt: skip
             except (RedisError, OSError) as error:
+                if self._closing:  # a cancelled read can come out as a connection error
+                    return
                 self._down(error)
                 await asyncio.sleep(0.5)
                 continue
-            for stream, entries in result or []:
-                name = text(stream)
+            for _stream, entries in result or []:
                 for entry_id, fields in entries:
-                    self._on_entry(name, text(entry_id), fields)
+                    self._inbox_id = entry_id
+                    self._on_entry(fields)
 
-    def _on_entry(self, stream: str, entry_id: str, fields: dict[Any, Any]) -> None:
-        inbox = stream == keys.inbox(self.member)
-        link: ClusterRoom | None = None
-        if inbox:
-            self._inbox_id = entry_id
-        else:
-            room_id = stream[len(keys.PREFIX) + len("room:") : -len(":events")]
-            link = self.links.get(room_id)
-            if link is None:
-                return
-            link.last_id = entry_id
+    def _on_entry(self, fields: dict[Any, Any]) -> None:
         try:
             message = open_sealed(self.settings.key, fields.get(b"m") or b"")
         except BadMessage as error:
-            log.warning("dropped a message that is not this cluster's: %s", error, extra={"stream": stream})
+            log.warning("dropped a message that is not this cluster's: %s", error,
+                        extra={"node": self.member})  # fmt: skip
             return
-        if inbox:
+        order = fields.get(b"i")
+        if order is None:
             self._on_inbox(message.sender, message.kind, message.data)
             return
-        if message.sender == self.member or message.sender in self.dead or link is None:
+        entry_id = text(order)
+        link = self.links.get(str(message.data.get("room")))
+        if link is None or message.sender == self.member or message.sender in self.dead:
             return
+        if stream_id(entry_id) <= stream_id(link.last_id):
+            return  # sent before this node (re)attached: its state was read then
+        link.last_id = entry_id
         try:
             link.apply(message.sender, message.kind, message.data, entry_id)
         except Exception:
             log.exception("room message not applied", extra={"room": link.room.id, "node": message.sender})
 
     def _on_inbox(self, sender: str, kind: str, data: dict[str, Any]) -> None:
-        if kind == "wake":
-            return
         if kind == "reply":
             future = self._pending.get(str(data.get("rid")))
             if future is not None and not future.done():
@@ -455,12 +481,12 @@ class Cluster:
         except Exception as error:
             log.warning("pipe request %s from %s failed: %s", kind, sender, error)
             reply.update(ok=False, code="unavailable", error=str(error))
-        await self._send(sender, "reply", reply)
+        self.send(sender, "reply", reply)
 
     # -- heartbeat and the other nodes' liveness ---------------------------------------------------
 
     async def _heartbeat_loop(self) -> None:
-        while True:
+        while not self._closing:
             await asyncio.sleep(self.settings.heartbeat)
             was = self.available
             try:

@@ -46,7 +46,7 @@ def producers(room_id: str, member: str) -> str:
 
 
 def events(room_id: str) -> str:
-    """Stream: the room's events and node messages, in the room's order."""
+    """Stream: the room's order; it gives each room message its id and keeps only the last one."""
     return f"{room_prefix(room_id)}events"
 
 
@@ -55,6 +55,11 @@ def member_rooms(member: str) -> str:
     return f"{PREFIX}member:{member}:rooms"
 
 
+INBOX_PREFIX = f"{PREFIX}member:"
+INBOX_SUFFIX = ":inbox"
+
+
 def inbox(member: str) -> str:
-    """Stream: messages to one member (pipe requests and answers)."""
-    return f"{PREFIX}member:{member}:inbox"
+    """Stream: every message to one member: its rooms' messages (with their id in the room's
+    order) and messages to it alone (pipe requests and answers)."""
+    return f"{INBOX_PREFIX}{member}{INBOX_SUFFIX}"

@@ -794,7 +794,13 @@ def _consumer_params(
 def _receive_only_extensions_to_pipe() -> list[RtpHeaderExtensionParameters]:
     """Dependency Descriptor is receive-only towards endpoints, so consumable parameters
     never carry it, yet the next router needs it to forward SVC/AV1 layers."""
-    return [
+    return [clone(ext) for ext in _RECEIVE_ONLY_PIPED]
+
+
+def _receive_only_piped() -> tuple[RtpHeaderExtensionParameters, ...]:
+    """Read once from the supported table (a deep copy of it per pipe consumer cost more than the
+    rest of its parameters)."""
+    return tuple(
         {
             "uri": ext["uri"],
             "id": ext["preferredId"],
@@ -803,7 +809,10 @@ def _receive_only_extensions_to_pipe() -> list[RtpHeaderExtensionParameters]:
         }
         for ext in supported_rtp_capabilities().get("headerExtensions", [])
         if ext["uri"] == URI_DEPENDENCY_DESCRIPTOR and ext.get("direction") != "sendrecv"
-    ]
+    )
+
+
+_RECEIVE_ONLY_PIPED = _receive_only_piped()
 
 
 def _piped_feedback(fb: RtcpFeedback, enable_rtx: bool) -> bool:

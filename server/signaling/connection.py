@@ -34,7 +34,7 @@ from sfuctl.server.signaling.session import (
     response_ok,
     validation_message,
 )
-from sfuctl.server.signaling.ws_frames import text_frames
+from sfuctl.server.signaling.ws_frames import text_frame, text_frames
 from sfuctl.server.turn.credentials import NO_ICE_SERVERS, IceServers
 from sfuctl.server.webhooks.events import EventSink, NoEvents
 
@@ -233,13 +233,14 @@ class Connection:
     async def _write(self) -> None:
         while (frame := await self.outbox.get()) is not None:
             try:
-                # Frames queued together (the events of one leave) go out in one write, unless
-                # the client asked for compression (aiohttp compresses each frame).
-                more = [] if self.ws.compress else self.outbox.take_queued(BATCH_BYTES - len(frame))
-                if not more:
+                # Built here and written at once when the socket takes it: frames queued together
+                # (the events of one leave) in one write, a lone frame without aiohttp's per-frame
+                # work; a client that asked for compression gets aiohttp's (it compresses each frame).
+                if self.ws.compress:
                     await self._send(frame)
                     continue
-                batch = text_frames([frame, *more])
+                more = self.outbox.take_queued(BATCH_BYTES - len(frame))
+                batch = text_frames([frame, *more]) if more else text_frame(frame)
                 if self.transport is not None and not self.ws.closed and self._takes_at_once(len(batch)):
                     self.transport.write(batch)
                     continue

@@ -312,8 +312,10 @@ async def test_a_message_not_signed_with_the_cluster_secret_is_dropped(
     forged = seal(cluster_key("not-the-secret-0123456789-abcdefghijklmnopqrstuvwxyz"), "n9:1", "event",
                   {"type": "peer-joined", "data": {"userId": "mallory", "userName": "M"}})  # fmt: skip
     client = aioredis.Redis.from_url(redis_server.url)
-    try:
-        await client.xadd(keys.events(ROOM), {"m": forged})
+    try:  # into n1's inbox, as a room message of the room would come
+        epoch = (await client.hget(keys.node("n1"), "epoch")).decode()
+        later = f"{int(time.time() * 1000) + 60_000}-0"
+        await client.xadd(keys.inbox(f"n1:{epoch}"), {"m": forged, "i": later})
     finally:
         await client.aclose()
     genuine = SignalingClient()
