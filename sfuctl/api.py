@@ -25,6 +25,7 @@ from sfuctl.server.auth import AuthError, Grants, SecretError, mint_token, resol
 from sfuctl.server.config import ServerConfig
 from sfuctl.server.http.models import (
     Health,
+    NodeList,
     ProducerModeration,
     RecordingDetail,
     RecordingList,
@@ -52,6 +53,8 @@ FINGERPRINT = typer.Option(
 ADMIN_TTL = 3600
 SHOW_HINT = "`sfuctl rooms show ROOM` lists its peers and producers"
 RECORDINGS_HINT = "`sfuctl recordings` lists the recordings"
+NO_NODES_HINT = "is --url an sfuctl server of this version? (older ones have no /nodes)"
+NODES_HINT = "the node cannot reach its Redis: `sfuctl health` there shows `cluster.redis`; ask another node"
 DOWNLOAD_TIMEOUT = 3600.0
 """Bound on downloading one recording file (a long recording is large)."""
 M = TypeVar("M", bound=BaseModel)
@@ -163,6 +166,10 @@ class ApiClient:
     async def rooms(self) -> RoomList:
         return parse(RoomList, await self._request("GET", "/rooms"))
 
+    async def nodes(self) -> NodeList:
+        data = await self._request("GET", "/nodes", hint=NO_NODES_HINT, refusal_hint=NODES_HINT)
+        return parse(NodeList, data)
+
     async def room(self, room_id: str) -> RoomDetail:
         return parse(RoomDetail, await self._request("GET", f"/rooms/{room_id}"))
 
@@ -243,7 +250,13 @@ class ApiClient:
         return {"Authorization": f"Bearer {self.tokens()}"}
 
     async def _request(
-        self, method: str, path: str, admin: bool = True, hint: str | None = None, body: Any = None
+        self,
+        method: str,
+        path: str,
+        admin: bool = True,
+        hint: str | None = None,
+        body: Any = None,
+        refusal_hint: str | None = None,
     ) -> Any:
         headers = self._auth() if admin else {}
         try:
@@ -274,7 +287,7 @@ class ApiClient:
             return None
         data = decode(body)
         if status >= 400:
-            raise http_error(status, data, self.url, hint)
+            raise http_error(status, data, self.url, hint, refusal_hint)
         return data
 
 
@@ -291,7 +304,9 @@ def decode(body: bytes) -> Any:
         return None
 
 
-def http_error(status: int, data: Any, url: str, not_found_hint: str | None = None) -> CliError:
+def http_error(
+    status: int, data: Any, url: str, not_found_hint: str | None = None, refusal_hint: str | None = None
+) -> CliError:
     message = ""
     if isinstance(data, dict) and isinstance(data.get("error"), dict):
         message = str(data["error"].get("message", ""))
@@ -305,7 +320,7 @@ def http_error(status: int, data: Any, url: str, not_found_hint: str | None = No
         )
     if status == 404:
         return CliError(message, not_found_hint or "`sfuctl rooms` lists the rooms", ExitCode.NOT_FOUND)
-    hint = REFUSAL_HINTS.get(status, "see the server's log")
+    hint = refusal_hint or REFUSAL_HINTS.get(status, "see the server's log")
     return CliError(f"{url} answered {status}: {message}", hint, ExitCode.BAD_REPLY)
 
 

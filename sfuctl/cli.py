@@ -13,7 +13,19 @@ from types import ModuleType
 
 import typer
 
-from sfuctl.commands import bench, doctor, health, record, recordings, rooms, serve, token, top, version
+from sfuctl.commands import (
+    bench,
+    doctor,
+    health,
+    nodes,
+    record,
+    recordings,
+    rooms,
+    serve,
+    token,
+    top,
+    version,
+)
 from sfuctl.common import EXIT_CODES_HELP, CliError, ExitCode, print_error
 
 COMMANDS: list[ModuleType] = [
@@ -21,6 +33,7 @@ COMMANDS: list[ModuleType] = [
     token,
     health,
     rooms,
+    nodes,
     record,
     recordings,
     top,

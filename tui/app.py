@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 
+from rich.markup import escape
 from textual import on
 from textual.app import App, ComposeResult
 from textual.binding import Binding
@@ -19,6 +20,7 @@ from sfuctl.tui.data import RoomRow, Snapshot, Source
 from sfuctl.tui.widgets.charts import Charts
 from sfuctl.tui.widgets.confirm import ConfirmScreen
 from sfuctl.tui.widgets.detail import RoomDetailView
+from sfuctl.tui.widgets.nodes import NodesTable
 from sfuctl.tui.widgets.pick import PickScreen
 from sfuctl.tui.widgets.rooms import RoomsTable
 from sfuctl.tui.widgets.status import ConnectionBanner, StatusBar
@@ -61,6 +63,9 @@ class Dashboard(App[None]):
                 yield Label("workers", classes="pane-title")
                 yield WorkersTable(id="workers")
             yield Charts(id="charts")
+        with Vertical(id="nodes-pane"):  # shown in a cluster only
+            yield Label("nodes", classes="pane-title", id="nodes-title")
+            yield NodesTable(id="nodes")
         with Horizontal(id="bottom-row"):
             with Vertical(id="rooms-pane"):
                 yield Label("rooms", classes="pane-title", id="rooms-title")
@@ -77,6 +82,9 @@ class Dashboard(App[None]):
         self.banner = self.query_one(ConnectionBanner)
         self.workers_table = self.query_one(WorkersTable)
         self.charts = self.query_one(Charts)
+        self.nodes_pane = self.query_one("#nodes-pane", Vertical)
+        self.nodes_title = self.query_one("#nodes-title", Label)
+        self.nodes_table = self.query_one(NodesTable)
         self.rooms_title = self.query_one("#rooms-title", Label)
         self.rooms = self.query_one(RoomsTable)
         self.detail = self.query_one(RoomDetailView)
@@ -124,7 +132,21 @@ class Dashboard(App[None]):
         self.status.show(self.source.url, health, snapshot.taken_at)
         self.workers_table.show(health)
         self.charts.add(sum(r.bitrate_in + r.bitrate_out for r in snapshot.rooms), health.peers)
+        self.show_nodes(snapshot)
         self.show_rooms()
+
+    def show_nodes(self, snapshot: Snapshot) -> None:
+        """A cluster's nodes between the workers and the rooms; a single node's layout has none."""
+        clustered = snapshot.health.cluster is not None
+        self.nodes_pane.set_class(clustered, "-visible")
+        if not clustered:
+            return
+        if snapshot.nodes is not None:
+            self.nodes_table.show(snapshot.nodes)
+        if snapshot.nodes_error:  # the last list stays, under a title that says why it is old
+            self.nodes_title.update(f"nodes: [yellow]{escape(snapshot.nodes_error)}[/]")
+        else:
+            self.nodes_title.update(f"nodes ({len(self.nodes_table.nodes_shown)})")
 
     def show_rooms(self) -> None:
         if self.snapshot is None:

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from sfuctl.api import ApiClient, TokenSource
 from sfuctl.client import TlsTrust
 from sfuctl.common import CliError, ExitCode
-from sfuctl.server.http.models import Health, RoomDetail, RoomSummary
+from sfuctl.server.http.models import Health, NodeInfo, NodeList, RoomDetail, RoomSummary
+
+T = TypeVar("T")
 
 MAX_DETAILS = 50
 """Rooms whose detail (bitrates, scores) is fetched per poll; more rooms show counts only."""
@@ -44,6 +47,10 @@ class Snapshot:
     rooms: list[RoomRow] = field(default_factory=list)
     rooms_error: str | None = None
     """Why rooms are missing (e.g. no admin credentials); the health part is still good."""
+    nodes: list[NodeInfo] | None = None
+    """The cluster's nodes (GET /nodes); None on a single node, or when they could not be had."""
+    nodes_error: str | None = None
+    """Why a cluster's nodes are missing (Redis unreachable, no admin credentials)."""
     taken_at: float = field(default_factory=time.time)
 
 
@@ -62,7 +69,8 @@ class Source(Protocol):
 
 
 class ApiSource:
-    """Polls /health, then the admin room API (list + details) on one kept-alive session."""
+    """Polls /health, then the admin room API (list + details) and, in a cluster, /nodes, on one
+    kept-alive session."""
 
     def __init__(
         self, url: str, tokens: TokenSource | None, timeout: float = 3.0, trust: TlsTrust = True
@@ -72,14 +80,21 @@ class ApiSource:
 
     async def fetch(self) -> Snapshot:
         health = await self.api.health()
+        clustered = health.cluster is not None
         if self.api.tokens is None:
-            return Snapshot(health, rooms_error="no admin token: rooms are not shown")
-        try:
-            listing = await self.api.rooms()
-        except CliError as error:
-            if error.code == ExitCode.UNREACHABLE:
-                raise
-            return Snapshot(health, rooms_error=f"{error.message} ({error.hint})")
+            missing = "no admin token: rooms are not shown"
+            return Snapshot(health, rooms_error=missing, nodes_error=missing if clustered else None)
+        listing, nodes = await asyncio.gather(
+            refusal_or(self.api.rooms()), refusal_or(self.api.nodes()) if clustered else no_nodes()
+        )
+        if isinstance(nodes, CliError):
+            nodes_error: str | None = f"{nodes.message} ({nodes.hint})"
+        else:
+            nodes_error = None
+        found = nodes.nodes if isinstance(nodes, NodeList) else None
+        if isinstance(listing, CliError):
+            return Snapshot(health, rooms_error=f"{listing.message} ({listing.hint})", nodes=found,
+                            nodes_error=nodes_error)  # fmt: skip
         rows = [RoomRow(summary) for summary in listing.rooms]
         details = await asyncio.gather(
             *(self.api.room(row.room_id) for row in rows[:MAX_DETAILS]), return_exceptions=True
@@ -87,7 +102,7 @@ class ApiSource:
         for row, detail in zip(rows, details, strict=False):
             if isinstance(detail, RoomDetail):
                 row.detail = detail
-        return Snapshot(health, rows)
+        return Snapshot(health, rows, nodes=found, nodes_error=nodes_error)
 
     async def close_room(self, room_id: str) -> None:
         await self.api.close_room(room_id)
@@ -100,6 +115,20 @@ class ApiSource:
 
     async def aclose(self) -> None:
         await self.api.close()
+
+
+async def refusal_or(call: Awaitable[T]) -> T | CliError:
+    """The reply, or the API's refusal as a value; an unreachable server fails the whole poll."""
+    try:
+        return await call
+    except CliError as error:
+        if error.code == ExitCode.UNREACHABLE:
+            raise
+        return error
+
+
+async def no_nodes() -> None:
+    """A single node asks no /nodes (its status line says all there is)."""
 
 
 class CpuTracker:

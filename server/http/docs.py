@@ -70,6 +70,10 @@ ERROR_RESPONSES: dict[str, tuple[str, str]] = {
         "The recorder (gst-launch-1.0) is not installed, did not start, or lacks the "
         "GStreamer plugin for a named producer's codec (h264parse for H264).",
     ),
+    "ClusterUnavailable": (
+        "503",
+        "The cluster's Redis is unreachable (the node is degraded): try again shortly.",
+    ),
     "InsufficientStorage": ("507", "Less free space than `recording_min_free_bytes` where recordings go."),
 }
 
@@ -119,6 +123,19 @@ def openapi_paths() -> dict[str, Any]:
                 "summary": "List the rooms of this server (admin)",
                 "security": admin,
                 "responses": {"200": ok("The rooms.", "RoomList"), **errors("Unauthorized", "Forbidden")},
+            }
+        },
+        "/nodes": {
+            "get": {
+                "operationId": "listNodes",
+                "summary": "The cluster's live nodes and their load; on a single node, itself (admin)",
+                "description": "In a cluster (`--redis`) each node's load is as of its last heartbeat "
+                "(every TTL/3); a node that stops heart-beating leaves the list within the TTL.",
+                "security": admin,
+                "responses": {
+                    "200": ok("The nodes, by id.", "NodeList"),
+                    **errors("Unauthorized", "Forbidden", "ClusterUnavailable"),
+                },
             }
         },
         "/rooms/{roomId}": {

@@ -252,6 +252,45 @@ class RoomDetail(ResponseModel):
     )
 
 
+# -- nodes -------------------------------------------------------------------------------------
+
+
+class NodeWorker(ResponseModel):
+    pid: int
+    routers: int = 0
+    transports: int = 0
+
+
+class NodeLoad(ResponseModel):
+    peers: int = Field(default=0, description="Peers connected to this node.")
+    rooms: int = Field(default=0, description="Rooms open on this node.")
+    consumers: int = Field(
+        default=0, description="Consumers in this node's workers, pipe consumers included."
+    )
+    cpu: float = Field(
+        default=0.0, description="CPU percent of the node's controller process (100 = one core)."
+    )
+    workers: list[NodeWorker] = Field(default_factory=list)
+
+
+class NodeInfo(ResponseModel):
+    node: str = Field(description="The node's id (`--node-id`; on a single node its host name if none).")
+    epoch: str | None = Field(default=None, description="The node process's incarnation (new at each start).")
+    url: str | None = Field(default=None, description="Where clients reach the node.")
+    address: str | None = Field(default=None, description="The IP other nodes send it media to.")
+    thisNode: bool = Field(description="True for the node that answered this request.")
+    load: NodeLoad = Field(
+        description="In a cluster: as of the node's last heartbeat (every TTL/3); on a single node: now."
+    )
+
+
+class NodeList(ResponseModel):
+    cluster: bool = Field(description="True when the server is in a cluster (`--redis`).")
+    nodes: list[NodeInfo] = Field(
+        description="The cluster's live nodes, by id; on a single node, this node alone."
+    )
+
+
 # -- moderation --------------------------------------------------------------------------------
 
 ObjectId = Annotated[
@@ -359,6 +398,6 @@ class RecordingDetail(ResponseModel):
 
 REQUEST_MODELS: tuple[type[BaseModel], ...] = (LoginRequest, StartRecording)
 RESPONSE_MODELS: tuple[type[BaseModel], ...] = (
-    ErrorResponse, LoginResponse, Health, RoomList, RoomDetail, ProducerModeration,
+    ErrorResponse, LoginResponse, Health, RoomList, RoomDetail, NodeList, ProducerModeration,
     RecordingStartResult, RecordingList, RecordingDetail,
 )  # fmt: skip

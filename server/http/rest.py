@@ -92,7 +92,9 @@ class ApiError(Exception):
 
 
 def is_rest_path(path: str) -> bool:
-    return path in ("/login", "/rooms", "/recordings") or path.startswith(("/rooms/", "/recordings/"))
+    return path in ("/login", "/rooms", "/recordings", "/nodes") or path.startswith(
+        ("/rooms/", "/recordings/")
+    )
 
 
 @web.middleware
@@ -419,6 +421,7 @@ def setup_routes(app: web.Application, sfu: Sfu) -> None:
     app.router.add_delete(producer, api.require_admin(api.close_producer))
     app.router.add_post(producer + "/mute", api.require_admin(api.mute_producer))
     app.router.add_post(producer + "/unmute", api.require_admin(api.unmute_producer))
-    from sfuctl.server.http import recordings  # it builds on this module's helpers
+    from sfuctl.server.http import nodes, recordings  # they build on this module's helpers
 
     recordings.setup_routes(app, api)
+    nodes.setup_routes(app, api)

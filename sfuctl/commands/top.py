@@ -34,7 +34,7 @@ def top(
     cacert: str | None = CACERT,
     fingerprint: str | None = FINGERPRINT,
 ) -> None:
-    """Live dashboard: workers, rooms, bitrates, peers; close rooms from it."""
+    """Live dashboard: workers, rooms, bitrates, peers (and a cluster's nodes); close rooms from it."""
     from sfuctl.tui.app import Dashboard
     from sfuctl.tui.data import ApiSource
 

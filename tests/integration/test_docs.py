@@ -105,13 +105,15 @@ async def test_openapi_is_valid_3_1(server: RunningServer, http: aiohttp.ClientS
         "/recordings/{recordingId}",
         "/recordings/{recordingId}/files/{name}",
     }
-    assert set(doc["paths"]) == {"/login", "/health", "/rooms", "/rooms/{roomId}"} | moderation | recording
+    rooms = {"/rooms", "/rooms/{roomId}", "/nodes"}
+    assert set(doc["paths"]) == {"/login", "/health"} | rooms | moderation | recording
     assert set(doc["paths"]["/rooms/{roomId}"]) >= {"get", "delete"}
     bearer = doc["components"]["securitySchemes"]["bearer"]
     assert (bearer["type"], bearer["scheme"], bearer["bearerFormat"]) == ("http", "bearer", "JWT")
     schemas = doc["components"]["schemas"]
     expected = {"LoginRequest", "LoginResponse", "ErrorResponse", "Health", "RoomList", "RoomDetail",
-                "StartRecording", "RecordingStartResult", "RecordingList", "RecordingDetail"}  # fmt: skip
+                "NodeList", "StartRecording", "RecordingStartResult", "RecordingList",
+                "RecordingDetail"}  # fmt: skip
     assert expected <= set(schemas)
     assert "$defs" not in json.dumps(doc)
     hooks = doc["webhooks"]

@@ -30,6 +30,7 @@ RUNS = [
     ("POST", "/login", NEGATIVE),
     ("GET", "/health", POSITIVE),
     ("GET", "/rooms", POSITIVE),
+    ("GET", "/nodes", POSITIVE),
     ("GET", "/rooms/{roomId}", POSITIVE),
     ("GET", "/rooms/{roomId}", NEGATIVE),
     ("DELETE", "/rooms/{roomId}", POSITIVE),

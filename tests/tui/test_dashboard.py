@@ -75,6 +75,7 @@ async def test_worker_pid_and_room_appear(server: RunningServer) -> None:
         app = dashboard(server)
         async with app.run_test(size=SIZE) as pilot:
             await until(pilot, lambda: pid in worker_pids_shown(app) and "lobby" in rooms_shown(app))
+            assert not app.query_one("#nodes-pane").display  # a single node: no nodes panel
             await pilot.press("enter")
             await until(pilot, lambda: "ada" in text_of(app.query_one(RoomDetailView)))
             assert not app.query_one(ConnectionBanner).visible_now
