@@ -1,15 +1,15 @@
-"""This node in the cluster: its registration and heartbeat, the rooms it hosts (linked to their
-Redis streams), the reader of those streams and of its inbox, and the ordered publisher.
+"""This node in the cluster: its registration and heartbeat, the rooms it hosts, the reader of
+its inbox, and the ordered writer.
 
 Why Redis Streams, not pub/sub: a stream keeps its entries, so a node reads its messages in one
 order from the id it had, and a short disconnect loses nothing; pub/sub drops what is published
 while a subscriber is away and gives no id to resume from. Each node reads one stream, its inbox:
-a room message is appended, by one script run (``FANOUT``), to the inbox of every node in the
-room, with the id the room's order stream gives it, so every node sees a room's messages in that
-order, and a node reads one key however many rooms it hosts (one XREAD over a stream per room
-cost more to build than the messages it brought). Everything a node writes (room messages, the
-state that goes with them, messages to one node) goes out through one queue, a pipeline per
-batch, in the order its peers acted.
+the script that writes a batch (``WRITE``) appends a room message to the inbox of every node in
+the room, with the id the room's order stream gives it, so every node sees a room's messages in
+that order, and a node reads one key however many rooms it hosts (one XREAD over a stream per
+room cost more to build than the messages it brought). Everything a node writes (room messages,
+the state that goes with them, messages to one node) goes out through one queue, one script call
+per batch, in the order its peers acted.
 
 Failures: a node that stops heart-beating for ``ttl`` seconds is dead to the others (its keys
 expire, and each node drops its peers and producers and closes the pipes to it: that bounds how
@@ -83,20 +83,47 @@ return {id, out}
 """
 """Join a room's members and read, in one step, the others' state and the stream position it is at."""
 
-FANOUT = """
-local id = redis.call('XADD', KEYS[1], 'MAXLEN', '1', '*', 'o', '')
-redis.call('EXPIRE', KEYS[1], ARGV[8])
-for _, m in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], ARGV[2], '+inf')) do
-  if m ~= ARGV[3] then
-    local inbox = ARGV[4] .. m .. ARGV[5]
-    redis.call('XADD', inbox, 'MAXLEN', '~', ARGV[6], '*', 'm', ARGV[1], 'i', id)
-    redis.call('EXPIRE', inbox, ARGV[7])
+WRITE = """
+local now, sender, maxlen, ttl, stream_ttl = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local ids = {}
+local i = 6
+while i <= #ARGV do
+  if ARGV[i] == 'room' then
+    local order, members, sealed, nops = ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], tonumber(ARGV[i + 4])
+    i = i + 5
+    for _ = 1, nops do
+      local n = tonumber(ARGV[i + 1])
+      redis.call(ARGV[i], unpack(ARGV, i + 2, i + 1 + n))
+      i = i + 2 + n
+    end
+    local nkeys = tonumber(ARGV[i])
+    for k = i + 1, i + nkeys do redis.call('EXPIRE', ARGV[k], ttl) end
+    i = i + 1 + nkeys
+    local id = redis.call('XADD', order, 'MAXLEN', '1', '*', 'o', '')
+    redis.call('EXPIRE', order, stream_ttl)
+    for _, m in ipairs(redis.call('ZRANGEBYSCORE', members, now, '+inf')) do
+      if m ~= sender then
+        local inbox = ARGV[#ARGV - 1] .. m .. ARGV[#ARGV]
+        redis.call('XADD', inbox, 'MAXLEN', '~', maxlen, '*', 'm', sealed, 'i', id)
+        redis.call('EXPIRE', inbox, ttl)
+      end
+    end
+    table.insert(ids, id)
+  elseif ARGV[i] == 'to' then
+    redis.call('XADD', ARGV[i + 1], 'MAXLEN', '~', maxlen, '*', 'm', ARGV[i + 2])
+    redis.call('EXPIRE', ARGV[i + 1], ttl)
+    i = i + 3
+  else
+    break
   end
 end
-return id
+return ids
 """
-"""A room message: its place in the room's order (an id of the room's order stream, which keeps
-only its last entry), then a copy, with that id, in the inbox of every other live member."""
+"""A batch of a node's writes in one call (one command, not five per message; atomic). A room
+message (``room``): its state writes, the TTL of the keys they touch, its place in the room's
+order (an id of the room's order stream, which keeps only its last entry), then a copy, with
+that id, in the inbox of every other live member. A message to one member (``to``): its inbox.
+The ids of the room messages, in order."""
 
 
 class ClusterStartError(Exception):
@@ -114,6 +141,7 @@ class Outgoing:
     room_id: str | None = None
     member: str | None = None
     ops: list[tuple[Any, ...]] | None = None
+    """State writes that go with a room message: (Redis command, arguments...)."""
     on_id: Callable[[str], None] | None = None
 
 
@@ -155,6 +183,7 @@ class Cluster:
         self._loops: list[asyncio.Task[None]] = []
         self._closing = False
         self._attach = self.redis.register_script(ATTACH)
+        self._write_script = self.redis.register_script(WRITE)
         self._process = psutil.Process()
         self.round_trips = 0
         self.node_count = 0
@@ -218,13 +247,15 @@ class Cluster:
             return
         member = f"{self.settings.node_id}:{text(old)}"
         rooms = [text(r) for r in await self.redis.smembers(keys.member_rooms(member))]
-        async with self.redis.pipeline(transaction=True) as pipe:
-            for room_id in rooms:
-                pipe.zrem(keys.room_nodes(room_id), member)
-                pipe.delete(keys.peers(room_id, member), keys.producers(room_id, member))
-                self._fanout(pipe, room_id, seal(self.settings.key, member, "gone", {"room": room_id}))
-            pipe.delete(keys.member_rooms(member), keys.inbox(member))
-            await pipe.execute()
+        batch = [
+            Outgoing("gone", {}, room_id=room_id, ops=[
+                ("zrem", keys.room_nodes(room_id), member),
+                ("del", keys.peers(room_id, member), keys.producers(room_id, member)),
+            ])
+            for room_id in rooms
+        ]  # fmt: skip
+        await self._write(batch, sender=member)
+        await self.redis.delete(keys.member_rooms(member), keys.inbox(member))
         log.info("removed the state of this node's previous run", extra={"node": member, "rooms": len(rooms)})
 
     async def _last_id(self, stream: str) -> str:
@@ -306,7 +337,7 @@ class Cluster:
             del self.links[room_id]
         ops: list[tuple[Any, ...]] = [
             ("zrem", keys.room_nodes(room_id), self.member),
-            ("delete", keys.peers(room_id, self.member), keys.producers(room_id, self.member)),
+            ("del", keys.peers(room_id, self.member), keys.producers(room_id, self.member)),
             ("srem", keys.member_rooms(self.member), room_id),
         ]
         self.publish(room_id, "gone", {}, ops)
@@ -343,46 +374,31 @@ class Cluster:
                 for _ in batch:
                     self._queue.task_done()
 
-    def _fanout(self, pipe: Any, room_id: str, sealed: bytes) -> None:
-        ttl = int(self.settings.ttl) + 1
-        pipe.eval(FANOUT, 2, keys.events(room_id), keys.room_nodes(room_id), sealed, time.time(),
-                  self.member, keys.INBOX_PREFIX, keys.INBOX_SUFFIX, INBOX_MAXLEN, ttl,
-                  ttl * keys.STREAM_TTL_FACTOR)  # fmt: skip
-
-    async def _write(self, batch: list[Outgoing]) -> None:
-        """One pipeline (MULTI) for the batch; the keys it touches get their TTL once each."""
+    async def _write(self, batch: list[Outgoing], sender: str | None = None) -> None:
+        """The batch in one script call (``WRITE``); ``sender``: another member's (a former run's)."""
+        sender = sender or self.member
         ttl = int(self.settings.ttl) + 1
         key = self.settings.key
-        slots: list[tuple[int, Outgoing]] = []
-        rooms: set[str] = set()
-        inboxes: set[str] = set()
-        count = 0
-        async with self.redis.pipeline(transaction=True) as pipe:
-            for item in batch:
-                for op in item.ops or ():
-                    getattr(pipe, op[0])(*op[1:])
-                    count += 1
-                if item.room_id is not None:
-                    data = {**item.data, "room": item.room_id}
-                    self._fanout(pipe, item.room_id, seal(key, self.member, item.kind, data))
-                    slots.append((count, item))
-                    rooms.add(item.room_id)
-                elif item.member is not None:
-                    inbox = keys.inbox(item.member)
-                    pipe.xadd(inbox, {"m": seal(key, self.member, item.kind, item.data)}, maxlen=INBOX_MAXLEN,
-                              approximate=True)  # fmt: skip
-                    inboxes.add(inbox)
-                count += 1
-            for room_id in rooms:
-                pipe.expire(keys.peers(room_id, self.member), ttl)
-                pipe.expire(keys.producers(room_id, self.member), ttl)
-            for inbox in inboxes:
-                pipe.expire(inbox, ttl)
-            results = await pipe.execute()
+        args: list[Any] = [time.time(), sender, INBOX_MAXLEN, ttl, ttl * keys.STREAM_TTL_FACTOR]
+        rooms: list[Outgoing] = []
+        for item in batch:
+            if item.room_id is not None:
+                room_id = item.room_id
+                sealed = seal(key, sender, item.kind, {**item.data, "room": room_id})
+                ops = item.ops or []
+                args += ["room", keys.events(room_id), keys.room_nodes(room_id), sealed, len(ops)]
+                for op in ops:
+                    args += [op[0], len(op) - 1, *op[1:]]
+                args += [2, keys.peers(room_id, sender), keys.producers(room_id, sender)]
+                rooms.append(item)
+            elif item.member is not None:
+                args += ["to", keys.inbox(item.member), seal(key, sender, item.kind, item.data)]
+        args += [keys.INBOX_PREFIX, keys.INBOX_SUFFIX]
+        ids = await self._write_script(args=args)
         self.round_trips += 1
-        for index, item in slots:
+        for item, entry_id in zip(rooms, ids, strict=True):
             if item.on_id is not None:
-                item.on_id(text(results[index]))
+                item.on_id(text(entry_id))
 
     async def request(self, member: str, kind: str, data: dict[str, Any]) -> dict[str, Any]:
         """Ask another member and wait (bounded) for its answer."""
@@ -571,7 +587,7 @@ class Cluster:
         for room_id, link in list(self.links.items()):
             state = link.state()
             ops: list[tuple[Any, ...]] = [
-                ("delete", keys.peers(room_id, self.member), keys.producers(room_id, self.member))
+                ("del", keys.peers(room_id, self.member), keys.producers(room_id, self.member))
             ]
             for user, name in state["peers"].items():
                 ops.append(("hset", keys.peers(room_id, self.member), user,

@@ -1,9 +1,16 @@
 """The cluster's cost, measured against one node in the same run (the machine cannot show the
 throughput gain of more machines, so this reports what predicts it):
 
-* controller CPU per signaling request: the same load (``run_signaling``) on one node without
-  Redis, then spread over the cluster's nodes (peer i on node i mod n, so rooms span nodes and
-  consumers are piped between them); CPU of every node's controller process over the run;
+* controller CPU per signaling request, under load: the same load (``run_signaling``) on one node without
+  Redis; on the cluster with each room whole on one node (room r on node r mod n: the cost of
+  the cluster where rooms fit a node, as in LiveKit); and spanning the nodes (peer i on node
+  i mod n, so every room spans nodes and consumers are piped between them). CPU of every node's
+  controller process over each run. The three alternate for ``rounds`` rounds and the medians
+  are compared: one run of each varies by a fifth on a shared 2-core machine. Each run starts
+  once the previous one's rooms have closed (their closing is not the next run's cost), and the
+  idle hold at full load is left out: a node collects its older garbage when idle (gc_pacing),
+  so that collection costs no capacity, and whether one fell into a run's hold was chance (the
+  idle collections alternate between the middle and the oldest generation);
 * Redis round trips per join (the nodes' ``sfuctl_cluster_redis_round_trips_total``; heartbeats
   during the phase included, one per node per TTL/3);
 * join → first decoded frame for a consumer on the publisher's node and on another node.
@@ -11,6 +18,8 @@ throughput gain of more machines, so this reports what predicts it):
 
 from __future__ import annotations
 
+import asyncio
+import statistics
 import time
 from dataclasses import replace
 from typing import Any
@@ -40,20 +49,78 @@ async def round_trips(http: aiohttp.ClientSession, targets: list[Target]) -> flo
     return total
 
 
+async def settled(http: aiohttp.ClientSession, targets: list[Target], timeout: float = 20.0) -> None:
+    """Until no target has a room left (an empty room closes after its grace period), bounded."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        rooms = 0
+        for target in targets:
+            async with http.get(f"{target.url.rstrip('/')}/health") as response:
+                rooms += int((await response.json()).get("rooms", 0))
+        if rooms == 0:
+            return
+        await asyncio.sleep(0.5)
+
+
 async def cpu_per_request(
-    targets: list[Target], options: SignalingOptions, progress: Progress
-) -> dict[str, Any]:
+    targets: list[Target], options: SignalingOptions, progress: Progress,
+    placement: list[Target] | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    """``placement``: the node of each peer (default: peer i on node i mod n)."""
     async with aiohttp.ClientSession() as http:
+        await settled(http, targets)
+        marks: dict[str, float] = {}
+
+        async def probe(moment: str) -> None:
+            marks[moment] = await controller_cpu(http, targets)
+
         before = await controller_cpu(http, targets)
-        result = await run_signaling(targets[0], options, progress, spread=targets)
+        result = await run_signaling(targets[0], options, progress, spread=placement or targets, probe=probe)
         after = await controller_cpu(http, targets)
     requests = max(result["requests"], 1)
+    loaded = after - before - (marks["leave"] - marks["hold"])
     return {
         "nodes": len(targets),
         "requests": result["requests"],
         "errors": result["errors"],
-        "controllerCpuMsPerRequest": round((after - before) * 1000 / requests, 3),
+        "controllerCpuMsPerRequest": round(loaded * 1000 / requests, 3),
     }
+
+
+def whole_rooms(nodes: list[Target], options: SignalingOptions) -> list[Target]:
+    """Each room wholly on one node: room r on node r mod n."""
+    return [nodes[(i // options.room_size) % len(nodes)] for i in range(options.peers)]
+
+
+async def compare(
+    single: Target, nodes: list[Target], options: SignalingOptions, rounds: int, progress: Progress
+) -> dict[str, Any]:
+    """The three loads alternated ``rounds`` times; each one's runs and their median."""
+    modes: dict[str, tuple[list[Target], list[Target] | None]] = {
+        "singleNode": ([single], None),
+        "clusterWholeRooms": (nodes, whole_rooms(nodes, options)),
+        "cluster": (nodes, None),
+    }
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in modes}
+    for n in range(rounds):
+        for name, (targets, placement) in modes.items():
+            run = replace(options, room_prefix=f"bench-{name}-{n}")
+            runs[name].append(await cpu_per_request(targets, run, progress, placement))
+    out: dict[str, Any] = {}
+    for name, results in runs.items():
+        values = [r["controllerCpuMsPerRequest"] for r in results]
+        errors: dict[str, int] = {}
+        for r in results:
+            for key, count in r["errors"].items():
+                errors[key] = errors.get(key, 0) + count
+        out[name] = {
+            "nodes": results[0]["nodes"],
+            "requests": results[0]["requests"],
+            "errors": errors,
+            "controllerCpuMsPerRequest": round(statistics.median(values), 3),
+            "runs": values,
+        }
+    return out
 
 
 async def round_trips_per_join(targets: list[Target], joins: int, room: str) -> dict[str, Any]:
@@ -108,17 +175,22 @@ async def first_frames(targets: list[Target], joins: int, room: str, progress: P
 
 
 async def run_cluster(
-    single: Target, nodes: list[Target], options: SignalingOptions, joins: int, progress: Progress
-) -> dict[str, Any]:
-    alone = await cpu_per_request([single], replace(options, room_prefix="bench-one"), progress)
-    spread = await cpu_per_request(nodes, replace(options, room_prefix="bench-cluster"), progress)
-    ratio = spread["controllerCpuMsPerRequest"] / max(alone["controllerCpuMsPerRequest"], 1e-9)
+    single: Target, nodes: list[Target], options: SignalingOptions, joins: int, progress: Progress,
+    rounds: int = 3,
+) -> dict[str, Any]:  # fmt: skip
+    cpu = await compare(single, nodes, options, rounds, progress)
+    alone = cpu["singleNode"]["controllerCpuMsPerRequest"]
+
+    def ratio(name: str) -> float:
+        return round(float(cpu[name]["controllerCpuMsPerRequest"]) / max(float(alone), 1e-9), 2)
+
     return {
         "mode": "cluster",
         "options": vars(options),
-        "singleNode": alone,
-        "cluster": spread,
-        "cpuPerRequestRatio": round(ratio, 2),
+        "rounds": rounds,
+        **cpu,
+        "cpuPerRequestRatio": ratio("cluster"),
+        "wholeRoomsRatio": ratio("clusterWholeRooms"),
         "redis": await round_trips_per_join(nodes, joins * 2, "bench-rt"),
         "firstFrame": await first_frames(nodes, joins, "bench-ff", progress),
     }

@@ -29,6 +29,8 @@ from sfuctl.client import RequestError, SignalingClient
 
 Progress = Callable[[str, int, int], None]
 """(phase, done, total)."""
+Probe = Callable[[str], Awaitable[None]]
+"""Called with "hold" when the full load is reached and with "leave" when the hold ends."""
 
 
 @dataclass
@@ -42,6 +44,11 @@ class SignalingOptions:
     hold: float = 2.0
     """Seconds the full load is held before leaving (server CPU/RSS is sampled then)."""
     room_prefix: str = "bench"
+
+
+def announcing(producer_id: str) -> Callable[[dict[str, Any]], bool]:
+    """Matches the ``new-producer`` event of that producer."""
+    return lambda data: data.get("producerId") == producer_id
 
 
 @contextlib.contextmanager
@@ -62,9 +69,11 @@ def collected_between_phases() -> Iterator[None]:
 
 
 async def run_signaling(
-    target: Target, options: SignalingOptions, progress: Progress, spread: list[Target] | None = None
-) -> dict[str, Any]:
-    """``spread``: nodes of a cluster; peer i connects to node i mod n, so rooms span nodes."""
+    target: Target, options: SignalingOptions, progress: Progress, spread: list[Target] | None = None,
+    probe: Probe | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    """``spread``: nodes of a cluster; peer i connects to node i mod n, so rooms span nodes.
+    ``probe``: told when the hold starts and ends (to leave the idle hold out of a measurement)."""
     nodes = spread or [target]
     latencies: dict[str, list[float]] = defaultdict(list)
     errors: Counter[str] = Counter()
@@ -118,6 +127,9 @@ async def run_signaling(
             first = (i // options.room_size) * options.room_size
             others = [j for j in range(first, min(first + options.room_size, options.peers)) if j != i]
             for j in [j for j in others if j in producers][: options.consume_cap]:
+                # as a client does, once told of it: on another node of a cluster, the event
+                # can still be on its way when the producer's own answer came
+                await peers[i].wait_event("new-producer", announcing(producers[j]))
                 consumer = await peers[i].consume(recvs[i]["id"], producers[j])
                 await peers[i].request("resume-consumer", {"consumerId": consumer["id"]})
 
@@ -131,8 +143,12 @@ async def run_signaling(
                 await phase(name, step)
             active = time.monotonic() - started
             tool_cpu = time.process_time() - tool_cpu
+            if probe is not None:
+                await probe("hold")
             await asyncio.sleep(options.hold)
             loaded = await sample_server(http, target.url)
+            if probe is not None:
+                await probe("leave")
             leave_cpu = time.process_time()
             await phase("leave", leave)
             tool_cpu += time.process_time() - leave_cpu
