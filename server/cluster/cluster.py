@@ -55,6 +55,8 @@ READ_BLOCK_MS = 1000
 READ_COUNT = 1000
 PUBLISH_TIMEOUT = 2.0
 CLOSE_TIMEOUT = 2.0
+PLACE_CPU_PERCENT = 85.0
+"""A node hosting a room takes its next peers while its controller uses less of a core than this."""
 INBOX_MAXLEN = keys.STREAM_MAXLEN
 """Entries an inbox keeps (about): a reader that far behind loses the oldest (memory is bounded)."""
 POOL_SIZE = 20
@@ -363,6 +365,7 @@ class Cluster:
     async def _publish_loop(self) -> None:
         while not self._closing:
             batch = [await self._queue.get()]
+            await asyncio.sleep(0)  # what the rest of this loop iteration queues goes along
             while not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             try:
@@ -583,19 +586,24 @@ class Cluster:
             link.member_gone(member)
 
     async def _resync(self) -> None:
-        """After an outage: every room gets this node's whole state again (Redis may have lost it)."""
-        for room_id, link in list(self.links.items()):
-            state = link.state()
-            ops: list[tuple[Any, ...]] = [
-                ("del", keys.peers(room_id, self.member), keys.producers(room_id, self.member))
-            ]
-            for user, name in state["peers"].items():
-                ops.append(("hset", keys.peers(room_id, self.member), user,
-                            orjson.dumps({"userId": user, "userName": name})))  # fmt: skip
-            for producer_id, info in state["producers"].items():
-                ops.append(("hset", keys.producers(room_id, self.member), producer_id, orjson.dumps(info)))
-            self.publish(room_id, "sync", state, ops)
+        """After an outage: every room gets this node's whole state again (Redis may have lost it),
+        and asks the others for theirs (a node back before them did not have them in the room)."""
+        for link in list(self.links.values()):
+            self.send_state(link, again=True)
         log.info("state sent again after the outage", extra={"node": self.member, "rooms": len(self.links)})
+
+    def send_state(self, link: ClusterRoom, again: bool) -> None:
+        """This node's part of the room as a ``sync`` (and in its hashes); ``again``: the others
+        answer with theirs."""
+        room_id = link.room.id
+        state = link.state()
+        peers, producers = keys.peers(room_id, self.member), keys.producers(room_id, self.member)
+        ops: list[tuple[Any, ...]] = [("del", peers, producers)]
+        for user, name in state["peers"].items():
+            ops.append(("hset", peers, user, orjson.dumps({"userId": user, "userName": name})))
+        for producer_id, info in state["producers"].items():
+            ops.append(("hset", producers, producer_id, orjson.dumps(info)))
+        self.publish(room_id, "sync", {**state, "again": again}, ops)
 
     # -- what the REST API shows ------------------------------------------------------------------
 
@@ -618,16 +626,35 @@ class Cluster:
                           "address": info.get("address"), "load": load})  # fmt: skip
         return nodes
 
-    async def place(self) -> str:
-        """The URL of the least-loaded node (fewest peers, then CPU); this node's without Redis."""
+    async def place(self, room_id: str | None = None) -> str:
+        """Where a peer of ``room_id`` should connect: the node with most of the room's peers while
+        its CPU is below ``PLACE_CPU_PERCENT`` (a room on one node needs no pipes between nodes:
+        the cluster then costs what Redis costs), else the least-loaded node (fewest peers, then
+        CPU), where the room spans. This node's URL without Redis."""
         try:
             nodes = await self.nodes()
+            hosting = await self._room_peers(room_id) if room_id else {}
         except (Unavailable, RedisError, OSError):
             return self.settings.public_url
         if not nodes:
             return self.settings.public_url
-        best = min(nodes, key=lambda n: (n["load"].get("peers", 0), n["load"].get("cpu", 0.0), n["node"]))
+        busy = PLACE_CPU_PERCENT
+        fits = [n for n in nodes if hosting.get(n["node"], 0) > 0 and n["load"].get("cpu", 0.0) < busy]
+        if fits:
+            best = max(fits, key=lambda n: (hosting[n["node"]], -n["load"].get("cpu", 0.0), n["node"]))
+        else:
+            best = min(nodes, key=lambda n: (n["load"].get("peers", 0), n["load"].get("cpu", 0.0), n["node"]))
         return str(best["url"] or self.settings.public_url)
+
+    async def _room_peers(self, room_id: str) -> dict[str, int]:
+        """Node id → the room's peers there, as Redis has them."""
+        found = await self.redis.zrangebyscore(keys.room_nodes(room_id), time.time(), "+inf")
+        members = [text(m) for m in found]
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for member in members:
+                pipe.hlen(keys.peers(room_id, member))
+            counts = await pipe.execute()
+        return {member.rsplit(":", 1)[0]: int(count) for member, count in zip(members, counts, strict=True)}
 
     async def rooms(self) -> dict[str, dict[str, Any]]:
         """Every room of the cluster: the nodes it is on and its peers there."""

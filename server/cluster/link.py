@@ -44,6 +44,8 @@ class Node(Protocol):
 
     def detached(self, link: ClusterRoom) -> None: ...
 
+    def send_state(self, link: ClusterRoom, again: bool) -> None: ...
+
 
 @dataclass
 class RemotePeer:
@@ -225,6 +227,8 @@ class ClusterRoom:
             self.member_gone(sender)
         elif kind == "sync":
             self._sync(sender, dict(data["peers"]), dict(data["producers"]), entry_id)
+            if data.get("again"):  # it came back after an outage: it may have missed ours
+                self.node.send_state(self, again=False)
         self.follow_speakers()
 
     def _event(self, sender: str, event: str, data: dict[str, Any], router: Any, entry_id: str) -> None:

@@ -79,9 +79,11 @@ class LoginResponse(ResponseModel):
     expiresAt: int = Field(description="When the token expires, in unix seconds.")
     url: str | None = Field(
         default=None,
-        description="In a cluster (`--redis`): the least-loaded node's URL, where to connect the "
-        "WebSocket (`ws(s)://…/?token=`); any node accepts any room, so this is advice. Absent "
-        "on a single node.",
+        description="In a cluster (`--redis`): where to connect the WebSocket (`ws(s)://…/?token=`): "
+        "the node with most of the room's peers while its CPU is below 85 % of a core (the room "
+        "stays on one node, no media between nodes), else the least-loaded node (fewest peers, "
+        "then CPU), where the room spans nodes. Any node accepts any room, so this is advice. "
+        "Absent on a single node.",
     )
 
 

@@ -200,7 +200,7 @@ class RestApi:
         token, claims = mint_token(
             config.secret, body.roomId, user_id, body.userName, ttl=config.login_ttl_seconds, grants=grants
         )
-        url = await self.sfu.cluster.place() if self.sfu.cluster is not None else None
+        url = await self.sfu.cluster.place(body.roomId) if self.sfu.cluster is not None else None
         response = LoginResponse(token=token, userId=user_id, expiresAt=claims["exp"], url=url)
         return json_response(response.model_dump(exclude_none=True))
 

@@ -230,9 +230,12 @@ async def test_login_places_peers_and_the_rooms_of_the_cluster_are_listed(cluste
         clients.append(client)
     await asyncio.sleep(NODE_TTL / 3 + 0.5)  # a heartbeat carries each node's load
     async with aiohttp.ClientSession() as http:
-        async with http.post(f"{n1.url}/login", json={"roomId": "listed", "userName": "D"}) as response:
+        async with http.post(f"{n3.url}/login", json={"roomId": "listed", "userName": "D"}) as response:
             assert response.status == 200
-            assert (await response.json())["url"] == n3.url  # the node with no peers
+            assert (await response.json())["url"] == n1.url  # the node with most of the room
+        async with http.post(f"{n1.url}/login", json={"roomId": "new", "userName": "E"}) as response:
+            assert response.status == 200
+            assert (await response.json())["url"] == n3.url  # a new room: the node with no peers
         admin = {"Authorization": f"Bearer {admin_token()}"}
         async with http.get(f"{n3.url}/rooms", headers=admin) as response:
             listing = await response.json()
