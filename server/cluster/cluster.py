@@ -35,11 +35,12 @@ import psutil
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from sfuctl.server.cluster import keys
+from sfuctl.server.cluster import keys, views
 from sfuctl.server.cluster.envelope import BadMessage, open_sealed, seal
 from sfuctl.server.cluster.link import ClusterRoom, stream_id
 from sfuctl.server.cluster.pipes import RemotePipes
 from sfuctl.server.cluster.settings import ClusterSettings
+from sfuctl.server.cluster.views import text
 from sfuctl.server.media.errors import NotFoundError
 from sfuctl.server.signaling.room import Unavailable
 
@@ -55,8 +56,6 @@ READ_BLOCK_MS = 1000
 READ_COUNT = 1000
 PUBLISH_TIMEOUT = 2.0
 CLOSE_TIMEOUT = 2.0
-PLACE_CPU_PERCENT = 85.0
-"""A node hosting a room takes its next peers while its controller uses less of a core than this."""
 INBOX_MAXLEN = keys.STREAM_MAXLEN
 """Entries an inbox keeps (about): a reader that far behind loses the oldest (memory is bounded)."""
 POOL_SIZE = 20
@@ -145,10 +144,6 @@ class Outgoing:
     ops: list[tuple[Any, ...]] | None = None
     """State writes that go with a room message: (Redis command, arguments...)."""
     on_id: Callable[[str], None] | None = None
-
-
-def text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def pairs(flat: list[Any]) -> dict[str, Any]:
@@ -605,75 +600,25 @@ class Cluster:
             ops.append(("hset", producers, producer_id, orjson.dumps(info)))
         self.publish(room_id, "sync", {**state, "again": again}, ops)
 
-    # -- what the REST API shows ------------------------------------------------------------------
+    # -- what the REST API shows (read from Redis: views.py) ------------------------------------
 
     async def nodes(self) -> list[dict[str, Any]]:
         if not self.available:
             raise Unavailable("the cluster's Redis is unreachable")
-        now = time.time()
-        ids = [text(n) for n in await self.redis.zrangebyscore(keys.nodes(), now, "+inf")]
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for node_id in ids:
-                pipe.hgetall(keys.node(node_id))
-            found = await pipe.execute()
-        nodes = []
-        for node_id, fields in zip(ids, found, strict=True):
-            if not fields:
-                continue
-            info = {text(k): text(v) for k, v in fields.items()}
-            load = orjson.loads(info.get("load") or "{}")
-            nodes.append({"node": node_id, "epoch": info.get("epoch"), "url": info.get("url"),
-                          "address": info.get("address"), "load": load})  # fmt: skip
-        return nodes
+        return await views.live_nodes(self.redis)
 
     async def place(self, room_id: str | None = None) -> str:
-        """Where a peer of ``room_id`` should connect: the node with most of the room's peers while
-        its CPU is below ``PLACE_CPU_PERCENT`` (a room on one node needs no pipes between nodes:
-        the cluster then costs what Redis costs), else the least-loaded node (fewest peers, then
-        CPU), where the room spans. This node's URL without Redis."""
+        """Where a peer of ``room_id`` should connect (``views.choose``); this node without Redis."""
         try:
             nodes = await self.nodes()
-            hosting = await self._room_peers(room_id) if room_id else {}
+            hosting = await views.room_peers(self.redis, room_id) if room_id else {}
         except (Unavailable, RedisError, OSError):
             return self.settings.public_url
-        if not nodes:
-            return self.settings.public_url
-        busy = PLACE_CPU_PERCENT
-        fits = [n for n in nodes if hosting.get(n["node"], 0) > 0 and n["load"].get("cpu", 0.0) < busy]
-        if fits:
-            best = max(fits, key=lambda n: (hosting[n["node"]], -n["load"].get("cpu", 0.0), n["node"]))
-        else:
-            best = min(nodes, key=lambda n: (n["load"].get("peers", 0), n["load"].get("cpu", 0.0), n["node"]))
-        return str(best["url"] or self.settings.public_url)
-
-    async def _room_peers(self, room_id: str) -> dict[str, int]:
-        """Node id → the room's peers there, as Redis has them."""
-        found = await self.redis.zrangebyscore(keys.room_nodes(room_id), time.time(), "+inf")
-        members = [text(m) for m in found]
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for member in members:
-                pipe.hlen(keys.peers(room_id, member))
-            counts = await pipe.execute()
-        return {member.rsplit(":", 1)[0]: int(count) for member, count in zip(members, counts, strict=True)}
+        best = views.choose(nodes, hosting)
+        return str(best["url"] or self.settings.public_url) if best is not None else self.settings.public_url
 
     async def rooms(self) -> dict[str, dict[str, Any]]:
         """Every room of the cluster: the nodes it is on and its peers there."""
         if not self.available:
             raise Unavailable("the cluster's Redis is unreachable")
-        now = time.time()
-        room_ids = [text(r) for r in await self.redis.zrangebyscore(keys.rooms(), now, "+inf")]
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for room_id in room_ids:
-                pipe.zrangebyscore(keys.room_nodes(room_id), now, "+inf")
-            members = await pipe.execute()
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for room_id, room_members in zip(room_ids, members, strict=True):
-                for member in room_members:
-                    pipe.hlen(keys.peers(room_id, text(member)))
-            counts = iter(await pipe.execute())
-        result: dict[str, dict[str, Any]] = {}
-        for room_id, room_members in zip(room_ids, members, strict=True):
-            nodes = [{"node": text(m).rsplit(":", 1)[0], "peers": next(counts)} for m in room_members]
-            if nodes:
-                result[room_id] = {"nodes": nodes, "peers": sum(n["peers"] for n in nodes)}
-        return result
+        return await views.cluster_rooms(self.redis)

@@ -76,3 +76,19 @@ def test_cluster_settings_are_ignored_without_redis() -> None:
     check_config(ServerConfig(node_address="0.0.0.0"))
     check_config(ServerConfig(redis="redis://127.0.0.1:6379/0", node_id="sfu-1", node_address="10.0.0.11",
                               public_url="https://sfu1.example.com"))  # fmt: skip
+
+
+def node(name: str, peers: int, cpu: float) -> dict[str, object]:
+    return {"node": name, "url": f"http://{name}", "load": {"peers": peers, "cpu": cpu}}
+
+
+def test_placement_keeps_a_room_on_its_node_until_that_node_is_busy() -> None:
+    from sfuctl.server.cluster.views import PLACE_CPU_PERCENT, choose
+
+    nodes = [node("a", 10, 50.0), node("b", 2, 10.0), node("c", 0, 5.0)]
+    assert choose(nodes, {"a": 4, "b": 1}) == nodes[0]  # most of the room, though the busiest
+    assert choose(nodes, {}) == nodes[2]  # a new room: the least-loaded node
+    busy = [node("a", 10, PLACE_CPU_PERCENT), node("b", 2, 10.0), node("c", 0, 5.0)]
+    assert choose(busy, {"a": 4, "b": 1}) == busy[1]  # the next node of the room that has room
+    assert choose(busy, {"a": 4}) == busy[2]  # none: the room spans onto the least-loaded
+    assert choose([], {"a": 1}) is None
