@@ -67,7 +67,8 @@ class ClusterAdmin:
         await self._producer_action("close-producer", room_id, producer_id)
 
     async def close_room(self, room_id: str) -> None:
-        """Every node hosting the room closes it (``room-closed {reason: "admin"}`` to its peers)."""
+        """Every node hosting the room closes it (``room-closed {reason: "admin"}`` to its peers).
+        Without Redis nothing is closed (``Unavailable``): the other nodes could not be told."""
         cluster = self.cluster
         if cluster is None:
             if not self.registry.close(room_id, "admin"):
