@@ -13,6 +13,7 @@ import logging
 import time
 from typing import Any
 
+from sfuctl.server.cluster.admin import ClusterAdmin
 from sfuctl.server.cluster.cluster import Cluster
 from sfuctl.server.cluster.metrics import ClusterCollector
 from sfuctl.server.cluster.settings import cluster_settings
@@ -81,6 +82,11 @@ class Sfu:
             events=self.events,
         )
         self.moderation = Moderation(self.signaling, self.registry)
+        self.admin = ClusterAdmin(self.moderation, self.registry, self.cluster)
+        """The admin API's moderation, on whichever node the target is."""
+        if self.cluster is not None:
+            self.cluster.on_admin = self.admin.answer
+            self.cluster.on_close = self.registry.close
         self.single_port = SinglePort(self.pool, config) if config.webrtc_server_port is not None else None
         self.started_at = time.monotonic()
         self.tls: ReloadingContext | None = None

@@ -26,7 +26,7 @@ import contextlib
 import logging
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -173,6 +173,10 @@ class Cluster:
         """Members found dead (their late messages are ignored), with when."""
         self.on_replace: Callable[[str, str], None] | None = None
         """Drops this node's connection of (room, user): the user joined again through another node."""
+        self.on_admin: Callable[[dict[str, Any]], Awaitable[dict[str, Any]]] | None = None
+        """Runs another node's admin request (kick, mute...) on this node's peers; its answer."""
+        self.on_close: Callable[[str, str], object] | None = None
+        """Closes this node's room (room id, reason): an admin closed it through another node."""
         self._inbox_id = "$"
         self._queue: asyncio.Queue[Outgoing] = asyncio.Queue()
         self._pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
@@ -343,6 +347,10 @@ class Cluster:
         if self.on_replace is not None:
             self.on_replace(room_id, user_id)
 
+    def close_room(self, room_id: str, reason: str) -> None:
+        if self.on_close is not None:
+            self.on_close(room_id, reason)
+
     # -- writing ---------------------------------------------------------------------------------
 
     def publish(
@@ -471,7 +479,7 @@ class Cluster:
                 future.set_result(data)
             return
         link = self.links.get(str(data.get("room")))
-        if kind in ("pipe-open", "pipe-produce"):
+        if kind in ("pipe-open", "pipe-produce", "admin"):
             self._spawn(self._answer(sender, kind, data, link))
         elif link is None:
             return
@@ -483,9 +491,13 @@ class Cluster:
     async def _answer(self, sender: str, kind: str, data: dict[str, Any], link: ClusterRoom | None) -> None:
         reply: dict[str, Any] = {"rid": data.get("rid")}
         try:
-            if link is None:
+            if kind == "admin":
+                if self.on_admin is None:
+                    raise NotFoundError("this node takes no admin requests")
+                result = await self.on_admin(data)
+            elif link is None:
                 raise NotFoundError(f"room {data.get('room')} is not on this node")
-            if kind == "pipe-open":
+            elif kind == "pipe-open":
                 result = await link.pipes.open_out(sender, data)
             else:
                 result = await link.pipes.produce_out(sender, data)
@@ -493,7 +505,7 @@ class Cluster:
         except NotFoundError as error:
             reply.update(ok=False, code="not_found", error=str(error))
         except Exception as error:
-            log.warning("pipe request %s from %s failed: %s", kind, sender, error)
+            log.warning("request %s from %s failed: %s", kind, sender, error)
             reply.update(ok=False, code="unavailable", error=str(error))
         self.send(sender, "reply", reply)
 
@@ -616,6 +628,21 @@ class Cluster:
             return self.settings.public_url
         best = views.choose(nodes, hosting)
         return str(best["url"] or self.settings.public_url) if best is not None else self.settings.public_url
+
+    async def hosts(self, room_id: str) -> set[str]:
+        """The live members (``node:epoch``) hosting the room, as Redis has them."""
+        found = await self.redis.zrangebyscore(keys.room_nodes(room_id), time.time(), "+inf")
+        return {text(m) for m in found}
+
+    async def holder(self, room_id: str, kind: str, target: str) -> str | None:
+        """The member whose ``kind`` hash (``peers`` or ``producers``) of the room has ``target``."""
+        members = sorted(await self.hosts(room_id) - {self.member} - set(self.dead))
+        key = keys.peers if kind == "peers" else keys.producers
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for member in members:
+                pipe.hexists(key(room_id, member), target)
+            found = await pipe.execute() if members else []
+        return next((m for m, has in zip(members, found, strict=True) if has), None)
 
     async def rooms(self) -> dict[str, dict[str, Any]]:
         """Every room of the cluster: the nodes it is on and its peers there."""

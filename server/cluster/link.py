@@ -42,6 +42,8 @@ class Node(Protocol):
 
     def replace(self, room_id: str, user_id: str) -> None: ...
 
+    def close_room(self, room_id: str, reason: str) -> None: ...
+
     def detached(self, link: ClusterRoom) -> None: ...
 
     def send_state(self, link: ClusterRoom, again: bool) -> None: ...
@@ -225,6 +227,9 @@ class ClusterRoom:
             self._event(sender, str(data["type"]), dict(data["data"]), data.get("router"), entry_id)
         elif kind == "gone":
             self.member_gone(sender)
+        elif kind == "close":  # an admin closed the room through another node
+            self.node.close_room(self.room.id, str(data.get("reason") or "admin"))
+            return
         elif kind == "sync":
             self._sync(sender, dict(data["peers"]), dict(data["producers"]), entry_id)
             if data.get("again"):  # it came back after an outage: it may have missed ours

@@ -72,7 +72,8 @@ ERROR_RESPONSES: dict[str, tuple[str, str]] = {
     ),
     "ClusterUnavailable": (
         "503",
-        "The cluster's Redis is unreachable (the node is degraded): try again shortly.",
+        "The cluster's Redis is unreachable (the node is degraded), or, for an admin action, the "
+        "node holding its target did not answer: try again shortly.",
     ),
     "InsufficientStorage": ("507", "Less free space than `recording_min_free_bytes` where recordings go."),
 }
@@ -151,11 +152,11 @@ def openapi_paths() -> dict[str, Any]:
             },
             "delete": {
                 "operationId": "closeRoom",
-                "summary": "Close a room; its peers get `room-closed {reason: admin}` (admin)",
+                "summary": "Close a room on every node; its peers get `room-closed {reason: admin}` (admin)",
                 "security": admin,
                 "responses": {
                     "204": {"description": "Closed."},
-                    **errors("BadRequest", "Unauthorized", "Forbidden", "NotFound"),
+                    **errors("BadRequest", "Unauthorized", "Forbidden", "NotFound", "ClusterUnavailable"),
                 },
             },
         },
@@ -270,7 +271,8 @@ def moderation_paths(admin: list[dict[str, list[str]]], room_id: dict[str, Any])
     object_id = TypeAdapter(m.ObjectId).json_schema()
     user_id = {"name": "userId", "in": "path", "required": True, "schema": object_id}
     producer_id = {"name": "producerId", "in": "path", "required": True, "schema": object_id}
-    failures = errors("BadRequest", "Unauthorized", "Forbidden", "NotFound")
+    # in a cluster the target may be on another node: it is asked (503 when it cannot be)
+    failures = errors("BadRequest", "Unauthorized", "Forbidden", "NotFound", "ClusterUnavailable")
 
     def muting(operation: str, summary: str) -> dict[str, Any]:
         return {

@@ -41,7 +41,7 @@ from sfuctl.server.http.models import (
 )
 from sfuctl.server.media.errors import MediaError
 from sfuctl.server.rate import KeyedBuckets
-from sfuctl.server.signaling.moderation import ModerationNotFound, ProducerTarget
+from sfuctl.server.signaling.moderation import ModerationNotFound
 from sfuctl.server.signaling.room import Unavailable
 from sfuctl.server.signaling.spread import consumer_count
 
@@ -57,6 +57,7 @@ log = logging.getLogger("sfuctl.http")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
 
 STATS_TIMEOUT = 2.0
 """A stuck worker must not hang the admin API: its transports then count as 0 b/s."""
@@ -261,59 +262,44 @@ class RestApi:
         return json_response(detail.model_dump())
 
     async def delete_room(self, request: web.Request) -> web.Response:
-        """Close the room for everyone: each peer gets ``room-closed {reason: "admin"}``."""
-        room_id = room_id_param(request)
-        if not self.sfu.registry.close(room_id, "admin"):
-            raise ApiError(404, ErrorCode.NOT_FOUND, f"no room {room_id!r}")
+        """Close the room for everyone, on every node: each peer gets ``room-closed {reason: "admin"}``."""
+        await moderated(self.sfu.admin.close_room(room_id_param(request)))
         return web.Response(status=204)
 
-    # -- moderation ----------------------------------------------------------------------------
+    # -- moderation (the target may be on another node of the cluster) ----------------------------
 
     async def kick_peer(self, request: web.Request) -> web.Response:
         """The peer gets ``room-closed {reason: "kicked"}`` and is disconnected; the others ``peer-left``."""
-        room_id, user_id = room_id_param(request), id_param(request, "userId")
-        try:
-            self.sfu.moderation.kick(room_id, user_id)
-        except ModerationNotFound as error:
-            raise ApiError(404, ErrorCode.NOT_FOUND, str(error)) from None
+        await moderated(self.sfu.admin.kick(room_id_param(request), id_param(request, "userId")))
         return web.Response(status=204)
 
     async def mute_producer(self, request: web.Request) -> web.Response:
         room_id, producer_id = room_id_param(request), id_param(request, "producerId")
-        try:
-            target = await self.sfu.moderation.mute(room_id, producer_id)
-        except ModerationNotFound as error:
-            raise ApiError(404, ErrorCode.NOT_FOUND, str(error)) from None
-        return json_response(moderation_result(target).model_dump())
+        state = await moderated(self.sfu.admin.mute(room_id, producer_id))
+        return json_response(ProducerModeration.model_validate(state).model_dump())
 
     async def unmute_producer(self, request: web.Request) -> web.Response:
         room_id, producer_id = room_id_param(request), id_param(request, "producerId")
-        try:
-            target = await self.sfu.moderation.unmute(room_id, producer_id)
-        except ModerationNotFound as error:
-            raise ApiError(404, ErrorCode.NOT_FOUND, str(error)) from None
-        return json_response(moderation_result(target).model_dump())
+        state = await moderated(self.sfu.admin.unmute(room_id, producer_id))
+        return json_response(ProducerModeration.model_validate(state).model_dump())
 
     async def close_producer(self, request: web.Request) -> web.Response:
         room_id, producer_id = room_id_param(request), id_param(request, "producerId")
-        try:
-            self.sfu.moderation.close_producer(room_id, producer_id)
-        except ModerationNotFound as error:
-            raise ApiError(404, ErrorCode.NOT_FOUND, str(error)) from None
+        await moderated(self.sfu.admin.close_producer(room_id, producer_id))
         return web.Response(status=204)
 
 
+async def moderated(action: Awaitable[T]) -> T:
+    """An admin action's outcome: 404 when no node has its target, 503 when the cluster cannot tell."""
+    try:
+        return await action
+    except ModerationNotFound as error:
+        raise ApiError(404, ErrorCode.NOT_FOUND, str(error)) from None
+    except Unavailable as error:
+        raise ApiError(503, ErrorCode.UNAVAILABLE, str(error)) from None
+
+
 # -- the admin API's views ---------------------------------------------------------------------
-
-
-def moderation_result(target: ProducerTarget) -> ProducerModeration:
-    producer_id = target.producer.id
-    return ProducerModeration(
-        producerId=producer_id,
-        userId=target.peer.user_id,
-        muted=producer_id in target.peer.muted,
-        paused=target.producer.paused,
-    )
 
 
 def room_summary(room: Room) -> RoomSummary:
