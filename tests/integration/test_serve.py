@@ -22,7 +22,9 @@ SFUCTL = str(Path(sys.executable).parent / "sfuctl")
 def wait_for_health(port: int, proc: subprocess.Popen[str], deadline: float = 20.0) -> dict[str, object]:
     end = time.monotonic() + deadline
     while time.monotonic() < end:
-        assert proc.poll() is None, f"server exited early with {proc.returncode}"
+        if proc.poll() is not None:
+            output = proc.stdout.read() if proc.stdout is not None else ""
+            raise AssertionError(f"server exited early with {proc.returncode}: {output[-2000:]}")
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as resp:
                 data: dict[str, object] = json.loads(resp.read())
