@@ -1,15 +1,14 @@
 """This node in the cluster: its registration and heartbeat, the rooms it hosts, the reader of
-its inbox, and the ordered writer.
+its inbox; what it writes goes through its writer (writer.py).
 
 Why Redis Streams, not pub/sub: a stream keeps its entries, so a node reads its messages in one
 order from the id it had, and a short disconnect loses nothing; pub/sub drops what is published
 while a subscriber is away and gives no id to resume from. Each node reads one stream, its inbox:
-the script that writes a batch (``WRITE``) appends a room message to the inbox of every node in
+the script that writes a batch (``writer.WRITE``) appends a room message to the inbox of every node in
 the room, with the id the room's order stream gives it, so every node sees a room's messages in
 that order, and a node reads one key however many rooms it hosts (one XREAD over a stream per
-room cost more to build than the messages it brought). Everything a node writes (room messages,
-the state that goes with them, messages to one node) goes out through one queue, one script call
-per batch, in the order its peers acted.
+room cost more to build than the messages it brought). Everything a node writes goes out in order
+through its ``Writer``.
 
 Failures: a node that stops heart-beating for ``ttl`` seconds is dead to the others (its keys
 expire, and each node drops its peers and producers and closes the pipes to it: that bounds how
@@ -27,7 +26,6 @@ import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -36,11 +34,12 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from sfuctl.server.cluster import keys, views
-from sfuctl.server.cluster.envelope import BadMessage, open_sealed, seal
+from sfuctl.server.cluster.envelope import BadMessage, open_sealed
 from sfuctl.server.cluster.link import ClusterRoom, stream_id
 from sfuctl.server.cluster.pipes import RemotePipes
 from sfuctl.server.cluster.settings import ClusterSettings
 from sfuctl.server.cluster.views import text
+from sfuctl.server.cluster.writer import Outgoing, Writer
 from sfuctl.server.media.errors import NotFoundError
 from sfuctl.server.signaling.room import Unavailable
 
@@ -56,8 +55,6 @@ READ_BLOCK_MS = 1000
 READ_COUNT = 1000
 PUBLISH_TIMEOUT = 2.0
 CLOSE_TIMEOUT = 2.0
-INBOX_MAXLEN = keys.STREAM_MAXLEN
-"""Entries an inbox keeps (about): a reader that far behind loses the oldest (memory is bounded)."""
 POOL_SIZE = 20
 """Redis connections for the REST views and start-up (the writer and the reader use one each)."""
 
@@ -84,66 +81,11 @@ return {id, out}
 """
 """Join a room's members and read, in one step, the others' state and the stream position it is at."""
 
-WRITE = """
-local now, sender, maxlen, ttl, stream_ttl = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local ids = {}
-local i = 6
-while i <= #ARGV do
-  if ARGV[i] == 'room' then
-    local order, members, sealed, nops = ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], tonumber(ARGV[i + 4])
-    i = i + 5
-    for _ = 1, nops do
-      local n = tonumber(ARGV[i + 1])
-      redis.call(ARGV[i], unpack(ARGV, i + 2, i + 1 + n))
-      i = i + 2 + n
-    end
-    local nkeys = tonumber(ARGV[i])
-    for k = i + 1, i + nkeys do redis.call('EXPIRE', ARGV[k], ttl) end
-    i = i + 1 + nkeys
-    local id = redis.call('XADD', order, 'MAXLEN', '1', '*', 'o', '')
-    redis.call('EXPIRE', order, stream_ttl)
-    for _, m in ipairs(redis.call('ZRANGEBYSCORE', members, now, '+inf')) do
-      if m ~= sender then
-        local inbox = ARGV[#ARGV - 1] .. m .. ARGV[#ARGV]
-        redis.call('XADD', inbox, 'MAXLEN', '~', maxlen, '*', 'm', sealed, 'i', id)
-        redis.call('EXPIRE', inbox, ttl)
-      end
-    end
-    table.insert(ids, id)
-  elseif ARGV[i] == 'to' then
-    redis.call('XADD', ARGV[i + 1], 'MAXLEN', '~', maxlen, '*', 'm', ARGV[i + 2])
-    redis.call('EXPIRE', ARGV[i + 1], ttl)
-    i = i + 3
-  else
-    break
-  end
-end
-return ids
-"""
-"""A batch of a node's writes in one call (one command, not five per message; atomic). A room
-message (``room``): its state writes, the TTL of the keys they touch, its place in the room's
-order (an id of the room's order stream, which keeps only its last entry), then a copy, with
-that id, in the inbox of every other live member. A message to one member (``to``): its inbox.
-The ids of the room messages, in order."""
-
 
 class ClusterStartError(Exception):
     """The node cannot join the cluster (Redis unreachable at start)."""
 
     hint = "start redis-server, or check --redis (SFUCTL_REDIS_URL)"
-
-
-@dataclass
-class Outgoing:
-    """A message to write: to a room (``room_id``) or to one member's inbox (``member``)."""
-
-    kind: str
-    data: dict[str, Any]
-    room_id: str | None = None
-    member: str | None = None
-    ops: list[tuple[Any, ...]] | None = None
-    """State writes that go with a room message: (Redis command, arguments...)."""
-    on_id: Callable[[str], None] | None = None
 
 
 def pairs(flat: list[Any]) -> dict[str, Any]:
@@ -178,18 +120,16 @@ class Cluster:
         self.on_close: Callable[[str, str], object] | None = None
         """Closes this node's room (room id, reason): an admin closed it through another node."""
         self._inbox_id = "$"
-        self._queue: asyncio.Queue[Outgoing] = asyncio.Queue()
+        self.writer = Writer(self.redis, settings.key, self.member, settings.ttl)
         self._pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._loops: list[asyncio.Task[None]] = []
         self._closing = False
         self._attach = self.redis.register_script(ATTACH)
-        self._write_script = self.redis.register_script(WRITE)
         self._process = psutil.Process()
-        self.round_trips = 0
+        self._round_trips = 0
         self.node_count = 0
         """Live nodes of the cluster at the last heartbeat (this one included)."""
-        """Redis commands sent (pipelines count one): for the benchmark and /metrics."""
 
     # -- life ------------------------------------------------------------------------------------
 
@@ -206,7 +146,7 @@ class Cluster:
         self._loops = [
             loop.create_task(self._heartbeat_loop()),
             loop.create_task(self._read_loop()),
-            loop.create_task(self._publish_loop()),
+            loop.create_task(self.writer.run(lambda: self.available, self._down)),
         ]
         log.info("joined the cluster", extra={"node": self.settings.node_id, "epoch": self.settings.epoch,
                                               "url": self.settings.public_url})  # fmt: skip
@@ -214,8 +154,8 @@ class Cluster:
     async def close(self) -> None:
         """Flush what is queued (bounded), leave the cluster, stop. Rooms are closed before."""
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._drain_queue(), PUBLISH_TIMEOUT)
-        self._closing = True
+            await asyncio.wait_for(self.writer.drain(), PUBLISH_TIMEOUT)
+        self._closing = self.writer.closing = True
         tasks = [*self._loops, *self._tasks]
         for task in tasks:
             task.cancel()
@@ -226,9 +166,10 @@ class Cluster:
         await self.redis.aclose()
         await self.reader.aclose()
 
-    async def _drain_queue(self) -> None:
-        """Until what was queued is written (or dropped, Redis being away)."""
-        await self._queue.join()
+    @property
+    def round_trips(self) -> int:
+        """Redis calls made (a pipeline or a script call is one): for the benchmark and /metrics."""
+        return self._round_trips + self.writer.calls
 
     async def _unregister(self) -> None:
         async with self.redis.pipeline(transaction=True) as pipe:
@@ -255,7 +196,7 @@ class Cluster:
             ])
             for room_id in rooms
         ]  # fmt: skip
-        await self._write(batch, sender=member)
+        await self.writer.write(batch, sender=member)
         await self.redis.delete(keys.member_rooms(member), keys.inbox(member))
         log.info("removed the state of this node's previous run", extra={"node": member, "rooms": len(rooms)})
 
@@ -305,7 +246,7 @@ class Cluster:
         if not self.available:
             raise Unavailable("the cluster's Redis is unreachable; try again shortly")
         with contextlib.suppress(TimeoutError):  # this node's earlier writes (a `gone`) go first
-            await asyncio.wait_for(self._queue.join(), PUBLISH_TIMEOUT)
+            await asyncio.wait_for(self.writer.drain(), PUBLISH_TIMEOUT)
         pipes = RemotePipes(room, self.settings.node_address, self.request, self.send)
         link = ClusterRoom(room, self, pipes)
         now = time.time()
@@ -319,7 +260,7 @@ class Cluster:
         except (RedisError, OSError) as error:
             self._down(error)
             raise Unavailable("the cluster's Redis is unreachable; try again shortly") from None
-        self.round_trips += 1
+        self._round_trips += 1
         last_id, members = text(result[0]), result[1]
         for i in range(0, len(members), 3):
             member = text(members[i])
@@ -358,53 +299,12 @@ class Cluster:
         on_id: Callable[[str], None] | None = None,
     ) -> None:  # fmt: skip
         """Queue a room message (and the state writes that go with it) for the room's members."""
-        self._queue.put_nowait(Outgoing(kind, data, room_id=room_id, ops=ops, on_id=on_id))
+        self.writer.put(Outgoing(kind, data, room_id=room_id, ops=ops, on_id=on_id))
 
     def send(self, member: str, kind: str, data: dict[str, Any]) -> None:
         """Queue a message to one member's inbox, no answer expected (lost if Redis is down)."""
         if self.available:
-            self._queue.put_nowait(Outgoing(kind, data, member=member))
-
-    async def _publish_loop(self) -> None:
-        while not self._closing:
-            batch = [await self._queue.get()]
-            await asyncio.sleep(0)  # what the rest of this loop iteration queues goes along
-            while not self._queue.empty():
-                batch.append(self._queue.get_nowait())
-            try:
-                if self.available:  # else lost: the sync after the outage carries the state instead
-                    await self._write(batch)
-            except (RedisError, OSError) as error:
-                self._down(error)
-            finally:
-                for _ in batch:
-                    self._queue.task_done()
-
-    async def _write(self, batch: list[Outgoing], sender: str | None = None) -> None:
-        """The batch in one script call (``WRITE``); ``sender``: another member's (a former run's)."""
-        sender = sender or self.member
-        ttl = int(self.settings.ttl) + 1
-        key = self.settings.key
-        args: list[Any] = [time.time(), sender, INBOX_MAXLEN, ttl, ttl * keys.STREAM_TTL_FACTOR]
-        rooms: list[Outgoing] = []
-        for item in batch:
-            if item.room_id is not None:
-                room_id = item.room_id
-                sealed = seal(key, sender, item.kind, {**item.data, "room": room_id})
-                ops = item.ops or []
-                args += ["room", keys.events(room_id), keys.room_nodes(room_id), sealed, len(ops)]
-                for op in ops:
-                    args += [op[0], len(op) - 1, *op[1:]]
-                args += [2, keys.peers(room_id, sender), keys.producers(room_id, sender)]
-                rooms.append(item)
-            elif item.member is not None:
-                args += ["to", keys.inbox(item.member), seal(key, sender, item.kind, item.data)]
-        args += [keys.INBOX_PREFIX, keys.INBOX_SUFFIX]
-        ids = await self._write_script(args=args)
-        self.round_trips += 1
-        for item, entry_id in zip(rooms, ids, strict=True):
-            if item.on_id is not None:
-                item.on_id(text(entry_id))
+            self.writer.put(Outgoing(kind, data, member=member))
 
     async def request(self, member: str, kind: str, data: dict[str, Any]) -> dict[str, Any]:
         """Ask another member and wait (bounded) for its answer."""
@@ -573,7 +473,7 @@ class Cluster:
             for member in watched:
                 pipe.hget(keys.node(member.rsplit(":", 1)[0]), "epoch")
             results = await pipe.execute()
-        self.round_trips += 1
+        self._round_trips += 1
         epochs = results[len(results) - len(watched) :] if watched else []
         self.node_count = int(results[len(results) - len(watched) - 1])
         settled = self.available and time.monotonic() - self.connected_since >= self.settings.ttl

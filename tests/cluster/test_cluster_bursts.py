@@ -26,7 +26,7 @@ async def test_a_burst_of_messages_goes_out_in_a_few_pipelines_and_keeps_redis_u
         before = node.round_trips
         for n in range(BURST):
             node.send("n2:e2", "pipe-close", {"n": n})
-        await asyncio.wait_for(node._queue.join(), 10)
+        await asyncio.wait_for(node.writer.drain(), 10)
         assert node.available, "the burst was taken for Redis being unreachable"
         assert await node.redis.xlen("sfuctl:member:n2:e2:inbox") == BURST
         assert node.round_trips - before < 10, "one round trip per message"
