@@ -11,7 +11,8 @@ is a room message (``close``) that every node hosting it applies.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from redis.exceptions import RedisError
 
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
     from sfuctl.server.signaling.registry import RoomRegistry
 
 log = logging.getLogger("sfuctl.cluster")
+
+T = TypeVar("T")
 
 ACTIONS = ("kick", "mute", "unmute", "close-producer")
 
@@ -52,19 +55,16 @@ class ClusterAdmin:
         self.cluster = cluster
 
     async def kick(self, room_id: str, user_id: str) -> None:
-        try:
-            self.moderation.kick(room_id, user_id)
-        except ModerationNotFound as error:
-            await self._elsewhere(error, room_id, "peers", user_id, {"action": "kick", "userId": user_id})
+        await self._act("kick", room_id, user_id)
 
     async def mute(self, room_id: str, producer_id: str) -> dict[str, Any]:
-        return await self._producer_action("mute", room_id, producer_id)
+        return await self._act("mute", room_id, producer_id)
 
     async def unmute(self, room_id: str, producer_id: str) -> dict[str, Any]:
-        return await self._producer_action("unmute", room_id, producer_id)
+        return await self._act("unmute", room_id, producer_id)
 
     async def close_producer(self, room_id: str, producer_id: str) -> None:
-        await self._producer_action("close-producer", room_id, producer_id)
+        await self._act("close-producer", room_id, producer_id)
 
     async def close_room(self, room_id: str) -> None:
         """Every node hosting the room closes it (``room-closed {reason: "admin"}`` to its peers).
@@ -91,29 +91,30 @@ class ClusterAdmin:
         if action not in ACTIONS or not isinstance(room_id, str) or not isinstance(target, str):
             raise ValueError(f"bad admin request {action!r}")
         try:
-            if action == "kick":
-                self.moderation.kick(room_id, target)
-                return {}
-            if action == "close-producer":
-                self.moderation.close_producer(room_id, target)
-                return {}
-            act = self.moderation.mute if action == "mute" else self.moderation.unmute
-            return producer_state(await act(room_id, target))
+            return await self._here(str(action), room_id, target)
         except ModerationNotFound as error:
             raise NotFoundError(str(error)) from None
 
+    async def _here(self, action: str, room_id: str, target: str) -> dict[str, Any]:
+        """The action on this node's peers (``ModerationNotFound`` when the target is not here)."""
+        if action == "kick":
+            self.moderation.kick(room_id, target)
+            return {}
+        if action == "close-producer":
+            self.moderation.close_producer(room_id, target)
+            return {}
+        act = self.moderation.mute if action == "mute" else self.moderation.unmute
+        return producer_state(await act(room_id, target))
+
     # -- finding the node ------------------------------------------------------------------------
 
-    async def _producer_action(self, action: str, room_id: str, producer_id: str) -> dict[str, Any]:
+    async def _act(self, action: str, room_id: str, target: str) -> dict[str, Any]:
+        """Here if the target is here, else on the node holding it."""
         try:
-            if action == "close-producer":
-                self.moderation.close_producer(room_id, producer_id)
-                return {}
-            act = self.moderation.mute if action == "mute" else self.moderation.unmute
-            return producer_state(await act(room_id, producer_id))
+            return await self._here(action, room_id, target)
         except ModerationNotFound as error:
-            request = {"action": action, "producerId": producer_id}
-            return await self._elsewhere(error, room_id, "producers", producer_id, request)
+            kind, field = ("peers", "userId") if action == "kick" else ("producers", "producerId")
+            return await self._elsewhere(error, room_id, kind, target, {"action": action, field: target})
 
     async def _elsewhere(
         self, missing: ModerationNotFound, room_id: str, kind: str, target: str, request: dict[str, Any]
@@ -137,18 +138,19 @@ class ClusterAdmin:
         if link is not None:
             found = (link.remote_peer_map if kind == "peers" else link.remote_producer_map).get(target)
             return found.member if found is not None else None
-        if not cluster.available:
-            raise Unavailable("the cluster's Redis is unreachable; try again shortly")
-        try:
-            return await cluster.holder(room_id, kind, target)
-        except (RedisError, OSError) as error:
-            raise Unavailable(f"the cluster's Redis is unreachable: {error}") from None
+        return await from_redis(cluster, lambda: cluster.holder(room_id, kind, target))
 
     async def _hosts(self, room_id: str) -> set[str]:
-        assert self.cluster is not None
-        if not self.cluster.available:
-            raise Unavailable("the cluster's Redis is unreachable; try again shortly")
-        try:
-            return await self.cluster.hosts(room_id)
-        except (RedisError, OSError) as error:
-            raise Unavailable(f"the cluster's Redis is unreachable: {error}") from None
+        cluster = self.cluster
+        assert cluster is not None
+        return await from_redis(cluster, lambda: cluster.hosts(room_id))
+
+
+async def from_redis(cluster: Cluster, read: Callable[[], Awaitable[T]]) -> T:
+    """A read of the cluster's Redis; ``Unavailable`` when it cannot be reached."""
+    if not cluster.available:
+        raise Unavailable("the cluster's Redis is unreachable; try again shortly")
+    try:
+        return await read()
+    except (RedisError, OSError) as error:
+        raise Unavailable(f"the cluster's Redis is unreachable: {error}") from None

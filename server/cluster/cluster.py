@@ -531,8 +531,7 @@ class Cluster:
 
     async def hosts(self, room_id: str) -> set[str]:
         """The live members (``node:epoch``) hosting the room, as Redis has them."""
-        found = await self.redis.zrangebyscore(keys.room_nodes(room_id), time.time(), "+inf")
-        return {text(m) for m in found}
+        return set(await views.room_members(self.redis, room_id))
 
     async def holder(self, room_id: str, kind: str, target: str) -> str | None:
         """The member whose ``kind`` hash (``peers`` or ``producers``) of the room has ``target``."""

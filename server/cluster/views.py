@@ -38,10 +38,14 @@ async def live_nodes(redis: aioredis.Redis) -> list[dict[str, Any]]:
     return nodes
 
 
+async def room_members(redis: aioredis.Redis, room_id: str) -> list[str]:
+    """The live members (``node:epoch``) hosting the room."""
+    return [text(m) for m in await redis.zrangebyscore(keys.room_nodes(room_id), time.time(), "+inf")]
+
+
 async def room_peers(redis: aioredis.Redis, room_id: str) -> dict[str, int]:
     """Node id → the room's peers there."""
-    found = await redis.zrangebyscore(keys.room_nodes(room_id), time.time(), "+inf")
-    members = [text(m) for m in found]
+    members = await room_members(redis, room_id)
     async with redis.pipeline(transaction=False) as pipe:
         for member in members:
             pipe.hlen(keys.peers(room_id, member))

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 from textual.widgets import Label
 
-from sfuctl.common import CliError, ExitCode
 from sfuctl.server.http.models import ClusterHealth, Health, NodeInfo, NodeLoad, NodeWorker
 from sfuctl.tui.app import Dashboard
 from sfuctl.tui.data import Snapshot
 from sfuctl.tui.widgets.nodes import NodesTable, workers_cell
-from tests.tui.test_dashboard import SIZE, text_of, until
+from tests.tui.test_dashboard import SIZE, BrokenSource, text_of, until
 
 CLUSTER = ClusterHealth(node="n1", epoch="e1", url="http://a:1", redis="up", rooms=0, nodes=2,
                         pipeTransports=0, pipedIn=0, pipedOut=0)  # fmt: skip
@@ -27,30 +26,16 @@ def health(cluster: ClusterHealth | None) -> Health:
     return Health(status="ok", version="9", uptime=1, workers=[], rooms=0, peers=0, cluster=cluster)
 
 
-class ScriptedSource:
-    """Answers the snapshots it is given, the last one again and again."""
-
-    url = "http://test"
+class ScriptedSource(BrokenSource):
+    """Answers the snapshots it is given, the last one again and again (its actions refused)."""
 
     def __init__(self, *snapshots: Snapshot) -> None:
+        super().__init__()
         self.snapshots = list(snapshots)
-        self.calls = 0
 
     async def fetch(self) -> Snapshot:
         self.calls += 1
         return self.snapshots.pop(0) if len(self.snapshots) > 1 else self.snapshots[0]
-
-    async def close_room(self, room_id: str) -> None:
-        raise CliError("nope", "", ExitCode.REFUSED)
-
-    async def kick(self, room_id: str, user_id: str) -> None:
-        raise CliError("nope", "", ExitCode.REFUSED)
-
-    async def mute(self, room_id: str, producer_id: str, muted: bool) -> None:
-        raise CliError("nope", "", ExitCode.REFUSED)
-
-    async def aclose(self) -> None:
-        pass
 
 
 async def test_a_cluster_shows_its_nodes_and_keeps_them_when_nodes_fail() -> None:
